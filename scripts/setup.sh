@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Idempotent set-up: installs every dependency kiln needs from Debian's packages.
+# Every Python step here uses Debian's own interpreter, /usr/bin/python3 (its python3-torch
+# 1.13 exports the test models); nothing is installed with pip in this script.
+set -euo pipefail
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+PKGS=(
+  build-essential cmake ninja-build ccache pkg-config
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas-dev
+  python3 python3-numpy python3-onnx python3-torch python3-torchvision
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi

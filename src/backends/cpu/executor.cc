@@ -1,0 +1,121 @@
+#include "backends/cpu/executor.h"
+
+#include <set>
+
+#include "backends/cpu/kernel_table.h"
+#include "ir/op_registry.h"
+
+namespace kiln::cpu {
+
+std::vector<std::string> unsupported_ops(const Graph& graph) {
+  std::vector<std::string> out;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& n : graph.nodes()) {
+    if (!seen.insert({n->domain, n->op_type}).second) continue;
+    const bool schema = OpRegistry::global().find(n->domain, n->op_type) != nullptr;
+    const bool kernel = KernelTable::global().find(n->domain, n->op_type) != nullptr;
+    if (schema && kernel) continue;
+    out.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) +
+                  "', opset " + std::to_string(n->opset) + ") first at node '" + n->name + "'" +
+                  (schema ? ": no CPU kernel" : ""));
+  }
+  return out;
+}
+
+Expected<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
+  auto missing = unsupported_ops(graph);
+  if (!missing.empty()) {
+    std::string msg = "unsupported operators:";
+    for (const auto& m : missing) msg += "\n  " + m;
+    return Status::error(msg);
+  }
+  std::unique_ptr<Executor> ex(new Executor(graph));
+  const auto& nodes = graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const Value* v : nodes[i]->inputs)
+      if (v) ex->last_reader_[v] = i;
+  for (const Value* v : graph.outputs) ex->last_reader_[v] = SIZE_MAX;  // graph outputs live on
+  return ex;
+}
+
+namespace {
+Status check_input(const Value& decl, const Tensor& t) {
+  if (decl.dtype != DataType::kUndefined && decl.dtype != t.dtype())
+    return err("input '", decl.name, "' expects ", dtype_name(decl.dtype), ", got ", t.describe());
+  if (!decl.shape.rank_known()) return Status::ok();
+  if (decl.shape.rank() != t.rank())
+    return err("input '", decl.name, "' expects shape ", decl.shape.to_string(), ", got ", t.describe());
+  for (size_t k = 0; k < t.rank(); ++k)
+    if (decl.shape[k].is_static() && decl.shape[k].value() != t.dim(k))
+      return err("input '", decl.name, "' expects shape ", decl.shape.to_string(), ", got ", t.describe());
+  return Status::ok();
+}
+}  // namespace
+
+Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>& inputs) const {
+  std::map<const Value*, Tensor> env;
+  for (const Value* in : graph_.inputs) {
+    auto it = inputs.find(in->name);
+    if (it == inputs.end()) return err("no tensor given for graph input '", in->name, "'");
+    KILN_RETURN_IF_ERROR(check_input(*in, it->second));
+    env[in] = it->second;
+  }
+  for (const auto& [name, t] : inputs)
+    if (!graph_.find_value(name) || !graph_.find_value(name)->is_graph_input)
+      return err("'", name, "' is not an input of the graph");
+
+  const auto& nodes = graph_.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const Node& n = *nodes[ni];
+    std::vector<const Tensor*> args;
+    std::vector<InferContext::Input> infos;
+    for (const Value* v : n.inputs) {
+      const Tensor* t = nullptr;
+      if (v) {
+        if (v->initializer) t = v->initializer;
+        else if (auto it = env.find(v); it != env.end()) t = &it->second;
+        else return err(n.label(), ": input '", v->name, "' has no value");
+      }
+      args.push_back(t);
+      infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
+    }
+    const OpSchema* schema = OpRegistry::global().find(n.domain, n.op_type);
+    InferContext ictx(n, std::move(infos), n.outputs.size());
+    KILN_RETURN_IF_ERROR(infer_node(*schema, ictx));
+
+    std::vector<Tensor> outs(n.outputs.size());
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const auto& o = ictx.output(i);
+      if (!n.has_output(i) || !o.shape.is_static() || dtype_size(o.dtype) == 0) continue;
+      auto t = Tensor::zeros(o.dtype, o.shape.static_dims());
+      if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
+      outs[i] = std::move(t).value();
+    }
+    KernelContext kctx(n, args, outs);
+    KILN_RETURN_IF_ERROR(KernelTable::global().find(n.domain, n.op_type)(kctx));
+
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (!n.has_output(i)) continue;
+      if (!outs[i].defined()) return err(n.label(), ": kernel produced no output ", i);
+      const auto& o = ictx.output(i);
+      if (o.dtype != DataType::kUndefined && o.dtype != outs[i].dtype())
+        return err(n.label(), ": kernel produced ", outs[i].describe(), " for output ", i,
+                   " but inference said ", dtype_name(o.dtype));
+      env[n.outputs[i]] = std::move(outs[i]);
+    }
+    for (const Value* v : n.inputs) {  // release what no later node reads
+      auto it = last_reader_.find(v);
+      if (v && it != last_reader_.end() && it->second == ni) env.erase(v);
+    }
+  }
+  std::vector<Tensor> results;
+  for (const Value* out : graph_.outputs) {
+    if (out->initializer) { results.push_back(*out->initializer); continue; }
+    auto it = env.find(out);
+    if (it == env.end()) return err("graph output '", out->name, "' was not computed");
+    results.push_back(it->second);
+  }
+  return results;
+}
+
+}  // namespace kiln::cpu

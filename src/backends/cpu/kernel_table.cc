@@ -1,0 +1,50 @@
+#include "backends/cpu/kernel_table.h"
+
+namespace kiln::cpu {
+
+Expected<Tensor*> KernelContext::allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims) {
+  auto t = Tensor::zeros(dtype, std::move(dims));
+  if (!t) return fail("output ", i, ": ", t.status().message());
+  outputs_[i] = std::move(t).value();
+  return &outputs_[i];
+}
+
+const KernelTable& KernelTable::global() {
+  static const KernelTable table = [] {
+    KernelTable t;
+    register_elementwise_kernels(t);
+    register_activation_kernels(t);
+    register_reduce_kernels(t);
+    register_matmul_kernels(t);
+    register_conv_kernels(t);
+    register_pool_kernels(t);
+    register_normalization_kernels(t);
+    register_shape_kernels(t);
+    register_indexing_kernels(t);
+    register_resize_kernels(t);
+    register_quantize_kernels(t);
+    register_rnn_kernels(t);
+    register_loss_kernels(t);
+    register_detection_kernels(t);
+    register_signal_kernels(t);
+    return t;
+  }();
+  return table;
+}
+
+void KernelTable::add(const std::string& domain, const std::string& op, KernelFn fn) {
+  kernels_[{domain, op}] = fn;
+}
+
+KernelFn KernelTable::find(const std::string& domain, const std::string& op) const {
+  auto it = kernels_.find({domain == "ai.onnx" ? "" : domain, op});
+  return it == kernels_.end() ? nullptr : it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> KernelTable::list() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, fn] : kernels_) out.push_back(k);
+  return out;
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,72 @@
+// The CPU backend's kernel table: which function runs (domain, op). One line per entry, in
+// each family's register_<family>_kernels(); kernel_table.cc calls them all.
+//
+// Before a kernel runs, the executor has run the op's shape inference on the concrete inputs
+// and allocated every output whose shape came out static; output(i) returns it. Kernels with
+// data-dependent output shapes (NonZero, Unique, ...) call allocate_output() themselves, and
+// view-like kernels (Reshape, Identity) hand back an input's buffer with set_output().
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::cpu {
+
+class KernelContext {
+ public:
+  KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs)
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs) {}
+
+  const Node& node() const { return node_; }
+  int opset() const { return node_.opset; }
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const Tensor& input(size_t i) const { return *inputs_[i]; }
+  size_t num_outputs() const { return outputs_.size(); }
+  bool has_output(size_t i) const { return node_.has_output(i); }
+  // The preallocated output i (zero-filled). Undefined if its shape was data-dependent.
+  Tensor& output(size_t i) { return outputs_[i]; }
+  Expected<Tensor*> allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims);
+  void set_output(size_t i, Tensor t) { outputs_[i] = std::move(t); }
+  template <class... Args>
+  Status fail(const Args&... args) const { return err(node_.label(), ": ", args...); }
+
+ private:
+  const Node& node_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor>& outputs_;
+};
+
+using KernelFn = Status (*)(KernelContext&);
+
+class KernelTable {
+ public:
+  static const KernelTable& global();
+  void add(const std::string& domain, const std::string& op, KernelFn fn);
+  KernelFn find(const std::string& domain, const std::string& op) const;
+  std::vector<std::pair<std::string, std::string>> list() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, KernelFn> kernels_;
+};
+
+// One function per kernel family, each in src/backends/cpu/kernels/<family>.cc.
+void register_elementwise_kernels(KernelTable& t);
+void register_activation_kernels(KernelTable& t);
+void register_reduce_kernels(KernelTable& t);
+void register_matmul_kernels(KernelTable& t);
+void register_conv_kernels(KernelTable& t);
+void register_pool_kernels(KernelTable& t);
+void register_normalization_kernels(KernelTable& t);
+void register_shape_kernels(KernelTable& t);
+void register_indexing_kernels(KernelTable& t);
+void register_resize_kernels(KernelTable& t);
+void register_quantize_kernels(KernelTable& t);
+void register_rnn_kernels(KernelTable& t);
+void register_loss_kernels(KernelTable& t);
+void register_detection_kernels(KernelTable& t);
+void register_signal_kernels(KernelTable& t);
+
+}  // namespace kiln::cpu

@@ -1,0 +1,86 @@
+#include "ir/op_registry.h"
+
+namespace kiln {
+
+const OpRegistry& OpRegistry::global() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_elementwise_ops(r);
+    register_activation_ops(r);
+    register_reduce_ops(r);
+    register_matmul_ops(r);
+    register_conv_ops(r);
+    register_pool_ops(r);
+    register_normalization_ops(r);
+    register_shape_ops(r);
+    register_indexing_ops(r);
+    register_resize_ops(r);
+    register_quantize_ops(r);
+    register_rnn_ops(r);
+    register_loss_ops(r);
+    register_detection_ops(r);
+    register_signal_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+void OpRegistry::add(OpSchema schema) {
+  auto key = std::make_pair(schema.domain, schema.name);
+  schemas_[key] = std::move(schema);
+}
+
+const OpSchema* OpRegistry::find(const std::string& domain, const std::string& op) const {
+  std::string d = domain == "ai.onnx" ? "" : domain;
+  auto it = schemas_.find({d, op});
+  return it == schemas_.end() ? nullptr : &it->second;
+}
+
+std::vector<const OpSchema*> OpRegistry::all() const {
+  std::vector<const OpSchema*> out;
+  for (const auto& [k, s] : schemas_) out.push_back(&s);
+  return out;
+}
+
+Status infer_node(const OpSchema& schema, InferContext& ctx) {
+  const Node& n = ctx.node();
+  int ni = static_cast<int>(n.inputs.size()), no = static_cast<int>(n.outputs.size());
+  if (ni < schema.min_inputs || (schema.max_inputs >= 0 && ni > schema.max_inputs))
+    return ctx.fail("has ", ni, " inputs; ", n.op_type, " takes ", schema.min_inputs,
+                    schema.max_inputs < 0 ? " or more" : " to " + std::to_string(schema.max_inputs));
+  for (int i = 0; i < schema.min_inputs; ++i)
+    if (!ctx.has_input(i)) return ctx.fail("required input ", i, " is missing");
+  if (no < schema.min_outputs || (schema.max_outputs >= 0 && no > schema.max_outputs))
+    return ctx.fail("has ", no, " outputs; ", n.op_type, " produces ", schema.min_outputs,
+                    schema.max_outputs < 0 ? " or more" : " to " + std::to_string(schema.max_outputs));
+  if (!schema.infer) return ctx.fail("has no shape inference");
+  return schema.infer(ctx);
+}
+
+Status infer_graph(Graph& graph) {
+  const OpRegistry& reg = OpRegistry::global();
+  for (const auto& np : graph.nodes()) {
+    Node& n = *np;
+    const OpSchema* schema = reg.find(n.domain, n.op_type);
+    if (!schema) return err(n.label(), ": unsupported operator");
+    std::vector<InferContext::Input> ins;
+    for (Value* v : n.inputs) {
+      InferContext::Input in;
+      if (v) in = {v->dtype, v->shape, v->initializer, true};
+      ins.push_back(std::move(in));
+    }
+    InferContext ctx(n, std::move(ins), n.outputs.size());
+    KILN_RETURN_IF_ERROR(infer_node(*schema, ctx));
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      Value* out = n.outputs[i];
+      if (!out) continue;
+      const auto& o = ctx.output(i);
+      // Keep a declared type from the model when inference could not tell.
+      if (o.dtype != DataType::kUndefined) out->dtype = o.dtype;
+      if (o.shape.rank_known() || !out->shape.rank_known()) out->shape = o.shape;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace kiln

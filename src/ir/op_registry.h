@@ -1,0 +1,108 @@
+// The op registry: one OpSchema per operator holds its opset range, input/output arity,
+// type and shape inference and validity check, in one place (src/ir/ops/<family>.cc).
+//
+// Shape inference runs twice with the same function: at import time on symbolic shapes (with
+// the values of constant inputs when known), and at run time on concrete tensors, where every
+// input value is known and so every output shape is static except for data-dependent ops.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln {
+
+// How a fusion pass may treat the op (used by later passes; informative for now).
+enum class FusionKind { kOpaque, kPointwise, kBroadcast, kInjective, kReduce, kAnchor };
+
+class InferContext {
+ public:
+  struct Input {
+    DataType dtype = DataType::kUndefined;
+    Shape shape = Shape::unknown_rank();
+    const Tensor* value = nullptr;  // known constant or run-time value, else null
+    bool present = false;
+  };
+  struct Output {
+    DataType dtype = DataType::kUndefined;
+    Shape shape = Shape::unknown_rank();
+  };
+
+  InferContext(const Node& node, std::vector<Input> inputs, size_t num_outputs)
+      : node_(node), inputs_(std::move(inputs)), outputs_(num_outputs) {}
+
+  const Node& node() const { return node_; }
+  int opset() const { return node_.opset; }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return outputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i].present; }
+  DataType input_type(size_t i) const { return inputs_[i].dtype; }
+  const Shape& input_shape(size_t i) const { return inputs_[i].shape; }
+  // The input's value if known (initializer, Constant, or at run time); null otherwise.
+  const Tensor* input_value(size_t i) const { return has_input(i) ? inputs_[i].value : nullptr; }
+  void set_output(size_t i, DataType dtype, Shape shape) {
+    if (i < outputs_.size()) outputs_[i] = Output{dtype, std::move(shape)};
+  }
+  const Output& output(size_t i) const { return outputs_[i]; }
+  // An error that names the node: ctx.fail("axis ", a, " out of range").
+  template <class... Args>
+  Status fail(const Args&... args) const { return err(node_.label(), ": ", args...); }
+
+ private:
+  const Node& node_;
+  std::vector<Input> inputs_;
+  std::vector<Output> outputs_;
+};
+
+using InferFn = std::function<Status(InferContext&)>;
+
+struct OpSchema {
+  std::string domain;           // "" for ai.onnx
+  std::string name;
+  int since_version = 1;        // oldest opset of `domain` whose form kiln implements
+  int last_version = 1 << 30;   // newest opset kiln implements (older forms differ by opset)
+  int min_inputs = 0, max_inputs = 0;    // max -1 = variadic
+  int min_outputs = 1, max_outputs = 1;
+  FusionKind fusion_kind = FusionKind::kOpaque;
+  InferFn infer;  // types and shapes of the outputs; also validates attributes
+};
+
+class OpRegistry {
+ public:
+  // The registry with every op kiln knows (built once, on first use).
+  static const OpRegistry& global();
+  void add(OpSchema schema);
+  // The schema for (domain, op) or null.
+  const OpSchema* find(const std::string& domain, const std::string& op) const;
+  std::vector<const OpSchema*> all() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, OpSchema> schemas_;
+};
+
+// Checks arity, then runs the schema's inference. `inputs` describe node.inputs.
+Status infer_node(const OpSchema& schema, InferContext& ctx);
+
+// Import-time inference over the whole graph: fills every Value's dtype and shape.
+Status infer_graph(Graph& graph);
+
+// One function per op family, each in src/ir/ops/<family>.cc.
+void register_elementwise_ops(OpRegistry& r);
+void register_activation_ops(OpRegistry& r);
+void register_reduce_ops(OpRegistry& r);
+void register_matmul_ops(OpRegistry& r);
+void register_conv_ops(OpRegistry& r);
+void register_pool_ops(OpRegistry& r);
+void register_normalization_ops(OpRegistry& r);
+void register_shape_ops(OpRegistry& r);
+void register_indexing_ops(OpRegistry& r);
+void register_resize_ops(OpRegistry& r);
+void register_quantize_ops(OpRegistry& r);
+void register_rnn_ops(OpRegistry& r);
+void register_loss_ops(OpRegistry& r);
+void register_detection_ops(OpRegistry& r);
+void register_signal_ops(OpRegistry& r);
+
+}  // namespace kiln

@@ -1,0 +1,112 @@
+#include "ir/ops/shape_rules.h"
+
+#include <algorithm>
+
+namespace kiln {
+
+Expected<Shape> broadcast_shapes(const std::vector<Shape>& shapes) {
+  size_t rank = 0;
+  for (const Shape& s : shapes) {
+    if (!s.rank_known()) return Shape::unknown_rank();
+    rank = std::max(rank, s.rank());
+  }
+  std::vector<Dim> out(rank, Dim(1));
+  for (size_t k = 0; k < rank; ++k) {
+    bool have = false;
+    Dim res(1);
+    for (const Shape& s : shapes) {
+      if (k + s.rank() < rank) continue;
+      const Dim& d = s[k + s.rank() - rank];
+      if (d.is_static() && d.value() == 1) continue;
+      if (!have) { res = d; have = true; continue; }
+      if (d.is_static() && res.is_static() && d.value() != res.value())
+        return err("cannot broadcast shapes: dimension ", d.value(), " vs ", res.value());
+      if (res.is_static()) continue;        // a static dim wins over a symbolic one
+      if (d.is_static() || d != res) res = d.is_static() ? d : Dim::unknown();
+    }
+    out[k] = res;
+  }
+  return Shape(std::move(out));
+}
+
+Expected<std::vector<int64_t>> broadcast_dims(const std::vector<std::vector<int64_t>>& dims) {
+  size_t rank = 0;
+  for (const auto& d : dims) rank = std::max(rank, d.size());
+  std::vector<int64_t> out(rank, 1);
+  for (const auto& d : dims) {
+    for (size_t k = 0; k < d.size(); ++k) {
+      int64_t& o = out[rank - d.size() + k];
+      int64_t v = d[k];
+      if (v == 1) continue;
+      if (o != 1 && o != v)
+        return err("cannot broadcast shapes ", dims_to_string(dims[0]), " and ", dims_to_string(d));
+      o = v;
+    }
+  }
+  return out;
+}
+
+Expected<int64_t> normalize_axis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= std::max<int64_t>(rank, 1))
+    return err("axis ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+Expected<int64_t> normalize_axis(const InferContext& ctx, int64_t axis, int64_t rank) {
+  auto a = normalize_axis(axis, rank);
+  if (!a) return ctx.fail(a.status().message());
+  return a;
+}
+
+Status infer_same_as_input0(InferContext& ctx) {
+  ctx.set_output(0, ctx.input_type(0), ctx.input_shape(0));
+  return Status::ok();
+}
+
+static Expected<Shape> broadcast_inputs(const InferContext& ctx) {
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i)) shapes.push_back(ctx.input_shape(i));
+  auto s = broadcast_shapes(shapes);
+  if (!s) return ctx.fail(s.status().message());
+  return s;
+}
+
+Status infer_broadcast(InferContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Shape s, broadcast_inputs(ctx));
+  ctx.set_output(0, ctx.input_type(0), std::move(s));
+  return Status::ok();
+}
+
+Status infer_broadcast_bool(InferContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Shape s, broadcast_inputs(ctx));
+  ctx.set_output(0, DataType::kBool, std::move(s));
+  return Status::ok();
+}
+
+Status require_same_types(const InferContext& ctx, size_t first, size_t last) {
+  for (size_t i = first + 1; i < last && i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    DataType a = ctx.input_type(first), b = ctx.input_type(i);
+    if (a != DataType::kUndefined && b != DataType::kUndefined && a != b)
+      return ctx.fail("input ", i, " has type ", dtype_name(b), " but input ", first, " has ", dtype_name(a));
+  }
+  return Status::ok();
+}
+
+Status require_type(const InferContext& ctx, size_t i, std::initializer_list<DataType> allowed) {
+  DataType t = ctx.input_type(i);
+  if (t == DataType::kUndefined) return Status::ok();
+  for (DataType a : allowed) if (a == t) return Status::ok();
+  return ctx.fail("input ", i, " has unsupported type ", dtype_name(t));
+}
+
+Expected<std::vector<int64_t>> input_ints(const InferContext& ctx, size_t i) {
+  const Tensor* t = ctx.input_value(i);
+  if (!t) return ctx.fail("input ", i, " is not a known constant");
+  auto v = t->to_int64_vector();
+  if (!v) return ctx.fail("input ", i, ": ", v.status().message());
+  return v;
+}
+
+}  // namespace kiln

@@ -1,0 +1,253 @@
+// Data-driven runner for ONNX backend test suites laid out as <case>/model.onnx plus
+// <case>/test_data_set_N/{input,output}_K.pb. Each case runs on the CPU backend in a forked
+// child with a time limit, so one bad case is reported with its reason, never a crash or hang
+// of the whole suite. Prints one summary line:
+//   <name>: P passed, F failed, U unsupported of N
+// With --expected, fails (exit 1) if any listed case no longer passes and prints cases that
+// newly pass so the list can grow.
+#include <dirent.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/executor.h"
+#include "onnx/importer.h"
+#include "onnx/tensor_decode.h"
+
+using namespace kiln;
+
+namespace {
+
+struct Options {
+  std::string suite, name = "conformance", expected, write_passing, filter, log;
+  std::string metric = "allclose";  // or rel_l2
+  double rtol = 1e-3, atol = 1e-7, rel_l2 = 1e-4;
+  int jobs = 2, timeout_s = 120;
+};
+
+enum class Outcome { kPass, kFail, kUnsupported };
+struct Result { Outcome outcome; std::string reason; };
+
+std::vector<std::string> list_dir(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.rfind(prefix, 0) == 0 && n != "." && n != "..") out.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool file_exists(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
+
+bool is_unsupported(const std::string& msg) {
+  return msg.find("unsupported") != std::string::npos || msg.find("not supported") != std::string::npos;
+}
+
+// numpy.testing.assert_allclose semantics; NaN matches NaN.
+Status compare_allclose(const Tensor& got, const Tensor& want, const Options& o, const std::string& what) {
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double a = got.get_as_double(i), b = want.get_as_double(i);
+    if (std::isnan(a) && std::isnan(b)) continue;
+    if (a == b) continue;  // covers equal infinities
+    if (!(std::fabs(a - b) <= o.atol + o.rtol * std::fabs(b)))
+      return err(what, " element ", i, ": got ", a, ", expected ", b);
+  }
+  return Status::ok();
+}
+
+Status compare_rel_l2(const Tensor& got, const Tensor& want, const Options& o, const std::string& what) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double a = got.get_as_double(i), b = want.get_as_double(i);
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  double rel = std::sqrt(num / std::max(den, 1e-300));
+  if (!(rel <= o.rel_l2)) return err(what, ": relative L2 error ", rel, " > ", o.rel_l2);
+  return Status::ok();
+}
+
+Status run_case(const std::string& dir, const Options& o) {
+  auto g = onnx_import::import_file(dir + "/model.onnx");
+  if (!g) return g.status();
+  const Graph& graph = **g;
+  auto ex = cpu::Executor::create(graph);
+  if (!ex) return ex.status();
+  auto sets = list_dir(dir, "test_data_set_");
+  if (sets.empty()) return err("no test_data_set_* in ", dir);
+  for (const auto& set : sets) {
+    std::string sd = dir + "/" + set;
+    std::map<std::string, Tensor> inputs;
+    for (size_t k = 0; file_exists(sd + "/input_" + std::to_string(k) + ".pb"); ++k) {
+      if (k >= graph.inputs.size()) return err(set, ": more input files than graph inputs");
+      KILN_ASSIGN_OR_RETURN(Tensor t, onnx_import::load_tensor_file(sd + "/input_" + std::to_string(k) + ".pb"));
+      inputs[graph.inputs[k]->name] = std::move(t);
+    }
+    auto outs = (*ex)->run(inputs);
+    if (!outs) return outs.status();
+    for (size_t k = 0; k < graph.outputs.size(); ++k) {
+      std::string f = sd + "/output_" + std::to_string(k) + ".pb";
+      if (!file_exists(f)) continue;
+      KILN_ASSIGN_OR_RETURN(Tensor want, onnx_import::load_tensor_file(f));
+      const Tensor& got = (*outs)[k];
+      std::string what = set + " output '" + graph.outputs[k]->name + "'";
+      if (got.dtype() != want.dtype())
+        return err(what, ": got type ", dtype_name(got.dtype()), ", expected ", dtype_name(want.dtype()));
+      if (got.dims() != want.dims())
+        return err(what, ": got shape ", dims_to_string(got.dims()), ", expected ", dims_to_string(want.dims()));
+      KILN_RETURN_IF_ERROR(o.metric == "rel_l2" ? compare_rel_l2(got, want, o, what)
+                                                : compare_allclose(got, want, o, what));
+    }
+  }
+  return Status::ok();
+}
+
+// Runs one case in a child; the child writes "P|F|U<reason>" to a pipe.
+struct Child { pid_t pid; int fd; std::string name; std::string buf; std::chrono::steady_clock::time_point start; };
+
+Child spawn(const std::string& suite, const std::string& name, const Options& o) {
+  int p[2];
+  if (pipe(p) != 0) { perror("pipe"); exit(2); }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    Status s = run_case(suite + "/" + name, o);
+    std::string msg = s ? "P" : (is_unsupported(s.message()) ? "U" : "F") + s.message();
+    (void)!write(p[1], msg.data(), msg.size());
+    _exit(0);
+  }
+  close(p[1]);
+  return {pid, p[0], name, "", std::chrono::steady_clock::now()};
+}
+
+Result finish(Child& c, bool timed_out) {
+  int status = 0;
+  if (timed_out) kill(c.pid, SIGKILL);
+  waitpid(c.pid, &status, 0);
+  close(c.fd);
+  if (timed_out) return {Outcome::kFail, "timed out"};
+  if (WIFSIGNALED(status)) return {Outcome::kFail, std::string("crashed: ") + strsignal(WTERMSIG(status))};
+  if (c.buf.empty()) return {Outcome::kFail, "child exited without a result"};
+  char k = c.buf[0];
+  std::string reason = c.buf.substr(1);
+  std::replace(reason.begin(), reason.end(), '\n', ' ');
+  return {k == 'P' ? Outcome::kPass : k == 'U' ? Outcome::kUnsupported : Outcome::kFail, reason};
+}
+
+std::map<std::string, Result> run_all(const std::vector<std::string>& cases, const Options& o) {
+  std::map<std::string, Result> results;
+  std::vector<Child> running;
+  size_t next = 0;
+  while (next < cases.size() || !running.empty()) {
+    while (next < cases.size() && running.size() < static_cast<size_t>(o.jobs)) running.push_back(spawn(o.suite, cases[next++], o));
+    std::vector<pollfd> fds;
+    for (auto& c : running) fds.push_back({c.fd, POLLIN, 0});
+    poll(fds.data(), fds.size(), 200);
+    for (size_t i = 0; i < running.size();) {
+      Child& c = running[i];
+      bool done = false;
+      if (fds[i].revents & (POLLIN | POLLHUP)) {
+        char buf[4096];
+        ssize_t n = read(c.fd, buf, sizeof buf);
+        if (n > 0) c.buf.append(buf, n);
+        else done = true;
+      }
+      bool late = std::chrono::steady_clock::now() - c.start > std::chrono::seconds(o.timeout_s);
+      if (done || late) {
+        results[c.name] = finish(c, late && !done);
+        fds.erase(fds.begin() + i);
+        running.erase(running.begin() + i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  return results;
+}
+
+std::set<std::string> read_list(const std::string& path) {
+  std::set<std::string> s;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') s.insert(line);
+  return s;
+}
+
+bool parse_flag(const std::string& arg, const char* name, std::string& out) {
+  std::string p = std::string("--") + name + "=";
+  if (arg.rfind(p, 0) != 0) return false;
+  out = arg.substr(p.size());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i], v;
+    if (parse_flag(a, "suite", o.suite) || parse_flag(a, "name", o.name) || parse_flag(a, "expected", o.expected) ||
+        parse_flag(a, "write-passing", o.write_passing) || parse_flag(a, "filter", o.filter) ||
+        parse_flag(a, "log", o.log) || parse_flag(a, "metric", o.metric)) continue;
+    if (parse_flag(a, "jobs", v)) { o.jobs = std::max(1, std::stoi(v)); continue; }
+    if (parse_flag(a, "timeout", v)) { o.timeout_s = std::stoi(v); continue; }
+    if (parse_flag(a, "rel-l2", v)) { o.rel_l2 = std::stod(v); continue; }
+    std::fprintf(stderr, "run_suite: unknown argument '%s'\n", a.c_str());
+    return 2;
+  }
+  if (o.suite.empty()) { std::fprintf(stderr, "run_suite: --suite=DIR is required\n"); return 2; }
+  auto cases = list_dir(o.suite, "test_");
+  if (!o.filter.empty()) {
+    std::regex re(o.filter);
+    cases.erase(std::remove_if(cases.begin(), cases.end(), [&](const std::string& c) { return !std::regex_search(c, re); }), cases.end());
+  }
+  if (cases.empty()) { std::fprintf(stderr, "run_suite: no test_* cases in '%s'\n", o.suite.c_str()); return 2; }
+
+  auto results = run_all(cases, o);
+  int pass = 0, fail = 0, unsup = 0;
+  FILE* log = o.log.empty() ? nullptr : std::fopen(o.log.c_str(), "w");
+  for (const auto& [name, r] : results) {
+    const char* tag = r.outcome == Outcome::kPass ? "PASS" : r.outcome == Outcome::kFail ? "FAIL" : "UNSUPPORTED";
+    (r.outcome == Outcome::kPass ? pass : r.outcome == Outcome::kFail ? fail : unsup)++;
+    if (log) std::fprintf(log, "%s %s %s\n", tag, name.c_str(), r.reason.c_str());
+    if (o.expected.empty() && r.outcome != Outcome::kPass) std::printf("%s %s: %s\n", tag, name.c_str(), r.reason.c_str());
+  }
+  if (log) std::fclose(log);
+  if (!o.write_passing.empty()) {
+    std::ofstream out(o.write_passing);
+    out << "# cases of " << o.name << " expected to pass on the CPU backend (one per line)\n";
+    for (const auto& [name, r] : results) if (r.outcome == Outcome::kPass) out << name << "\n";
+  }
+  int rc = 0;
+  if (!o.expected.empty()) {
+    auto expected = read_list(o.expected);
+    for (const auto& e : expected) {
+      auto it = results.find(e);
+      if (it == results.end()) continue;  // filtered out
+      if (it->second.outcome != Outcome::kPass) {
+        std::printf("REGRESSION %s: %s\n", e.c_str(), it->second.reason.c_str());
+        rc = 1;
+      }
+    }
+    for (const auto& [name, r] : results)
+      if (r.outcome == Outcome::kPass && !expected.count(name)) std::printf("NEWLY PASSING %s\n", name.c_str());
+  }
+  std::printf("%s: %d passed, %d failed, %d unsupported of %zu\n", o.name.c_str(), pass, fail, unsup, cases.size());
+  return rc;
+}
