@@ -22,3 +22,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all Debian packages present"
 fi
+
+# Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
+here=$(cd "$(dirname "$0")/.." && pwd)
+cmake -S "$here" -B "$here/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$here/build" -j"$(nproc)"
+echo "setup: built $here/build/kiln"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: set-up (idempotent: installs what is missing, builds), then CTest, then the
+# conformance summary lines.
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bash "$here/scripts/setup.sh" || exit 1
+cd "$here/build"
+ctest --output-on-failure -j2 "$@"
+rc=$?
+for f in tests/conformance_*.log; do [ -f "$f" ] && tail -n1 "$f"; done
+exit $rc
