@@ -1,5 +1,7 @@
 #include "backends/cpu/executor.h"
 
+#include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "backends/cpu/kernel_table.h"
@@ -52,7 +54,41 @@ Status check_input(const Value& decl, const Tensor& t) {
 }
 }  // namespace
 
-Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>& inputs) const {
+Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Tensor*>& args) {
+  std::vector<InferContext::Input> infos;
+  for (const Tensor* t : args)
+    infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
+  const OpSchema* schema = OpRegistry::global().find(n.domain, n.op_type);
+  KernelFn kernel = KernelTable::global().find(n.domain, n.op_type);
+  if (!schema || !kernel) return err(n.label(), ": no CPU kernel");
+  // Kernels may write every output the op has, so omitted optional outputs get buffers too.
+  size_t num_outputs = std::max<size_t>(n.outputs.size(), schema->max_outputs > 0 ? schema->max_outputs : 0);
+  InferContext ictx(n, std::move(infos), num_outputs);
+  KILN_RETURN_IF_ERROR(infer_node(*schema, ictx));
+
+  std::vector<Tensor> outs(num_outputs);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const auto& o = ictx.output(i);
+    if (!o.shape.is_static() || dtype_size(o.dtype) == 0) continue;
+    auto t = Tensor::zeros(o.dtype, o.shape.static_dims());
+    if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
+    outs[i] = std::move(t).value();
+  }
+  KernelContext kctx(n, args, outs);
+  KILN_RETURN_IF_ERROR(kernel(kctx));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!n.has_output(i)) continue;
+    if (!outs[i].defined()) return err(n.label(), ": kernel produced no output ", i);
+    const auto& o = ictx.output(i);
+    if (o.dtype != DataType::kUndefined && o.dtype != outs[i].dtype())
+      return err(n.label(), ": kernel produced ", outs[i].describe(), " for output ", i,
+                 " but inference said ", dtype_name(o.dtype));
+  }
+  return outs;
+}
+
+Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>& inputs,
+                                            const NodeObserver& observer) const {
   std::map<const Value*, Tensor> env;
   for (const Value* in : graph_.inputs) {
     auto it = inputs.find(in->name);
@@ -68,7 +104,6 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const Node& n = *nodes[ni];
     std::vector<const Tensor*> args;
-    std::vector<InferContext::Input> infos;
     for (const Value* v : n.inputs) {
       const Tensor* t = nullptr;
       if (v) {
@@ -77,32 +112,12 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
         else return err(n.label(), ": input '", v->name, "' has no value");
       }
       args.push_back(t);
-      infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
     }
-    const OpSchema* schema = OpRegistry::global().find(n.domain, n.op_type);
-    InferContext ictx(n, std::move(infos), n.outputs.size());
-    KILN_RETURN_IF_ERROR(infer_node(*schema, ictx));
-
-    std::vector<Tensor> outs(n.outputs.size());
-    for (size_t i = 0; i < outs.size(); ++i) {
-      const auto& o = ictx.output(i);
-      if (!n.has_output(i) || !o.shape.is_static() || dtype_size(o.dtype) == 0) continue;
-      auto t = Tensor::zeros(o.dtype, o.shape.static_dims());
-      if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
-      outs[i] = std::move(t).value();
-    }
-    KernelContext kctx(n, args, outs);
-    KILN_RETURN_IF_ERROR(KernelTable::global().find(n.domain, n.op_type)(kctx));
-
-    for (size_t i = 0; i < outs.size(); ++i) {
-      if (!n.has_output(i)) continue;
-      if (!outs[i].defined()) return err(n.label(), ": kernel produced no output ", i);
-      const auto& o = ictx.output(i);
-      if (o.dtype != DataType::kUndefined && o.dtype != outs[i].dtype())
-        return err(n.label(), ": kernel produced ", outs[i].describe(), " for output ", i,
-                   " but inference said ", dtype_name(o.dtype));
-      env[n.outputs[i]] = std::move(outs[i]);
-    }
+    auto start = std::chrono::steady_clock::now();
+    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node(n, args));
+    if (observer) observer(n, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    for (size_t i = 0; i < outs.size(); ++i)
+      if (n.has_output(i)) env[n.outputs[i]] = std::move(outs[i]);
     for (const Value* v : n.inputs) {  // release what no later node reads
       auto it = last_reader_.find(v);
       if (v && it != last_reader_.end() && it->second == ni) env.erase(v);

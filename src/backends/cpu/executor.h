@@ -3,6 +3,7 @@
 // kernel, then a check that the kernel produced what inference promised. Intermediate tensors
 // are released after their last use.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,15 +17,23 @@ class Executor {
  public:
   // Fails listing every (domain, op, opset) without a schema or kernel, with its first node.
   static Expected<std::unique_ptr<Executor>> create(const Graph& graph);
-  // `inputs` by graph input name; returns the graph outputs in order.
-  Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs) const;
+  // Called after each node with its wall time (the per-layer profile).
+  using NodeObserver = std::function<void(const Node&, double ms)>;
+  // `inputs` by graph input name; returns the graph outputs in order. Thread-safe: any number
+  // of runs may share one Executor.
+  Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs,
+                                    const NodeObserver& observer = nullptr) const;
 
  private:
   explicit Executor(const Graph& graph) : graph_(graph) {}
   const Graph& graph_;
-  std::vector<size_t> last_use_;  // per node: values whose last reader it is (computed in create)
   std::map<const Value*, size_t> last_reader_;
 };
+
+// Runs one node on concrete inputs (null for omitted optional ones): shape inference, output
+// allocation, the kernel, and a check of what it produced. Used by the executor, constant
+// folding and host-side shape evaluation.
+Expected<std::vector<Tensor>> run_node(const Node& node, const std::vector<const Tensor*>& inputs);
 
 // Lists unsupported (op, domain, opset) with the first node of each; empty if all supported.
 std::vector<std::string> unsupported_ops(const Graph& graph);
