@@ -53,6 +53,7 @@ Status gather(KernelContext& ctx) {
   const int64_t outer = product(d.begin(), d.begin() + axis), n = d[axis];
   const size_t inner_bytes = static_cast<size_t>(product(d.begin() + axis + 1, d.end())) * es;
   for (int64_t& i : idx) { KILN_ASSIGN_OR_RETURN(i, resolve_index(ctx, i, n, "gather")); }
+  if (inner_bytes == 0) return Status::ok();  // empty output: nothing to copy
   const std::byte* src = data.raw();
   std::byte* dst = ctx.output(0).mutable_raw();
   for (int64_t o = 0; o < outer; ++o)
@@ -136,6 +137,7 @@ Status gather_nd(KernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> offs, tuple_offsets(ctx, data, indices, b));
   const size_t slice_bytes = static_cast<size_t>(product(data.dims().begin() + b + indices.dims().back(),
                                                          data.dims().end())) * es;
+  if (slice_bytes == 0) return Status::ok();  // empty output: nothing to copy
   std::byte* dst = ctx.output(0).mutable_raw();
   for (int64_t off : offs) {
     std::memcpy(dst, data.raw() + off * es, slice_bytes);

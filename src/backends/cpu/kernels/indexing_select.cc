@@ -140,17 +140,22 @@ Status top_k(KernelContext& ctx) {
   int64_t axis = ctx.node().attr_int("axis", -1);
   if (axis < -r || axis >= r) return ctx.fail("axis ", axis, " is out of range for rank ", r);
   if (axis < 0) axis += r;
-  const int64_t k = ctx.output(0).dim(axis);
+  const int64_t k = ctx.opset() < 10 ? ctx.node().attr_int("k", 0) : ctx.input(1).get_as_int64(0);
   const bool largest = ctx.node().attr_int("largest", 1) != 0;
   const int64_t outer = product(x.dims().begin(), x.dims().begin() + axis), n = x.dim(axis);
   const int64_t inner = product(x.dims().begin() + axis + 1, x.dims().end());
-  if (k > n) return ctx.fail("k = ", k, " exceeds the axis size ", n);
+  if (k < 0 || k > n) return ctx.fail("k = ", k, " is out of range [0, ", n, "]");
+  // Both outputs are written even if the node omits one; the executor drops what it did not ask for.
+  std::vector<int64_t> out_dims = x.dims();
+  out_dims[axis] = k;
+  KILN_ASSIGN_OR_RETURN(Tensor * values, ctx.allocate_output(0, x.dtype(), out_dims));
+  KILN_ASSIGN_OR_RETURN(Tensor * indices, ctx.allocate_output(1, DataType::kInt64, out_dims));
   return visit_dtype(x.dtype(), NumericTypes{}, [&](auto tag) {
     using T = decltype(tag);
     using C = compute_t<T>;
     const T* px = x.data<T>();
-    T* pv = ctx.output(0).mutable_data<T>();
-    int64_t* pi = ctx.output(1).mutable_data<int64_t>();
+    T* pv = values->mutable_data<T>();
+    int64_t* pi = indices->mutable_data<int64_t>();
     std::vector<int64_t> order(static_cast<size_t>(n));
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t in = 0; in < inner; ++in) {
