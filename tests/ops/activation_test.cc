@@ -48,6 +48,12 @@ TEST(Activation, PReluBroadcastsSlope) {
   EXPECT_TRUE(tensors_near(run1("PRelu", {x, s}), Tensor::from_vector<float>({2, 2}, {-0.5f, 2, -1.5f, 4})));
 }
 
+TEST(Activation, PReluBeforeOpset7IsPerChannel) {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3}, {-1, -1, -1, -2, -2, 2});
+  Tensor s = Tensor::from_vector<float>({2}, {0.5f, 0.25f});
+  EXPECT_TRUE(tensors_near(run1("PRelu", {x, s}, {}, 6), Tensor::from_vector<float>({1, 2, 3}, {-0.5f, -0.5f, -0.5f, -0.5f, -0.5f, 2})));
+}
+
 TEST(Activation, SoftmaxAxisSemanticsDependOnOpset) {
   Tensor x = Tensor::from_vector<float>({1, 2, 2}, {0, 0, 0, std::log(3.f)});
   // Opset 13: along axis 1 independently for each column.

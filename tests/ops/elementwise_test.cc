@@ -30,6 +30,14 @@ TEST(Elementwise, AddRejectsMixedTypes) {
   EXPECT_FALSE(y.is_ok());
 }
 
+TEST(Elementwise, LegacyBroadcastAlignsAtAxis) {
+  // Opset 6: B [2] aligned with A's axis 0 of [2, 3] (numpy would align it with axis 1).
+  Tensor a = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor b = Tensor::from_vector<float>({2}, {10, 20});
+  EXPECT_TRUE(tensors_near(run1("Add", {a, b}, {{"broadcast", int64_t(1)}, {"axis", int64_t(0)}}, 6),
+                           Tensor::from_vector<float>({2, 3}, {11, 12, 13, 24, 25, 26})));
+}
+
 TEST(Elementwise, IntegerDivisionByZeroDoesNotTrap) {
   auto y = run_op("Div", {Tensor::from_vector<int32_t>({2}, {7, 8}), Tensor::from_vector<int32_t>({2}, {2, 0})});
   ASSERT_TRUE(y.is_ok()) << y.status().message();

@@ -32,10 +32,26 @@ OpSchema pointwise(const char* name, int since, bool integers_ok = false) {
   return s;
 }
 
+// Before opset 7 a 1-D slope of X's channel count applies per channel (axis 1), as in
+// Caffe2/PyTorch; from 7 on it broadcasts numpy-style (unidirectionally) to X.
+Shape prelu_slope_shape(const InferContext& ctx) {
+  const Shape& x = ctx.input_shape(0);
+  const Shape& s = ctx.input_shape(1);
+  if (ctx.opset() >= 7 || !x.rank_known() || x.rank() < 2 || !s.rank_known() || s.rank() != 1 ||
+      !s[0].is_static() || s[0].value() == 1 || s[0] != x[1])
+    return s;
+  std::vector<Dim> dims(x.rank() - 1, Dim(1));
+  dims[0] = s[0];
+  return Shape(std::move(dims));
+}
+
 Status infer_prelu(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_numeric(ctx, 0));
   KILN_RETURN_IF_ERROR(require_same_types(ctx, 0, 2));
-  return infer_broadcast(ctx);
+  auto out = broadcast_shapes({ctx.input_shape(0), prelu_slope_shape(ctx)});
+  if (!out) return ctx.fail(out.status().message());
+  ctx.set_output(0, ctx.input_type(0), std::move(out).value());
+  return Status::ok();
 }
 
 Status infer_gelu(InferContext& ctx) {
@@ -80,7 +96,7 @@ void register_activation_ops(OpRegistry& r) {
   OpSchema gelu = pointwise("Gelu", 20);
   gelu.infer = infer_gelu;
   r.add(std::move(gelu));
-  OpSchema prelu = pointwise("PRelu", 7, true);
+  OpSchema prelu = pointwise("PRelu", 6, true);
   prelu.min_inputs = prelu.max_inputs = 2;
   prelu.fusion_kind = FusionKind::kBroadcast;
   prelu.infer = infer_prelu;

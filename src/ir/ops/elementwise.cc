@@ -44,12 +44,30 @@ OpSchema schema(const char* name, int since, int min_in, int max_in, FusionKind 
   return s;
 }
 
+// Before opset 7, `broadcast=1` with `axis` aligns B's dims with A's starting at `axis`:
+// B padded with trailing 1s, then numpy broadcasting (the kernel pads the same way).
+Status infer_binary_broadcast(InferContext& ctx, DataType out_type) {
+  Shape b = ctx.input_shape(1);
+  const Shape& a = ctx.input_shape(0);
+  if (ctx.opset() < 7 && ctx.node().has_attr("axis") && a.rank_known() && b.rank_known()) {
+    int64_t axis = ctx.node().attr_int("axis", 0);
+    if (axis < 0) axis += static_cast<int64_t>(a.rank());
+    int64_t pad = static_cast<int64_t>(a.rank()) - axis - static_cast<int64_t>(b.rank());
+    if (axis < 0 || pad < 0) return ctx.fail("attribute axis ", axis, " does not fit input shapes");
+    b.dims().resize(b.rank() + static_cast<size_t>(pad), Dim(1));
+  }
+  auto out = broadcast_shapes({a, b});
+  if (!out) return ctx.fail(out.status().message());
+  ctx.set_output(0, out_type, std::move(out).value());
+  return Status::ok();
+}
+
 // Two inputs of one type, broadcast; output of that type (or bool for comparisons).
 OpSchema binary(const char* name, int since, Types types, bool bool_out = false) {
   return schema(name, since, 2, 2, FusionKind::kBroadcast, [types, bool_out](InferContext& ctx) {
     KILN_RETURN_IF_ERROR(require_types(ctx, 0, 2, types));
     KILN_RETURN_IF_ERROR(require_same_types(ctx, 0, 2));
-    return bool_out ? infer_broadcast_bool(ctx) : infer_broadcast(ctx);
+    return infer_binary_broadcast(ctx, bool_out ? DataType::kBool : ctx.input_type(0));
   });
 }
 
@@ -81,7 +99,7 @@ OpSchema variadic(const char* name, Types types) {
 // Pow: base and exponent may have different numeric types (opset 12+); output has the base's.
 Status infer_pow(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_types(ctx, 0, 2, Types::kNumeric));
-  return infer_broadcast(ctx);
+  return infer_binary_broadcast(ctx, ctx.input_type(0));
 }
 
 Status infer_mod(InferContext& ctx) {
@@ -154,16 +172,16 @@ Status infer_clip(InferContext& ctx) {
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
-  for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.add(binary(op, 7, Types::kNumeric));
-  r.add(schema("Pow", 7, 2, 2, FusionKind::kBroadcast, infer_pow));
+  for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.add(binary(op, 1, Types::kNumeric));
+  r.add(schema("Pow", 1, 2, 2, FusionKind::kBroadcast, infer_pow));
   r.add(schema("Mod", 10, 2, 2, FusionKind::kBroadcast, infer_mod));
   r.add(schema("BitShift", 11, 2, 2, FusionKind::kBroadcast, infer_bitshift));
-  for (const char* op : {"And", "Or", "Xor"}) r.add(binary(op, 7, Types::kBool, true));
+  for (const char* op : {"And", "Or", "Xor"}) r.add(binary(op, 1, Types::kBool, true));
   r.add(unary("Not", 1, Types::kBool));
   for (const char* op : {"BitwiseAnd", "BitwiseOr", "BitwiseXor"}) r.add(binary(op, 18, Types::kInteger));
   r.add(unary("BitwiseNot", 18, Types::kInteger));
-  r.add(binary("Equal", 7, Types::kAny, true));
-  for (const char* op : {"Less", "Greater"}) r.add(binary(op, 7, Types::kNumeric, true));
+  r.add(binary("Equal", 1, Types::kAny, true));
+  for (const char* op : {"Less", "Greater"}) r.add(binary(op, 1, Types::kNumeric, true));
   for (const char* op : {"LessOrEqual", "GreaterOrEqual"}) r.add(binary(op, 12, Types::kNumeric, true));
   for (const char* op : {"Neg", "Abs"}) r.add(unary(op, 6, Types::kNumeric));
   r.add(unary("Sign", 9, Types::kNumeric));

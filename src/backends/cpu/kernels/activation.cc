@@ -70,8 +70,20 @@ Status gelu(KernelContext& c) {
   return map_double(c, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
 }
 
-Status prelu(KernelContext& c) {
-  return binary_kernel<NumericTypes>(c, [](auto x, auto slope) { return x < decltype(x)(0) ? slope * x : x; });
+// Before opset 7 a 1-D slope of X's channel count applies along axis 1 (see the schema).
+Status prelu(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  Tensor slope = ctx.input(1);
+  if (ctx.opset() < 7 && x.rank() >= 2 && slope.rank() == 1 && slope.numel() != 1 && slope.dim(0) == x.dim(1)) {
+    std::vector<int64_t> dims(x.rank() - 1, 1);
+    dims[0] = slope.dim(0);
+    KILN_ASSIGN_OR_RETURN(slope, slope.reshaped(dims));
+  }
+  Status s = visit_dtype(x.dtype(), NumericTypes{}, [&](auto tag) {
+    using T = decltype(tag);
+    broadcast_binary<T, T>(x, slope, ctx.output(0), [](auto v, auto a) { return v < decltype(v)(0) ? a * v : v; });
+  });
+  return s.with_context(ctx.node().label() + ": ");
 }
 
 }  // namespace

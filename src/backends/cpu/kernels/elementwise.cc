@@ -62,7 +62,7 @@ Status mod(KernelContext& c) {
 // double and converted to the base's type (truncating for integer bases, like numpy).
 Status pow_(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  const Tensor b = legacy_aligned_rhs(ctx);
   std::vector<double> e(static_cast<size_t>(b.numel()));
   for (int64_t i = 0; i < b.numel(); ++i) e[i] = b.get_as_double(i);
   Tensor& y = ctx.output(0);

@@ -3,6 +3,7 @@
 // Arithmetic happens in compute_t<T> (float for float16/bfloat16).
 #pragma once
 #include <type_traits>
+#include <vector>
 
 #include "backends/cpu/broadcast.h"
 #include "backends/cpu/kernel_table.h"
@@ -49,13 +50,30 @@ void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& y, Op op) {
   });
 }
 
+// Input 1 as the binary op broadcasts it. Before opset 7, `broadcast=1` with `axis` aligns B's
+// dims with A's starting at `axis`; padding B with trailing 1s makes that numpy broadcasting.
+inline Tensor legacy_aligned_rhs(const KernelContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (ctx.opset() >= 7 || !ctx.node().has_attr("axis")) return b;
+  int64_t axis = ctx.node().attr_int("axis", 0);
+  if (axis < 0) axis += static_cast<int64_t>(a.rank());
+  int64_t pad = static_cast<int64_t>(a.rank()) - axis - static_cast<int64_t>(b.rank());
+  if (axis < 0 || pad <= 0) return b;
+  std::vector<int64_t> dims = b.dims();
+  dims.resize(dims.size() + static_cast<size_t>(pad), 1);
+  auto r = b.reshaped(dims);
+  return r ? *r : b;
+}
+
 // Binary op whose output has the inputs' type.
 template <class Set, class Op>
 Status binary_kernel(KernelContext& ctx, Op op) {
   const Tensor& a = ctx.input(0);
+  const Tensor b = legacy_aligned_rhs(ctx);
   Status s = visit_set(a.dtype(), Set{}, [&](auto tag) {
     using T = decltype(tag);
-    broadcast_binary<T, T>(a, ctx.input(1), ctx.output(0), op);
+    broadcast_binary<T, T>(a, b, ctx.output(0), op);
   });
   return s.with_context(ctx.node().label() + ": ");
 }
@@ -64,9 +82,10 @@ Status binary_kernel(KernelContext& ctx, Op op) {
 template <class Set, class Op>
 Status compare_kernel(KernelContext& ctx, Op op) {
   const Tensor& a = ctx.input(0);
+  const Tensor b = legacy_aligned_rhs(ctx);
   Status s = visit_set(a.dtype(), Set{}, [&](auto tag) {
     using T = decltype(tag);
-    broadcast_binary<T, bool>(a, ctx.input(1), ctx.output(0), op);
+    broadcast_binary<T, bool>(a, b, ctx.output(0), op);
   });
   return s.with_context(ctx.node().label() + ": ");
 }
