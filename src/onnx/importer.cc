@@ -228,6 +228,7 @@ Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
     for (const auto& n : g->nodes()) {
       if (OpRegistry::global().find(n->domain, n->op_type)) continue;
       if (!seen.insert({n->domain, n->op_type}).second) continue;
+      if (opts_.unsupported_out) opts_.unsupported_out->push_back({n->op_type, n->domain, n->opset, n->name});
       missing.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) + "', opset " +
                         std::to_string(n->opset) + ") first at node '" + n->name + "'");
     }
