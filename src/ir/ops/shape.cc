@@ -33,7 +33,7 @@ Expected<IntList> ints_of(const InferContext& ctx, size_t input, const char* att
 }
 
 Status infer_reshape(InferContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
+  if (ctx.has_input(1)) KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
   KILN_ASSIGN_OR_RETURN(IntList target, ints_of(ctx, 1, ctx.opset() < 5 ? "shape" : nullptr));
   if (!target.present) return ctx.fail("needs a target shape");
   if (!target.known) {
@@ -160,6 +160,7 @@ Status infer_concat(InferContext& ctx) {
     return Status::ok();
   }
   const int64_t rank = static_cast<int64_t>(first->rank());
+  if (rank == 0) return ctx.fail("cannot concatenate scalars");
   KILN_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(ctx, ctx.node().attr_int("axis", 0), rank));
   std::vector<Dim> out = first->dims();
   Dim total(0);
@@ -216,6 +217,7 @@ Status infer_split(InferContext& ctx) {
     for (size_t i = 0; i < ctx.num_outputs(); ++i) ctx.set_output(i, ctx.input_type(0), Shape::unknown_rank());
     return Status::ok();
   }
+  if (in.rank() == 0) return ctx.fail("cannot split a scalar");
   KILN_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(ctx, ctx.node().attr_int("axis", 0), in.rank()));
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> sizes, split_sizes(ctx, in[axis]));
   for (size_t i = 0; i < ctx.num_outputs(); ++i) {

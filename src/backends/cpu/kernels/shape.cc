@@ -60,11 +60,12 @@ Status dropout(KernelContext& ctx) {
   double ratio = ctx.node().attr_float("ratio", 0.5f);
   bool training = false;
   if (ctx.opset() >= 12) {
+    if (ctx.has_input(1) && ctx.input(1).numel() != 1) return ctx.fail("ratio must be a scalar");
+    if (ctx.has_input(2) && ctx.input(2).numel() != 1) return ctx.fail("training_mode must be a scalar");
     ratio = ctx.has_input(1) ? ctx.input(1).get_as_double(0) : 0.5;
     training = ctx.has_input(2) && ctx.input(2).get_as_int64(0) != 0;
-  } else if (ctx.opset() < 7) {
-    training = ctx.node().attr_int("is_test", 0) == 0;
-  }
+  }  // before opset 12 kiln always runs inference, ignoring opset 6's is_test like onnxruntime
+
   if (ratio < 0 || ratio > 1) return ctx.fail("ratio ", ratio, " is outside [0, 1]");
   if (training && ratio > 0) {
     if (ctx.has_output(1) && ctx.output(1).dtype() != DataType::kBool) return ctx.fail("training mask must be bool");

@@ -50,6 +50,7 @@ Status range(KernelContext& ctx) {
 
 Status eye_like(KernelContext& ctx) {
   Tensor& y = ctx.output(0);
+  if (!y.defined() || y.rank() != 2) return ctx.fail("output type ", dtype_name(y.dtype()), " is not supported");
   const int64_t k = ctx.node().attr_int("k", 0), rows = y.dim(0), cols = y.dim(1);
   return visit_dtype(y.dtype(), AllTypes{}, [&](auto tag) {
     using T = decltype(tag);
