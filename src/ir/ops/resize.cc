@@ -36,9 +36,14 @@ Expected<Shape> scaled_shape(const InferContext& ctx, const Shape& in, const std
     return ctx.fail("scales has ", scales.size(), " values for an input of rank ", in.rank());
   std::vector<Dim> dims;
   for (size_t i = 0; i < scales.size(); ++i) {
-    if (!(scales[i] > 0)) return ctx.fail("scales[", i, "] = ", scales[i], " must be positive");
+    if (!(scales[i] > 0) || !(scales[i] < 1e12))
+      return ctx.fail("scales[", i, "] = ", scales[i], " must be positive and finite");
     if (in.rank_known() && in[i].is_static())
-      dims.push_back(Dim(static_cast<int64_t>(std::floor(scales[i] * double(in[i].value())))));
+    {
+      double d = std::floor(scales[i] * double(in[i].value()));
+      if (d > 4e18) return ctx.fail("output dim ", i, " overflows");
+      dims.push_back(Dim(static_cast<int64_t>(d)));
+    }
     else
       dims.push_back(Dim::unknown());
   }

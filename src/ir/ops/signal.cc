@@ -69,6 +69,7 @@ Status infer_stft(InferContext& ctx) {
   if (step && *step <= 0) return ctx.fail("frame_step must be positive, got ", *step);
   Dim frame = flen ? Dim(*flen) : Dim::unknown();
   const Shape& w = ctx.input_shape(2);
+  if (ctx.has_input(2) && w.rank_known() && w.rank() != 1) return ctx.fail("window must have rank 1, got ", w.to_string());
   if (!ctx.has_input(3) && ctx.has_input(2) && w.rank_known() && w.rank() == 1) frame = w[0];
   if (!ctx.has_input(2) && !ctx.has_input(3)) return ctx.fail("one of window and frame_length must be given");
   if (frame.is_static() && frame.value() <= 0) return ctx.fail("frame length must be positive");

@@ -55,6 +55,11 @@ double cubic_w(double t, int k) {
 
 // One output value of GridSample for image `img` (H x W) at unnormalized (x, y).
 double grid_value(const double* img, int64_t H, int64_t W, double x, double y, const GridParams& p) {
+  if (!std::isfinite(x) || !std::isfinite(y)) return 0.0;
+  if (p.padding == "zeros") {  // far outside, every tap is padding; clamping keeps casts in range
+    x = std::clamp(x, -double(W) - 3, double(W) + 3);
+    y = std::clamp(y, -double(H) - 3, double(H) + 3);
+  }
   auto at = [&](int64_t yy, int64_t xx) {
     return (yy >= 0 && yy < H && xx >= 0 && xx < W) ? img[yy * W + xx] : 0.0;
   };
@@ -112,7 +117,7 @@ Status grid_sample(KernelContext& ctx) {
 
 // Bilinear sample as onnxruntime's RoiAlign computes it (clamps near edges, 0 far outside).
 double roi_bilinear(const double* img, int64_t H, int64_t W, double y, double x, bool take_max, double* max_tap) {
-  if (y < -1.0 || y > double(H) || x < -1.0 || x > double(W)) { *max_tap = 0; return 0; }
+  if (!(y >= -1.0 && y <= double(H) && x >= -1.0 && x <= double(W))) { *max_tap = 0; return 0; }  // also NaN
   y = std::max(y, 0.0);
   x = std::max(x, 0.0);
   int64_t y0 = int64_t(y), x0 = int64_t(x), y1, x1;
@@ -145,6 +150,8 @@ Status roi_align(KernelContext& ctx) {
   for (int64_t k = 0; k < R; ++k) {
     int64_t b = batch.get_as_int64(k);
     if (b < 0 || b >= x.dim(0)) return ctx.fail("batch index ", b, " out of range [0, ", x.dim(0), ")");
+    for (int64_t i = 0; i < 4; ++i)
+      if (!std::isfinite(r[size_t(k * 4 + i)])) return ctx.fail("roi ", k, " has a non-finite coordinate");
     double x1 = r[size_t(k * 4)] * scale - off, y1 = r[size_t(k * 4 + 1)] * scale - off;
     double rw = r[size_t(k * 4 + 2)] * scale - off - x1, rh = r[size_t(k * 4 + 3)] * scale - off - y1;
     if (!half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }

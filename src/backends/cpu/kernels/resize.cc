@@ -4,6 +4,7 @@
 // Resize is separable: every mode weights input samples per axis independently, so the kernel
 // resamples one axis at a time, last axis first, which reproduces the ONNX reference's
 // recursive interpolate_nd exactly (including tf_crop_and_resize's extrapolation values).
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -55,7 +56,9 @@ bool source_coord(const ResizeAttrs& a, int64_t x, double scale, int64_t in, dou
   } else {  // half_pixel
     xo = (double(x) + 0.5) / scale - 0.5;
   }
-  *out = xo;
+  if (!std::isfinite(xo)) return false;
+  // Far outside the input every tap is an edge sample; clamping keeps the integer casts in range.
+  *out = std::clamp(xo, -double(in) - 4, double(in) + 4);
   return true;
 }
 

@@ -121,7 +121,8 @@ Status mel_weight_matrix(KernelContext& ctx) {
   const int64_t mel = ctx.input(0).get_as_int64(0), dft_len = ctx.input(1).get_as_int64(0);
   const double rate = ctx.input(2).get_as_double(0);
   const double lo = ctx.input(3).get_as_double(0), hi = ctx.input(4).get_as_double(0);
-  if (rate <= 0) return ctx.fail("sample_rate must be positive");
+  if (!(rate > 0) || !std::isfinite(lo) || !std::isfinite(hi) || lo < 0 || hi < lo || hi > rate)
+    return ctx.fail("need 0 <= lower_edge_hertz <= upper_edge_hertz <= sample_rate, sample_rate > 0");
   const int64_t spec_bins = dft_len / 2 + 1;
   auto to_mel = [](double hz) { return 2595 * std::log10(1 + hz / 700); };
   const double lo_mel = to_mel(lo), step = (to_mel(hi) - lo_mel) / double(mel + 2);
