@@ -141,8 +141,8 @@ OpSchema schema(const char* name, int since, int min_in, int max_in, int min_out
 }  // namespace
 
 void register_normalization_ops(OpRegistry& r) {
-  r.add(schema("BatchNormalization", 6, 5, 5, 1, 5, infer_batch_norm));
-  r.add(schema("InstanceNormalization", 6, 3, 3, 1, 1, infer_instance_norm));
+  r.add(schema("BatchNormalization", 1, 5, 5, 1, 5, infer_batch_norm));
+  r.add(schema("InstanceNormalization", 1, 3, 3, 1, 1, infer_instance_norm));
   r.add(schema("LayerNormalization", 17, 2, 3, 1, 3, infer_layer_norm));
   r.add(schema("GroupNormalization", 18, 3, 3, 1, 1, infer_group_norm));
   r.add(schema("LRN", 1, 1, 1, 1, 1, infer_lrn));

@@ -17,6 +17,18 @@ template <class C>
 using acc_t = std::conditional_t<std::is_floating_point_v<C>, double,
                                  std::conditional_t<std::is_signed_v<C>, int64_t, uint64_t>>;
 
+// Integer accumulation wraps like unsigned arithmetic instead of overflowing (UB for signed).
+template <class A>
+A wrap_add(A a, A b) {
+  if constexpr (std::is_integral_v<A>) return static_cast<A>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+  else return a + b;
+}
+template <class A>
+A wrap_mul(A a, A b) {
+  if constexpr (std::is_integral_v<A>) return static_cast<A>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+  else return a * b;
+}
+
 // The reduced-axes mask of a Reduce* node, or an empty vector meaning "copy the input" (noop).
 Expected<std::vector<bool>> reduce_mask(const KernelContext& ctx, size_t rank, bool* noop) {
   const Node& n = ctx.node();
@@ -70,7 +82,7 @@ Status reduce_kernel(KernelContext& ctx, Fold fold) {
 template <class C>
 acc_t<C> sum_of(const std::vector<C>& v) {
   acc_t<C> s = 0;
-  for (C x : v) s += static_cast<acc_t<C>>(x);
+  for (C x : v) s = wrap_add(s, static_cast<acc_t<C>>(x));
   return s;
 }
 
@@ -118,7 +130,7 @@ Status reduce_prod(KernelContext& c) {
   return reduce_kernel(c, [](const auto& v) {
     using C = typename std::decay_t<decltype(v)>::value_type;
     acc_t<C> p = 1;
-    for (C x : v) p *= static_cast<acc_t<C>>(x);
+    for (C x : v) p = wrap_mul(p, static_cast<acc_t<C>>(x));
     return p;
   });
 }
@@ -126,7 +138,7 @@ Status reduce_l1(KernelContext& c) {
   return reduce_kernel(c, [](const auto& v) {
     using C = typename std::decay_t<decltype(v)>::value_type;
     acc_t<C> s = 0;
-    for (C x : v) s += static_cast<acc_t<C>>(x < C(0) ? C(-x) : x);
+    for (C x : v) s = wrap_add(s, static_cast<acc_t<C>>(x < C(0) ? C(-x) : x));
     return s;
   });
 }
@@ -140,7 +152,7 @@ Status reduce_sum_square(KernelContext& c) {
   return reduce_kernel(c, [](const auto& v) {
     using C = typename std::decay_t<decltype(v)>::value_type;
     acc_t<C> s = 0;
-    for (C x : v) s += static_cast<acc_t<C>>(x) * static_cast<acc_t<C>>(x);
+    for (C x : v) s = wrap_add(s, wrap_mul(static_cast<acc_t<C>>(x), static_cast<acc_t<C>>(x)));
     return s;
   });
 }
