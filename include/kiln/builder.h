@@ -1,6 +1,7 @@
 // kiln public API: Builder -> Network (filled by OnnxParser) -> BuilderConfig ->
 // buildSerializedNetwork(), the engine's bytes. Shaped like TensorRT's builder.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>

@@ -179,12 +179,7 @@ Expected<std::string> serialize(const EngineModel& m) {
     if (blobs[i]->nbytes()) std::memcpy(&file[weights_offset + off], blobs[i]->raw(), blobs[i]->nbytes());
     off = align_up(off + blobs[i]->nbytes());
   }
-  XXH64_state_t* st = XXH64_createState();
-  XXH64_reset(st, 0);
-  XXH64_update(st, file.data() + kPreamble, header.size());
-  XXH64_update(st, file.data() + weights_offset, weights_size);
-  put_u64(file, 40, XXH64_digest(st));
-  XXH64_freeState(st);
+  put_u64(file, 40, XXH64(file.data() + kPreamble, file.size() - kPreamble, 0));
   return file;
 }
 
@@ -193,23 +188,18 @@ namespace {
 Status check_preamble(const std::byte* p, size_t size, EngineHeader& h, uint64_t& w_off, uint64_t& w_size) {
   if (size < kPreamble || std::memcmp(p, kMagic, 8) != 0)
     return err("not a kiln engine file (bad magic or too short)");
-  uint32_t version;
+  uint32_t version, reserved;
   std::memcpy(&version, p + 8, 4);
+  std::memcpy(&reserved, p + 12, 4);
   if (version != kFormatVersion)
     return err("engine format version ", version, " is not the version this kiln reads (", kFormatVersion, ")", kRebuild);
   uint64_t h_size = get_u64(p + 16);
   w_off = get_u64(p + 24);
   w_size = get_u64(p + 32);
-  if (h_size > size - kPreamble || w_off < kPreamble + h_size || w_off % kWeightAlignment != 0 || w_off > size ||
+  if (reserved != 0 || h_size > size - kPreamble || w_off < kPreamble + h_size || w_off % kWeightAlignment != 0 || w_off > size ||
       w_size != size - w_off)
     return err("engine file is truncated or its layout is corrupted (", size, " bytes)", kRebuild);
-  XXH64_state_t* st = XXH64_createState();
-  XXH64_reset(st, 0);
-  XXH64_update(st, p + kPreamble, h_size);
-  XXH64_update(st, p + w_off, w_size);
-  uint64_t sum = XXH64_digest(st);
-  XXH64_freeState(st);
-  if (sum != get_u64(p + 40)) return err("engine file is corrupted (checksum mismatch)", kRebuild);
+  if (XXH64(p + kPreamble, size - kPreamble, 0) != get_u64(p + 40)) return err("engine file is corrupted (checksum mismatch)", kRebuild);
   if (!h.ParseFromArray(p + kPreamble, static_cast<int>(h_size)))
     return err("engine header cannot be parsed", kRebuild);
   if (h.kiln_version() != kKilnVersion)

@@ -6,7 +6,7 @@
 //   [16, 24)  header size H (uint64)
 //   [24, 32)  weights offset W, a multiple of 256 (uint64)
 //   [32, 40)  weights size S (uint64)
-//   [40, 48)  XXH64 of bytes [48, 48 + H) and [W, W + S)
+//   [40, 48)  XXH64 of every byte after the preamble, [48, W + S)
 //   [48, 48+H)  EngineHeader protobuf (engine.proto): graph, tactics, options, device, profiles
 //   [W, W+S)  weights, each tensor 256-byte aligned
 //
