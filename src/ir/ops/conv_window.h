@@ -119,4 +119,17 @@ inline Expected<Window> resolve_transpose_window(const Node& n, std::vector<int6
   return w;
 }
 
+// kernel_shape attribute, else the weights' spatial dims (W is [M, C/group, *k]).
+inline std::vector<int64_t> conv_kernel_shape(const Node& n, const std::vector<int64_t>& w_dims) {
+  std::vector<int64_t> k = n.attr_ints("kernel_shape");
+  if (k.empty() && w_dims.size() > 2) k.assign(w_dims.begin() + 2, w_dims.end());
+  return k;
+}
+
+inline int64_t dims_product(const std::vector<int64_t>& d) {
+  int64_t r = 1;
+  for (int64_t x : d) r *= x;
+  return r;
+}
+
 }  // namespace kiln
