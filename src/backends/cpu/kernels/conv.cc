@@ -166,7 +166,9 @@ Status qlinear_conv(KernelContext& ctx) {
       for (size_t i = 0; i < y->size(); ++i) {
         int64_t m = (int64_t(i) / g.out_size) % g.m;
         double acc = (*y)[i] + (b ? b->get_as_double(m) : 0.0);
-        double v = std::nearbyint(acc * xs.get_as_double(0) * ws.get_as_double(ws.numel() == 1 ? 0 : m) / ys) + yz;
+        // The combined multiplier in float, as runtimes compute it.
+        float mult = float(xs.get_as_double(0)) * float(ws.get_as_double(ws.numel() == 1 ? 0 : m)) / float(ys);
+        double v = std::nearbyint(double(float(acc) * mult)) + yz;
         v = std::min<double>(std::max<double>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max());
         py[i] = static_cast<T>(v);
       }

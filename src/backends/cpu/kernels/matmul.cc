@@ -176,9 +176,10 @@ Status qlinear_matmul(KernelContext& ctx) {
       T* py = out.mutable_data<T>();
       for (size_t i = 0; i < y->size(); ++i) {
         int64_t row = int64_t(i) / n, col = int64_t(i) % n;
-        double s = sa.get_as_double(sa.numel() == 1 ? 0 : (row % m) % sa.numel()) *
-                   sb.get_as_double(sb.numel() == 1 ? 0 : col % sb.numel());
-        py[i] = saturate_round<T>((*y)[i] * s / sy + zy);
+        // The combined multiplier in float, as runtimes compute it.
+        float s = float(sa.get_as_double(sa.numel() == 1 ? 0 : (row % m) % sa.numel())) *
+                  float(sb.get_as_double(sb.numel() == 1 ? 0 : col % sb.numel())) / float(sy);
+        py[i] = saturate_round<T>(double(float((*y)[i]) * s) + zy);
       }
     }
   });
