@@ -83,6 +83,7 @@ Status infer_conv_integer(InferContext& ctx) {
 Status infer_qlinear_conv(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_type(ctx, 0, kInt8s));
   KILN_RETURN_IF_ERROR(require_type(ctx, 3, kInt8s));
+  KILN_RETURN_IF_ERROR(require_type(ctx, 7, kInt8s));
   if (ctx.has_input(8)) KILN_RETURN_IF_ERROR(require_type(ctx, 8, {DataType::kInt32}));
   return infer_conv_like(ctx, 0, 3, 8, ctx.input_type(7), false);
 }

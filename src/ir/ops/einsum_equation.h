@@ -94,8 +94,12 @@ inline Expected<EinsumSpec> parse_einsum(std::string eq, const std::vector<std::
     KILN_RETURN_IF_ERROR(parse_term(eq.substr(arrow + 2), out_letters, out_ell));
     if (out_ell >= 0 || max_ell == 0) spec.output = expand(out_letters, out_ell, max_ell, max_ell);
     else spec.output = out_letters;
-    for (int l : spec.output)
+    for (size_t i = 0; i < spec.output.size(); ++i) {
+      int l = spec.output[i];
       if (!spec.sizes.count(l)) return err("einsum output label '", char(l), "' is not in any input");
+      if (std::count(spec.output.begin(), spec.output.end(), l) > 1)
+        return err("einsum output label '", char(l), "' appears twice");
+    }
   } else {
     for (int j = 0; j < max_ell; ++j) spec.output.push_back(256 + j);
     for (const auto& [l, c] : count)

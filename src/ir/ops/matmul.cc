@@ -126,6 +126,7 @@ Status infer_matmul_integer(InferContext& ctx) {
 Status infer_qlinear_matmul(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_type(ctx, 0, kInt8s));
   KILN_RETURN_IF_ERROR(require_type(ctx, 3, kInt8s));
+  KILN_RETURN_IF_ERROR(require_type(ctx, 7, kInt8s));
   KILN_ASSIGN_OR_RETURN(Shape s, matmul_shape(ctx, ctx.input_shape(0), ctx.input_shape(3)));
   ctx.set_output(0, ctx.input_type(7), std::move(s));
   return Status::ok();

@@ -149,6 +149,8 @@ Status conv_integer(KernelContext& ctx) {
 }
 
 Status qlinear_conv(KernelContext& ctx) {
+  for (size_t i : {1, 2, 4, 5, 6, 7})
+    if (ctx.input(i).numel() < 1) return ctx.fail("scale/zero point input ", i, " is empty");
   ConvGeom g;
   auto y = integer_conv(ctx.node(), ctx.input(0), &ctx.input(2), ctx.input(3), &ctx.input(5), g);
   if (!y) return ctx.fail(y.status().message());

@@ -166,6 +166,8 @@ Status qlinear_matmul(KernelContext& ctx) {
   auto y = integer_product(ctx.input(0), &ctx.input(2), ctx.input(3), &ctx.input(5), plan);
   if (!y) return ctx.fail(y.status().message());
   const Tensor &sa = ctx.input(1), &sb = ctx.input(4);
+  for (size_t i : {1, 2, 4, 5, 6, 7})
+    if (ctx.input(i).numel() < 1) return ctx.fail("scale/zero point input ", i, " is empty");
   const double sy = ctx.input(6).get_as_double(0), zy = ctx.input(7).get_as_double(0);
   if (sy == 0) return ctx.fail("y_scale is zero");
   Tensor& out = ctx.output(0);

@@ -133,7 +133,7 @@ double lp_norm(const std::vector<double>& v, double p) {
 }
 
 Status lp_pool(KernelContext& ctx) {
-  const double p = static_cast<double>(ctx.node().attr_int("p", 2));
+  const double p = ctx.node().attr_float("p", 2.0f);  // a float attribute before opset 2
   if (p <= 0) return ctx.fail("p must be positive");
   return float_pool(ctx, [&](const std::vector<double>& v, int64_t) { return lp_norm(v, p); });
 }
@@ -174,7 +174,7 @@ Status global_max_pool(KernelContext& ctx) {
 }
 
 Status global_lp_pool(KernelContext& ctx) {
-  const double p = static_cast<double>(ctx.node().attr_int("p", 2));
+  const double p = ctx.node().attr_float("p", 2.0f);  // a float attribute before opset 2
   if (p <= 0) return ctx.fail("p must be positive");
   return global_pool(ctx, [&](const std::vector<double>& v) { return lp_norm(v, p); });
 }
