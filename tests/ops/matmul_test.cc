@@ -93,6 +93,22 @@ TEST(Einsum, EllipsisBatchMatmulBroadcasts) {
   EXPECT_TRUE(tensors_near(y, Tensor::from_vector<float>({2, 2, 1}, {14, 32, 50, 68})));
 }
 
+TEST(Einsum, AttentionStyleContractionMatchesDefinition) {
+  Tensor q = iota({2, 3, 4}, 0.5f, 0.1f), k = iota({2, 5, 4}, -1.0f, 0.07f);
+  Tensor y = run1("Einsum", {q, k}, {{"equation", std::string("bid,bjd->bji")}});
+  ASSERT_EQ(y.dims(), (std::vector<int64_t>{2, 5, 3}));
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t j = 0; j < 5; ++j)
+      for (int64_t i = 0; i < 3; ++i) {
+        double want = 0;
+        for (int64_t d = 0; d < 4; ++d) want += q.data<float>()[(b * 3 + i) * 4 + d] * k.data<float>()[(b * 5 + j) * 4 + d];
+        EXPECT_NEAR(y.data<float>()[(b * 5 + j) * 3 + i], want, 1e-4);
+      }
+  // A label summed within one operand takes the general loop.
+  EXPECT_TRUE(tensors_near(run1("Einsum", {iota({2, 2}), iota({2})}, {{"equation", std::string("ij,j->")}}),
+                           Tensor::scalar<float>(1 * 1 + 2 * 2 + 3 * 1 + 4 * 2)));
+}
+
 TEST(Einsum, RejectsBadEquation) {
   EXPECT_FALSE(run_op("Einsum", {iota({2, 2})}, {{"equation", std::string("ijk->i")}}).is_ok());
   EXPECT_FALSE(run_op("Einsum", {iota({2, 2})}, {{"equation", std::string("i1->i")}}).is_ok());
