@@ -171,6 +171,7 @@ Status qlinear_conv(KernelContext& ctx) {
         // The combined multiplier in float, as runtimes compute it.
         float mult = float(xs.get_as_double(0)) * float(ws.get_as_double(ws.numel() == 1 ? 0 : m)) / float(ys);
         double v = std::nearbyint(double(float(acc) * mult)) + yz;
+        if (std::isnan(v)) v = 0;  // casting NaN to an integer is undefined
         v = std::min<double>(std::max<double>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max());
         py[i] = static_cast<T>(v);
       }

@@ -157,6 +157,7 @@ Status matmul_integer(KernelContext& ctx) {
 template <class T>
 T saturate_round(double v) {
   v = std::nearbyint(v);
+  if (std::isnan(v)) v = 0;  // casting NaN to an integer is undefined
   v = std::min<double>(std::max<double>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max());
   return static_cast<T>(v);
 }

@@ -36,6 +36,7 @@ Expected<QuantIndex> quant_index(const KernelContext& ctx, const Tensor& x, cons
 
 template <class T>
 T saturate(double v) {
+  if (std::isnan(v)) v = 0;  // casting NaN to an integer is undefined
   return static_cast<T>(std::min<double>(std::max<double>(v, std::numeric_limits<T>::min()), std::numeric_limits<T>::max()));
 }
 
