@@ -46,14 +46,20 @@ def main():
         os.makedirs(data, exist_ok=True)
         torch.manual_seed(0)
         model = getattr(torchvision.models, ctor)(weights=None).eval()
-        # Random weights from the fixed seed; re-draw BN statistics so they are not identity.
+        # Random weights from the fixed seed; re-draw BN statistics so they are not identity, and
+        # parameters that torchvision initializes to zero (ViT's head) so the output is not constant.
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() >= 2 and not p.any():
+                    p.normal_(0, 0.02)
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             y = model(x)
+        assert y.std() > 0, f"{name}: the reference output is constant; the check could not fail"
         tmp = os.path.join(case, "model.onnx.tmp")
         torch.onnx.export(model, x, tmp, opset_version=17, input_names=["input"], output_names=["output"],
                           dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
