@@ -5,7 +5,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "backends/cpu/executor.h"
+#include "backends/cpu/cpu_engine.h"
 #include "core/mapped_file.h"
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
@@ -17,7 +17,7 @@ namespace kiln {
 class EngineImpl {
  public:
   engine::EngineModel model;
-  std::unique_ptr<cpu::Executor> executor;
+  std::unique_ptr<BackendEngine> backend;
   Logger* logger = nullptr;
   const Value* io(const std::string& name) const {
     for (const Value* v : model.graph->inputs) if (v->name == name) return v;
@@ -27,14 +27,25 @@ class EngineImpl {
   bool is_input(const Value* v) const { return v && v->is_graph_input; }
 };
 
+// Forwards the backend's per-layer times to the user's Profiler.
+class ProfilerAdapter : public LayerTimer {
+ public:
+  explicit ProfilerAdapter(Profiler* p) : p_(p) {}
+  void layer_time(const Node& n, float ms) override { p_->reportLayerTime(n.name.c_str(), ms); }
+
+ private:
+  Profiler* p_;
+};
+
 class ContextImpl {
  public:
   EngineImpl* engine = nullptr;
+  std::unique_ptr<BackendContext> backend;
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> input_dims;
   std::map<std::string, void*> addresses;
   Profiler* profiler = nullptr;
-  std::unique_ptr<engine::ShapeEval> shapes;  // for the current input_dims; reset when they change
+  std::unique_ptr<ValueShapes> shapes;  // for the current input_dims; reset when they change
 
   Logger& logger() { return *engine->logger; }
   const engine::ProfileShapes* range(const std::string& input) const {
@@ -42,7 +53,7 @@ class ContextImpl {
     return nullptr;
   }
   Status ensure_shapes();
-  Status run();
+  Status run(void* stream);
 };
 
 Status ContextImpl::ensure_shapes() {
@@ -51,40 +62,16 @@ Status ContextImpl::ensure_shapes() {
     if (!input_dims.count(in->name))
       return err("input '", in->name, "' has dynamic shape ", in->shape.to_string(), ": call setInputShape first");
   KILN_ASSIGN_OR_RETURN(auto s, engine::evaluate_shapes(*engine->model.graph, input_dims));
-  shapes = std::make_unique<engine::ShapeEval>(std::move(s));
+  auto next = std::make_unique<ValueShapes>(std::move(s));
+  KILN_RETURN_IF_ERROR(backend->prepare(*next));
+  shapes = std::move(next);
   return Status::ok();
 }
 
-Status ContextImpl::run() {
+Status ContextImpl::run(void* stream) {
   KILN_RETURN_IF_ERROR(ensure_shapes());
-  const Graph& g = *engine->model.graph;
-  std::map<std::string, Tensor> feeds;
-  for (const Value* in : g.inputs) {
-    auto it = addresses.find(in->name);
-    if (it == addresses.end() || !it->second) return err("input '", in->name, "' has no address (setTensorAddress)");
-    const auto& dims = input_dims.at(in->name);
-    auto n = checked_numel(dims, "input '" + in->name + "'");
-    if (!n) return n.status();
-    // A non-owning view of the caller's buffer: inputs are never copied.
-    std::shared_ptr<const std::byte> data(static_cast<const std::byte*>(it->second), [](const std::byte*) {});
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, *n * dtype_size(in->dtype)));
-    feeds[in->name] = std::move(t);
-  }
-  for (const Value* out : g.outputs)
-    if (!addresses.count(out->name) || !addresses[out->name])
-      return err("output '", out->name, "' has no address (setTensorAddress)");
-  cpu::Executor::NodeObserver observer;
-  if (profiler) observer = [this](const Node& n, double ms) { profiler->reportLayerTime(n.name.c_str(), float(ms)); };
-  KILN_ASSIGN_OR_RETURN(auto outs, engine->executor->run(feeds, observer));
-  for (size_t k = 0; k < outs.size(); ++k) {
-    const Value* out = g.outputs[k];
-    auto it = shapes->dims.find(out);
-    if (it != shapes->dims.end() && it->second != outs[k].dims())
-      return err("output '", out->name, "' came out as ", outs[k].describe(), " but its shape was reported as ",
-                 dims_to_string(it->second));
-    std::memcpy(addresses[out->name], outs[k].raw(), outs[k].nbytes());
-  }
-  return Status::ok();
+  ProfilerAdapter timer(profiler);
+  return backend->enqueue(addresses, stream, profiler ? &timer : nullptr);
 }
 
 // ---- ExecutionContext ----
@@ -134,13 +121,13 @@ bool ExecutionContext::setTensorAddress(const std::string& name, void* ptr) {
   return true;
 }
 
-bool ExecutionContext::execute() {
-  Status s = impl_->run();
+bool ExecutionContext::execute() { return enqueue(nullptr); }
+
+bool ExecutionContext::enqueue(void* stream) {
+  Status s = impl_->run(stream);
   if (!s) log_error(impl_->logger(), s.message());
   return s.is_ok();
 }
-
-bool ExecutionContext::enqueue(void* /*stream: the CPU backend runs synchronously*/) { return execute(); }
 
 bool ExecutionContext::setOptimizationProfile(int index) {
   if (index < 0 || index >= static_cast<int>(impl_->engine->model.profiles.size())) {
@@ -214,6 +201,12 @@ std::string Engine::getBackend() const { return impl_->model.backend; }
 std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
   auto c = std::make_unique<ContextImpl>();
   c->engine = impl_.get();
+  auto backend = impl_->backend->create_context();
+  if (!backend) {
+    log_error(*impl_->logger, "createExecutionContext: " + backend.status().message());
+    return nullptr;
+  }
+  c->backend = std::move(backend).value();
   std::unique_ptr<ExecutionContext> ctx(new ExecutionContext(std::move(c)));
   if (!impl_->model.profiles.empty()) ctx->setOptimizationProfile(0);
   return ctx;
@@ -231,7 +224,7 @@ Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data
   auto impl = std::make_unique<EngineImpl>();
   impl->model = std::move(model);
   impl->logger = &logger;
-  KILN_ASSIGN_OR_RETURN(impl->executor, cpu::Executor::create(*impl->model.graph));
+  KILN_ASSIGN_OR_RETURN(impl->backend, cpu::create_cpu_engine(*impl->model.graph));
   return impl;
 }
 }  // namespace

@@ -11,8 +11,8 @@ constexpr int64_t kMaxHostValueElements = 1024;  // fold only shape-sized tensor
 bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
 }  // namespace
 
-Expected<ShapeEval> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims) {
-  ShapeEval r;
+Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims) {
+  ValueShapes r;
   for (const Value* in : graph.inputs) {
     auto it = input_dims.find(in->name);
     if (it == input_dims.end()) return err("no shape given for input '", in->name, "'");
@@ -67,7 +67,7 @@ Expected<ShapeEval> evaluate_shapes(const Graph& graph, const std::map<std::stri
   return r;
 }
 
-uint64_t peak_live_bytes(const Graph& graph, const ShapeEval& shapes) {
+uint64_t peak_live_bytes(const Graph& graph, const ValueShapes& shapes) {
   std::map<const Value*, size_t> last;
   const auto& nodes = graph.nodes();
   for (size_t i = 0; i < nodes.size(); ++i)

@@ -7,19 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "ir/graph.h"
 
 namespace kiln::engine {
 
-struct ShapeEval {
-  std::map<const Value*, std::vector<int64_t>> dims;  // static shape of each value it could fix
-  std::map<const Value*, Tensor> values;              // small values it computed on the host
-};
-
-Expected<ShapeEval> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims);
+Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims);
 
 // Bytes of the largest set of activations alive at once in graph order: the lower bound of
 // any activation arena at these shapes (what the memory planner is measured against).
-uint64_t peak_live_bytes(const Graph& graph, const ShapeEval& shapes);
+uint64_t peak_live_bytes(const Graph& graph, const ValueShapes& shapes);
 
 }  // namespace kiln::engine

@@ -1,0 +1,55 @@
+// The contract between the engine runtime and a backend. A BackendEngine is made once per
+// loaded engine (weights placed once); each ExecutionContext owns a BackendContext (its
+// activation memory, library handles). Backends never include each other.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln {
+
+// Concrete shapes of the graph's values for one set of input shapes, and the values of the
+// small integer tensors the host evaluated on the way (shape arithmetic): computed at
+// setInputShape, never per inference.
+struct ValueShapes {
+  std::map<const Value*, std::vector<int64_t>> dims;
+  std::map<const Value*, Tensor> values;
+};
+
+// Whether a backend runs a node, and if not, why (printed in reports).
+struct Support {
+  bool ok = true;
+  std::string reason;
+  static Support yes() { return {}; }
+  static Support no(std::string why) { return {false, std::move(why)}; }
+};
+
+// Receives each layer's time in a profiled run.
+class LayerTimer {
+ public:
+  virtual ~LayerTimer() = default;
+  virtual void layer_time(const Node& node, float ms) = 0;
+};
+
+class BackendContext {
+ public:
+  virtual ~BackendContext() = default;
+  // Called whenever the input shapes change: sizes and lays out activation memory.
+  virtual Status prepare(const ValueShapes& shapes) = 0;
+  // Runs the graph. `io` maps graph input/output names to the caller's buffers (host memory on
+  // the CPU backend, device memory on CUDA); `stream` is a cudaStream_t or null.
+  virtual Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer) = 0;
+  // Activation bytes this context holds for the prepared shapes.
+  virtual uint64_t arena_bytes() const = 0;
+};
+
+class BackendEngine {
+ public:
+  virtual ~BackendEngine() = default;
+  virtual Expected<std::unique_ptr<BackendContext>> create_context() = 0;
+};
+
+}  // namespace kiln

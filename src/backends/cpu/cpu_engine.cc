@@ -1,0 +1,86 @@
+#include "backends/cpu/cpu_engine.h"
+
+#include <cstring>
+
+#include "backends/cpu/executor.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+class CpuContext : public BackendContext {
+ public:
+  CpuContext(const Graph& g, const Executor& ex) : graph_(g), executor_(ex) {}
+
+  Status prepare(const ValueShapes& shapes) override {
+    shapes_ = &shapes;
+    arena_ = 0;
+    for (const auto& [v, d] : shapes.dims) {
+      if (v->initializer) continue;
+      uint64_t n = dtype_size(v->dtype);
+      for (int64_t x : d) n *= static_cast<uint64_t>(x);
+      arena_ += n;  // the reference executor frees as it goes; this is an upper bound
+    }
+    return Status::ok();
+  }
+
+  Status enqueue(const std::map<std::string, void*>& io, void* /*stream*/, LayerTimer* timer) override {
+    if (!shapes_) return err("the context has no input shapes yet");
+    std::map<std::string, Tensor> feeds;
+    for (const Value* in : graph_.inputs) {
+      auto it = io.find(in->name);
+      if (it == io.end() || !it->second) return err("input '", in->name, "' has no address (setTensorAddress)");
+      const auto& dims = shapes_->dims.at(in);
+      KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(dims, "input '" + in->name + "'"));
+      // A non-owning view of the caller's buffer: inputs are never copied.
+      std::shared_ptr<const std::byte> data(static_cast<const std::byte*>(it->second), [](const std::byte*) {});
+      KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, n * dtype_size(in->dtype)));
+      feeds[in->name] = std::move(t);
+    }
+    for (const Value* out : graph_.outputs) {
+      auto it = io.find(out->name);
+      if (it == io.end() || !it->second) return err("output '", out->name, "' has no address (setTensorAddress)");
+    }
+    Executor::NodeObserver observer;
+    if (timer) observer = [timer](const Node& n, double ms) { timer->layer_time(n, static_cast<float>(ms)); };
+    KILN_ASSIGN_OR_RETURN(auto outs, executor_.run(feeds, observer));
+    for (size_t k = 0; k < outs.size(); ++k) {
+      const Value* out = graph_.outputs[k];
+      auto it = shapes_->dims.find(out);
+      if (it != shapes_->dims.end() && it->second != outs[k].dims())
+        return err("output '", out->name, "' came out as ", outs[k].describe(), " but its shape was reported as ",
+                   dims_to_string(it->second));
+      std::memcpy(io.at(out->name), outs[k].raw(), outs[k].nbytes());
+    }
+    return Status::ok();
+  }
+
+  uint64_t arena_bytes() const override { return arena_; }
+
+ private:
+  const Graph& graph_;
+  const Executor& executor_;
+  const ValueShapes* shapes_ = nullptr;
+  uint64_t arena_ = 0;
+};
+
+class CpuEngine : public BackendEngine {
+ public:
+  CpuEngine(const Graph& g, std::unique_ptr<Executor> ex) : graph_(g), executor_(std::move(ex)) {}
+  Expected<std::unique_ptr<BackendContext>> create_context() override {
+    return std::unique_ptr<BackendContext>(new CpuContext(graph_, *executor_));
+  }
+
+ private:
+  const Graph& graph_;
+  std::unique_ptr<Executor> executor_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph) {
+  KILN_ASSIGN_OR_RETURN(auto ex, Executor::create(graph));
+  return std::unique_ptr<BackendEngine>(new CpuEngine(graph, std::move(ex)));
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,11 @@
+// The CPU backend behind the engine runtime: runs the graph with the reference Executor on
+// host buffers. Inputs are read in place (views of the caller's memory); outputs are copied
+// into the caller's buffers.
+#pragma once
+#include "backends/backend.h"
+
+namespace kiln::cpu {
+
+Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph);
+
+}  // namespace kiln::cpu
