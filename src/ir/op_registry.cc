@@ -20,6 +20,8 @@ const OpRegistry& OpRegistry::global() {
     register_loss_ops(r);
     register_detection_ops(r);
     register_signal_ops(r);
+    register_text_ops(r);
+    register_control_flow_ops(r);
     return r;
   }();
   return registry;

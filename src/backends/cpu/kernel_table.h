@@ -68,5 +68,7 @@ void register_rnn_kernels(KernelTable& t);
 void register_loss_kernels(KernelTable& t);
 void register_detection_kernels(KernelTable& t);
 void register_signal_kernels(KernelTable& t);
+void register_text_kernels(KernelTable& t);
+void register_control_flow_kernels(KernelTable& t);
 
 }  // namespace kiln::cpu
