@@ -82,6 +82,16 @@ Expected<Value*> Graph::add_initializer(const std::string& name, Tensor tensor) 
   return v;
 }
 
+Status Graph::make_constant(Value* v, Tensor tensor) {
+  if (v->is_graph_input) return err("cannot make graph input '", v->name, "' a constant");
+  v->dtype = tensor.dtype();
+  v->shape = tensor.shape();
+  v->producer = nullptr;
+  initializers_.push_back(std::make_unique<Tensor>(std::move(tensor)));
+  v->initializer = initializers_.back().get();
+  return Status::ok();
+}
+
 Value* Graph::find_value(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

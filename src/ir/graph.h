@@ -98,6 +98,9 @@ class Graph {
                              Shape shape = Shape::unknown_rank());
   // Creates a value holding a constant tensor (an initializer), stored once.
   Expected<Value*> add_initializer(const std::string& name, Tensor tensor);
+  // Turns a node output into a constant (constant folding): the value keeps its name and
+  // readers, loses its producer.
+  Status make_constant(Value* v, Tensor tensor);
   Value* find_value(const std::string& name) const;
   // Makes `outer` (a value of the enclosing graph) readable here: adds its proxy and a Capture.
   Expected<Value*> add_capture(Value* outer);

@@ -38,8 +38,9 @@ class InferContext {
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_outputs() const { return outputs_.size(); }
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i].present; }
-  DataType input_type(size_t i) const { return inputs_[i].dtype; }
-  const Shape& input_shape(size_t i) const { return inputs_[i].shape; }
+  // Absent inputs read as undefined type and unknown rank (never out of bounds).
+  DataType input_type(size_t i) const { return has_input(i) ? inputs_[i].dtype : DataType::kUndefined; }
+  const Shape& input_shape(size_t i) const { return has_input(i) ? inputs_[i].shape : absent_shape(); }
   // The input's value if known (initializer, Constant, or at run time); null otherwise.
   const Tensor* input_value(size_t i) const { return has_input(i) ? inputs_[i].value : nullptr; }
   void set_output(size_t i, DataType dtype, Shape shape) {
@@ -51,6 +52,10 @@ class InferContext {
   Status fail(const Args&... args) const { return err(node_.label(), ": ", args...); }
 
  private:
+  static const Shape& absent_shape() {
+    static const Shape s = Shape::unknown_rank();
+    return s;
+  }
   const Node& node_;
   std::vector<Input> inputs_;
   std::vector<Output> outputs_;

@@ -259,12 +259,14 @@ Status Importer::read_graph(const onnx::GraphProto& gp, Graph& g) {
 
 // Appends each (domain, op) without a schema, first node first, subgraphs included.
 void list_unsupported(const Graph& g, std::set<std::pair<std::string, std::string>>& seen,
-                      std::vector<std::string>& missing) {
+                      std::vector<std::string>& missing, std::vector<UnsupportedOp>* out) {
   for (const auto& n : g.nodes()) {
-    if (!OpRegistry::global().find(n->domain, n->op_type) && seen.insert({n->domain, n->op_type}).second)
+    if (!OpRegistry::global().find(n->domain, n->op_type) && seen.insert({n->domain, n->op_type}).second) {
+      if (out) out->push_back({n->op_type, n->domain, n->opset, n->name});
       missing.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) + "', opset " +
                         std::to_string(n->opset) + ") first at node '" + n->name + "'");
-    for (const Graph* sub : n->subgraphs()) list_unsupported(*sub, seen, missing);
+    }
+    for (const Graph* sub : n->subgraphs()) list_unsupported(*sub, seen, missing, out);
   }
 }
 
@@ -282,7 +284,7 @@ Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
   if (opts_.require_supported_ops) {
     std::vector<std::string> missing;
     std::set<std::pair<std::string, std::string>> seen;
-    list_unsupported(*g, seen, missing);
+    list_unsupported(*g, seen, missing, opts_.unsupported_out);
     if (!missing.empty()) {
       std::string msg = "unsupported operators (" + std::to_string(missing.size()) + "):";
       for (const auto& m : missing) msg += "\n  " + m;

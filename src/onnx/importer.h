@@ -5,6 +5,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -13,9 +14,16 @@ namespace kiln::onnx_import {
 constexpr int kMinIrVersion = 3, kMaxIrVersion = 10;
 constexpr int kMinOpset = 7, kMaxOpset = 21;
 
+struct UnsupportedOp {
+  std::string op_type, domain;
+  int opset = 0;
+  std::string first_node;
+};
+
 struct ImportOptions {
   bool run_shape_inference = true;
   bool require_supported_ops = true;  // false: import anyway (e.g. to print the graph)
+  std::vector<UnsupportedOp>* unsupported_out = nullptr;  // if set, receives each unsupported op
 };
 
 Expected<std::unique_ptr<Graph>> import_file(const std::string& path, const ImportOptions& opts = {});

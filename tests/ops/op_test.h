@@ -56,7 +56,7 @@ inline ::testing::AssertionResult tensors_near(const Tensor& got, const Tensor& 
     return ::testing::AssertionFailure() << "shape " << got.describe() << " vs " << want.describe();
   for (int64_t i = 0; i < want.numel(); ++i) {
     double a = got.get_as_double(i), b = want.get_as_double(i);
-    if (std::isnan(a) && std::isnan(b)) continue;
+    if ((std::isnan(a) && std::isnan(b)) || a == b) continue;  // a == b covers equal infinities
     if (!(std::fabs(a - b) <= tol * (1 + std::fabs(b))))
       return ::testing::AssertionFailure() << "element " << i << ": got " << a << ", want " << b;
   }

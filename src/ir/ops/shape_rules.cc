@@ -95,6 +95,7 @@ Status require_same_types(const InferContext& ctx, size_t first, size_t last) {
 }
 
 Status require_type(const InferContext& ctx, size_t i, std::initializer_list<DataType> allowed) {
+  if (!ctx.has_input(i)) return Status::ok();
   DataType t = ctx.input_type(i);
   if (t == DataType::kUndefined) return Status::ok();
   for (DataType a : allowed) if (a == t) return Status::ok();

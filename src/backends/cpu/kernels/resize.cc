@@ -1,8 +1,220 @@
-// CPU kernels of the resize family.
+// CPU kernels of the resize family: Resize and Upsample. GridSample and RoiAlign live in
+// grid_sample.cc.
+//
+// Resize is separable: every mode weights input samples per axis independently, so the kernel
+// resamples one axis at a time, last axis first, which reproduces the ONNX reference's
+// recursive interpolate_nd exactly (including tf_crop_and_resize's extrapolation values).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "backends/cpu/kernel_table.h"
 
 namespace kiln::cpu {
 
-void register_resize_kernels(KernelTable& t) { (void)t; }
+void register_grid_sample_kernels(KernelTable& t);
+
+namespace {
+
+struct ResizeAttrs {
+  std::string mode = "nearest";
+  std::string ctm = "half_pixel";
+  std::string nearest_mode = "round_prefer_floor";
+  double cubic_a = -0.75;
+  bool exclude_outside = false;
+  double extrapolation = 0.0;
+  bool legacy_nearest = false;  // opset <= 10 Resize / Upsample: floor up, ceil down
+};
+
+// For one output index along one axis: the input indices and weights, or "extrapolate".
+struct Taps {
+  bool extrapolate = false;
+  std::vector<int64_t> idx;
+  std::vector<double> w;
+};
+
+// Maps an output coordinate to the input coordinate (ONNX reference's interpolate_1d_with_x).
+// Returns false when tf_crop_and_resize falls outside the input.
+bool source_coord(const ResizeAttrs& a, int64_t x, double scale, int64_t in, double roi_start,
+                  double roi_end, double* out) {
+  const double out_len = scale * double(in);
+  double xo = 0;
+  if (a.ctm == "align_corners") {
+    xo = out_len == 1 ? 0.0 : double(x) * double(in - 1) / (out_len - 1);
+  } else if (a.ctm == "asymmetric") {
+    xo = double(x) / scale;
+  } else if (a.ctm == "tf_half_pixel_for_nn") {
+    xo = (double(x) + 0.5) / scale;
+  } else if (a.ctm == "tf_crop_and_resize") {
+    xo = out_len == 1 ? (roi_end - roi_start) * double(in - 1) / 2
+                      : double(x) * (roi_end - roi_start) * double(in - 1) / (out_len - 1);
+    xo += roi_start * double(in - 1);
+    if (xo < 0 || xo > double(in - 1)) return false;
+  } else if (a.ctm == "pytorch_half_pixel") {
+    xo = out_len == 1 ? -0.5 : (double(x) + 0.5) / scale - 0.5;
+  } else {  // half_pixel
+    xo = (double(x) + 0.5) / scale - 0.5;
+  }
+  if (!std::isfinite(xo)) return false;
+  // Far outside the input every tap is an edge sample; clamping keeps the integer casts in range.
+  *out = std::clamp(xo, -double(in) - 4, double(in) + 4);
+  return true;
+}
+
+std::vector<double> cubic_coeffs(double r, double A) {
+  double s = 1 - r;
+  return {((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A,
+          ((A + 2) * r - (A + 3)) * r * r + 1,
+          ((A + 2) * s - (A + 3)) * s * s + 1,
+          ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A};
+}
+
+// Picks the nearest input index; `r` is in (0, 1] measured from `lo` (the reference's convention).
+int64_t nearest_index(const ResizeAttrs& a, int64_t lo, double r, bool integral, double scale) {
+  if (integral) return lo + 1;
+  if (a.legacy_nearest) return scale < 1 ? lo + 1 : lo;
+  const std::string& m = a.nearest_mode;
+  bool up = m == "ceil" || (m == "round_prefer_floor" && r > 0.5) || (m == "round_prefer_ceil" && r >= 0.5);
+  return up ? lo + 1 : lo;
+}
+
+Taps make_taps(const ResizeAttrs& a, int64_t x, double scale, int64_t in, double rs, double re) {
+  Taps t;
+  double xo = 0;
+  if (!source_coord(a, x, scale, in, rs, re, &xo)) {
+    t.extrapolate = true;
+    return t;
+  }
+  // The reference keeps the ratio in (0, 1]: an integral coordinate counts as 1 past its left neighbour.
+  const bool integral = xo == std::floor(xo);
+  const int64_t lo = integral ? int64_t(xo) - 1 : int64_t(std::floor(xo));
+  const double r = integral ? 1.0 : xo - std::floor(xo);
+  std::vector<double> w;
+  int64_t first = lo;
+  if (a.mode == "nearest") {
+    first = nearest_index(a, lo, r, integral, scale);
+    w = {1.0};
+  } else if (a.mode == "cubic") {
+    first = lo - 1;
+    w = cubic_coeffs(r, a.cubic_a);
+  } else {
+    w = {1 - r, r};
+  }
+  double sum = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    int64_t i = first + int64_t(k);
+    if (a.exclude_outside && (i < 0 || i >= in)) w[k] = 0;
+    sum += w[k];
+  }
+  for (size_t k = 0; k < w.size(); ++k) {
+    int64_t i = std::min(std::max(first + int64_t(k), int64_t(0)), in - 1);  // edge padding
+    t.idx.push_back(i);
+    t.w.push_back(a.exclude_outside && sum != 0 ? w[k] / sum : w[k]);
+  }
+  return t;
+}
+
+// Resamples `data` (dims `dims`) along `axis` to `out_len` entries.
+std::vector<double> resample_axis(const std::vector<double>& data, std::vector<int64_t>& dims, size_t axis,
+                                  int64_t out_len, const std::vector<Taps>& taps, double extrapolation) {
+  int64_t outer = 1, inner = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= dims[d];
+  for (size_t d = axis + 1; d < dims.size(); ++d) inner *= dims[d];
+  const int64_t in_len = dims[axis];
+  std::vector<double> out(size_t(outer * out_len * inner));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t x = 0; x < out_len; ++x) {
+      const Taps& t = taps[size_t(x)];
+      double* dst = &out[size_t((o * out_len + x) * inner)];
+      for (int64_t i = 0; i < inner; ++i) {
+        if (t.extrapolate) { dst[i] = extrapolation; continue; }
+        double acc = 0;
+        for (size_t k = 0; k < t.idx.size(); ++k) acc += t.w[k] * data[size_t((o * in_len + t.idx[k]) * inner + i)];
+        dst[i] = acc;
+      }
+    }
+  dims[axis] = out_len;
+  return out;
+}
+
+ResizeAttrs read_attrs(const KernelContext& ctx) {
+  const Node& n = ctx.node();
+  ResizeAttrs a;
+  a.mode = n.attr_string("mode", "nearest");
+  if (a.mode == "bilinear") a.mode = "linear";
+  const bool legacy = n.op_type == "Upsample" || ctx.opset() < 11;
+  if (legacy) {
+    a.ctm = "asymmetric";
+    a.legacy_nearest = true;
+    return a;
+  }
+  a.ctm = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  a.nearest_mode = n.attr_string("nearest_mode", "round_prefer_floor");
+  a.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
+  a.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
+  a.extrapolation = n.attr_float("extrapolation_value", 0.0f);
+  return a;
+}
+
+// The per-axis scales the coordinate transform uses: the given scales, or sizes / input dims.
+Expected<std::vector<double>> read_scales(KernelContext& ctx, const std::vector<int64_t>& out_dims) {
+  const Node& n = ctx.node();
+  const Tensor& x = ctx.input(0);
+  std::vector<double> s;
+  if (n.op_type == "Upsample" && ctx.opset() < 9) {
+    for (float f : n.attr_floats("scales")) s.push_back(f);
+  } else {
+    const size_t si = (n.op_type == "Resize" && ctx.opset() >= 11) ? 2 : 1;
+    if (ctx.has_input(si) && ctx.input(si).numel() > 0) {
+      for (int64_t i = 0; i < ctx.input(si).numel(); ++i) s.push_back(float(ctx.input(si).get_as_double(i)));
+    } else {
+      for (size_t d = 0; d < out_dims.size(); ++d)
+        s.push_back(x.dim(d) == 0 ? 1.0 : double(out_dims[d]) / double(x.dim(d)));
+    }
+  }
+  if (s.size() != x.rank()) return ctx.fail("expected ", x.rank(), " scales, got ", s.size());
+  return s;
+}
+
+Status resize(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  Tensor& y = ctx.output(0);
+  const ResizeAttrs a = read_attrs(ctx);
+  KILN_ASSIGN_OR_RETURN(std::vector<double> scales, read_scales(ctx, y.dims()));
+  const size_t rank = x.rank();
+  std::vector<double> roi(2 * rank, 0.0);
+  for (size_t d = 0; d < rank; ++d) roi[rank + d] = 1.0;
+  if (a.ctm == "tf_crop_and_resize" && ctx.has_input(1) && ctx.input(1).numel() > 0) {
+    if (ctx.input(1).numel() != int64_t(2 * rank)) return ctx.fail("roi must have ", 2 * rank, " values");
+    for (size_t i = 0; i < 2 * rank; ++i) roi[i] = float(ctx.input(1).get_as_double(int64_t(i)));
+  }
+  std::vector<double> data(size_t(x.numel()));
+  for (int64_t i = 0; i < x.numel(); ++i) data[size_t(i)] = x.get_as_double(i);
+  std::vector<int64_t> dims = x.dims();
+  if (x.numel() == 0 || y.numel() == 0) return Status::ok();
+  for (size_t d = rank; d-- > 0;) {
+    std::vector<Taps> taps;
+    for (int64_t o = 0; o < y.dim(d); ++o) taps.push_back(make_taps(a, o, scales[d], x.dim(d), roi[d], roi[rank + d]));
+    data = resample_axis(data, dims, d, y.dim(d), taps, a.extrapolation);
+  }
+  return visit_dtype(y.dtype(), NumericTypes{}, [&](auto tag) {
+    using T = decltype(tag);
+    T* py = y.mutable_data<T>();
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      double v = data[size_t(i)];
+      if constexpr (std::is_integral_v<T>) v = std::nearbyint(v);
+      py[i] = static_cast<T>(static_cast<compute_t<T>>(v));
+    }
+  });
+}
+
+}  // namespace
+
+void register_resize_kernels(KernelTable& t) {
+  t.add("", "Resize", resize);
+  t.add("", "Upsample", resize);
+  register_grid_sample_kernels(t);
+}
 
 }  // namespace kiln::cpu

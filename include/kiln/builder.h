@@ -1,0 +1,106 @@
+// kiln public API: Builder -> Network (filled by OnnxParser) -> BuilderConfig ->
+// buildSerializedNetwork(), the engine's bytes. Shaped like TensorRT's builder.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/logger.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+class Graph;  // the internal IR; Network owns one
+
+// A network definition: the imported graph before optimization.
+class Network {
+ public:
+  ~Network();
+  int getNbInputs() const;
+  int getNbOutputs() const;
+  std::string getInputName(int i) const;
+  std::string getOutputName(int i) const;
+  // Shape of input i as the model declares it (-1 for dynamic dims).
+  Dims getInputDims(int i) const;
+  TensorType getInputType(int i) const;
+  int getNbLayers() const;
+  Graph* graph() const { return graph_.get(); }  // for the parser and the builder
+
+ private:
+  friend class Builder;
+  friend class OnnxParser;
+  Network();
+  std::unique_ptr<Graph> graph_;
+};
+
+enum class OptProfileSelector { kMIN = 0, kOPT = 1, kMAX = 2 };
+
+// min/opt/max shapes of each dynamic input.
+class OptimizationProfile {
+ public:
+  bool setDimensions(const std::string& input, OptProfileSelector which, const Dims& dims);
+  Dims getDimensions(const std::string& input, OptProfileSelector which) const;
+  bool isValid() const;  // every input has min <= opt <= max of equal rank
+  const std::map<std::string, std::array<Dims, 3>>& entries() const { return shapes_; }
+
+ private:
+  std::map<std::string, std::array<Dims, 3>> shapes_;
+};
+
+enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES };
+enum class MemoryPoolType { kWORKSPACE };
+enum class BackendKind { kAUTO, kCPU, kCUDA };
+
+// Supplies calibration batches for INT8 (used by the INT8 issue; the slot exists now).
+class Int8Calibrator {
+ public:
+  virtual ~Int8Calibrator() = default;
+  virtual int getBatchSize() const noexcept = 0;
+  virtual bool getBatch(void* bindings[], const char* names[], int nbBindings) noexcept = 0;
+  virtual const void* readCalibrationCache(size_t& length) noexcept = 0;
+  virtual void writeCalibrationCache(const void* cache, size_t length) noexcept = 0;
+};
+
+class BuilderConfig {
+ public:
+  void setFlag(BuilderFlag f) { flags_[static_cast<int>(f)] = true; }
+  void clearFlag(BuilderFlag f) { flags_[static_cast<int>(f)] = false; }
+  bool getFlag(BuilderFlag f) const { return flags_[static_cast<int>(f)]; }
+  void setMemoryPoolLimit(MemoryPoolType, size_t bytes) { workspace_ = bytes; }
+  size_t getMemoryPoolLimit(MemoryPoolType) const { return workspace_; }
+  // Returns the profile's index, or -1 (with an error logged by the builder) if invalid.
+  int addOptimizationProfile(const OptimizationProfile& p);
+  int getNbOptimizationProfiles() const { return static_cast<int>(profiles_.size()); }
+  const std::vector<OptimizationProfile>& profiles() const { return profiles_; }
+  void setBackend(BackendKind b) { backend_ = b; }
+  BackendKind getBackend() const { return backend_; }
+  void setInt8Calibrator(Int8Calibrator* c) { calibrator_ = c; }
+  Int8Calibrator* getInt8Calibrator() const { return calibrator_; }
+  void setTimingCachePath(const std::string& path) { timing_cache_ = path; }
+  const std::string& getTimingCachePath() const { return timing_cache_; }
+
+ private:
+  bool flags_[5] = {false, false, false, true, false};  // TF32 on by default, as in TensorRT
+  size_t workspace_ = size_t(1) << 30;
+  std::vector<OptimizationProfile> profiles_;
+  BackendKind backend_ = BackendKind::kAUTO;
+  Int8Calibrator* calibrator_ = nullptr;
+  std::string timing_cache_;
+};
+
+class Builder {
+ public:
+  explicit Builder(Logger& logger) : logger_(logger) {}
+  std::unique_ptr<Network> createNetwork();
+  std::unique_ptr<BuilderConfig> createBuilderConfig() { return std::make_unique<BuilderConfig>(); }
+  // Optimizes the network and serializes the engine. Empty on failure (reason logged).
+  std::vector<uint8_t> buildSerializedNetwork(Network& network, const BuilderConfig& config);
+
+ private:
+  Logger& logger_;
+};
+
+}  // namespace kiln

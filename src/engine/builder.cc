@@ -1,0 +1,180 @@
+// The public Builder: checks the profiles against the network's inputs, runs the optimization
+// passes, picks a kernel (tactic) per layer on the chosen backend, measures the activation
+// memory at the max profile shapes, and serializes the engine.
+#include <array>
+
+#include "backends/cpu/executor.h"
+#include "engine/api_logging.h"
+#include "engine/engine_file.h"
+#include "engine/shape_eval.h"
+#include "kiln/builder.h"
+#include "passes/pipeline.h"
+
+namespace kiln {
+
+Network::Network() = default;
+Network::~Network() = default;
+int Network::getNbInputs() const { return graph_ ? static_cast<int>(graph_->inputs.size()) : 0; }
+int Network::getNbOutputs() const { return graph_ ? static_cast<int>(graph_->outputs.size()) : 0; }
+std::string Network::getInputName(int i) const { return graph_->inputs.at(i)->name; }
+std::string Network::getOutputName(int i) const { return graph_->outputs.at(i)->name; }
+TensorType Network::getInputType(int i) const { return static_cast<TensorType>(graph_->inputs.at(i)->dtype); }
+int Network::getNbLayers() const { return graph_ ? static_cast<int>(graph_->nodes().size()) : 0; }
+Dims Network::getInputDims(int i) const {
+  Dims d;
+  for (const Dim& x : graph_->inputs.at(i)->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
+  return d;
+}
+
+bool OptimizationProfile::setDimensions(const std::string& input, OptProfileSelector which, const Dims& dims) {
+  for (int64_t d : dims) if (d < 0) return false;
+  shapes_[input][static_cast<int>(which)] = dims;
+  return true;
+}
+
+Dims OptimizationProfile::getDimensions(const std::string& input, OptProfileSelector which) const {
+  auto it = shapes_.find(input);
+  return it == shapes_.end() ? Dims{} : it->second[static_cast<int>(which)];
+}
+
+bool OptimizationProfile::isValid() const {
+  for (const auto& [name, s] : shapes_) {
+    if (s[0].size() != s[1].size() || s[1].size() != s[2].size()) return false;
+    for (size_t k = 0; k < s[0].size(); ++k)
+      if (s[0][k] > s[1][k] || s[1][k] > s[2][k]) return false;
+  }
+  return true;
+}
+
+int BuilderConfig::addOptimizationProfile(const OptimizationProfile& p) {
+  if (!p.isValid()) return -1;
+  profiles_.push_back(p);
+  return static_cast<int>(profiles_.size()) - 1;
+}
+
+std::unique_ptr<Network> Builder::createNetwork() { return std::unique_ptr<Network>(new Network()); }
+
+namespace {
+
+// The profiles to record: the user's, checked against the network, or one made of the static
+// input shapes when every input is static. A dynamic input without a range is an error.
+Expected<std::vector<std::vector<engine::ProfileShapes>>> resolve_profiles(const Graph& g, const BuilderConfig& c) {
+  std::vector<std::vector<engine::ProfileShapes>> out;
+  if (c.profiles().empty()) {
+    std::vector<engine::ProfileShapes> prof;
+    for (const Value* in : g.inputs) {
+      if (!in->shape.is_static())
+        return err("input '", in->name, "' has dynamic shape ", in->shape.to_string(),
+                   ": give its range with --minShapes/--optShapes/--maxShapes (or --shapes)");
+      auto d = in->shape.static_dims();
+      prof.push_back({in->name, d, d, d});
+    }
+    out.push_back(std::move(prof));
+    return out;
+  }
+  for (size_t pi = 0; pi < c.profiles().size(); ++pi) {
+    const auto& entries = c.profiles()[pi].entries();
+    for (const auto& [name, s] : entries) {
+      bool known = false;
+      for (const Value* in : g.inputs) known = known || in->name == name;
+      if (!known) return err("optimization profile ", pi, " names '", name, "', which is not an input of the network");
+    }
+    std::vector<engine::ProfileShapes> prof;
+    for (const Value* in : g.inputs) {
+      auto it = entries.find(in->name);
+      if (it == entries.end()) {
+        if (!in->shape.is_static())
+          return err("input '", in->name, "' has dynamic shape ", in->shape.to_string(), " but optimization profile ",
+                     pi, " gives no range for it");
+        auto d = in->shape.static_dims();
+        prof.push_back({in->name, d, d, d});
+        continue;
+      }
+      const auto& s = it->second;
+      for (int k = 0; k < 3; ++k) {
+        const Dims& d = s[k];
+        if (in->shape.rank_known() && d.size() != in->shape.rank())
+          return err("profile ", pi, ": input '", in->name, "' has rank ", in->shape.rank(), " (",
+                     in->shape.to_string(), ") but its ", k == 0 ? "min" : k == 1 ? "opt" : "max", " shape is ",
+                     dimsToString(d));
+        for (size_t j = 0; j < d.size() && in->shape.rank_known(); ++j)
+          if (in->shape[j].is_static() && in->shape[j].value() != d[j])
+            return err("profile ", pi, ": input '", in->name, "' dim ", j, " is fixed at ", in->shape[j].value(),
+                       " but the profile gives ", d[j]);
+      }
+      prof.push_back({in->name, s[0], s[1], s[2]});
+    }
+    out.push_back(std::move(prof));
+  }
+  return out;
+}
+
+Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
+  if (c.getBackend() == BackendKind::kCUDA)
+    return err("the CUDA backend is not available in this build of kiln (use the CPU backend)");
+  if (c.getBackend() == BackendKind::kAUTO)
+    logger.log(Logger::Severity::kINFO, "no usable CUDA backend: building for the CPU reference backend");
+  if (c.getFlag(BuilderFlag::kFP16) || c.getFlag(BuilderFlag::kBF16) || c.getFlag(BuilderFlag::kINT8))
+    logger.log(Logger::Severity::kWARNING,
+               "the CPU reference backend computes in the model's own precision; FP16/BF16/INT8 flags are recorded "
+               "in the engine but do not change CPU results");
+  KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
+
+  passes::PassContext pctx;
+  pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
+  KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
+
+  auto missing = cpu::unsupported_ops(g);
+  if (!missing.empty()) {
+    std::string m = "no CPU kernel for:";
+    for (const auto& x : missing) m += "\n  " + x;
+    return Status::error(m);
+  }
+  engine::EngineModel model;
+  for (const auto& n : g.nodes()) {
+    model.tactics.push_back("cpu.reference." + n->op_type);
+    const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
+    model.precisions.push_back(out ? dtype_name(out->dtype) : "");
+    logger.log(Logger::Severity::kVERBOSE, (n->label() + " -> tactic cpu.reference." + n->op_type).c_str());
+  }
+  // Shape-check every profile at min, opt and max; the arena is sized at max.
+  for (size_t pi = 0; pi < profiles.size(); ++pi) {
+    for (int k = 0; k < 3; ++k) {
+      std::map<std::string, std::vector<int64_t>> dims;
+      for (const auto& in : profiles[pi]) dims[in.input] = k == 0 ? in.min : k == 1 ? in.opt : in.max;
+      auto shapes = engine::evaluate_shapes(g, dims);
+      if (!shapes) return err("profile ", pi, " (", k == 0 ? "min" : k == 1 ? "opt" : "max", " shapes): ",
+                              shapes.status().message());
+      if (k == 2) model.activation_bytes = std::max(model.activation_bytes, engine::peak_live_bytes(g, *shapes));
+    }
+  }
+  model.backend = "cpu";
+  model.device_name = "cpu";
+  model.options = {c.getFlag(BuilderFlag::kFP16), c.getFlag(BuilderFlag::kBF16), c.getFlag(BuilderFlag::kINT8),
+                   c.getFlag(BuilderFlag::kTF32),  c.getFlag(BuilderFlag::kSTRICT_TYPES),
+                   c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE)};
+  model.profiles = std::move(profiles);
+  // The engine owns a graph; the network keeps its own. Serialization reads g in place.
+  model.graph.reset(&g);
+  auto bytes = engine::serialize(model);
+  (void)model.graph.release();
+  return bytes;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Builder::buildSerializedNetwork(Network& network, const BuilderConfig& config) {
+  ScopedLogger route(logger_);
+  if (!network.graph()) {
+    log_error(logger_, "buildSerializedNetwork: the network is empty (parse a model first)");
+    return {};
+  }
+  auto bytes = build(*network.graph(), config, logger_);
+  if (!bytes) {
+    log_error(logger_, bytes.status().message());
+    return {};
+  }
+  return std::vector<uint8_t>(bytes->begin(), bytes->end());
+}
+
+}  // namespace kiln

@@ -1,0 +1,56 @@
+// The engine file: build once, save, load many times. Byte layout (little-endian):
+//
+//   [0, 8)    magic "KILNENG\0"
+//   [8, 12)   format version (uint32)
+//   [12, 16)  reserved, 0
+//   [16, 24)  header size H (uint64)
+//   [24, 32)  weights offset W, a multiple of 256 (uint64)
+//   [32, 40)  weights size S (uint64)
+//   [40, 48)  XXH64 of every byte after the preamble, [48, W + S)
+//   [48, 48+H)  EngineHeader protobuf (engine.proto): graph, tactics, options, device, profiles
+//   [W, W+S)  weights, each tensor 256-byte aligned
+//
+// Loading checks all of it before use; a bad file gets one error saying what is wrong and to
+// rebuild the engine.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/graph.h"
+
+namespace kiln::engine {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kWeightAlignment = 256;
+extern const char* const kKilnVersion;
+
+struct ProfileShapes {
+  std::string input;
+  std::vector<int64_t> min, opt, max;
+};
+
+struct BuildOptionsRecord {
+  bool fp16 = false, bf16 = false, int8 = false, tf32 = true, strict_types = false;
+  uint64_t workspace_bytes = 0;
+};
+
+// What an engine is, in memory: the optimized graph plus every build-time decision.
+struct EngineModel {
+  std::unique_ptr<Graph> graph;
+  std::vector<std::string> tactics;     // per node of graph->nodes()
+  std::vector<std::string> precisions;  // per node
+  std::string backend = "cpu";
+  std::string device_name = "cpu";
+  int cc_major = 0, cc_minor = 0;
+  BuildOptionsRecord options;
+  std::vector<std::vector<ProfileShapes>> profiles;
+  uint64_t activation_bytes = 0;
+};
+
+Expected<std::string> serialize(const EngineModel& model);
+// Weights alias `data` (its owner is kept alive by the shared_ptr): loading copies nothing.
+Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t size);
+
+}  // namespace kiln::engine

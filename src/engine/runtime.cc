@@ -1,0 +1,269 @@
+// The public Runtime, Engine and ExecutionContext. An Engine is the deserialized graph with
+// its tactics; its weights alias the engine bytes (kept alive by the engine). Each
+// ExecutionContext holds its own input shapes, tensor addresses and profile choice, so several
+// can run one engine at once.
+#include <cstring>
+#include <mutex>
+
+#include "backends/cpu/executor.h"
+#include "core/mapped_file.h"
+#include "engine/api_logging.h"
+#include "engine/engine_file.h"
+#include "engine/shape_eval.h"
+#include "kiln/runtime.h"
+
+namespace kiln {
+
+class EngineImpl {
+ public:
+  engine::EngineModel model;
+  std::unique_ptr<cpu::Executor> executor;
+  Logger* logger = nullptr;
+  const Value* io(const std::string& name) const {
+    for (const Value* v : model.graph->inputs) if (v->name == name) return v;
+    for (const Value* v : model.graph->outputs) if (v->name == name) return v;
+    return nullptr;
+  }
+  bool is_input(const Value* v) const { return v && v->is_graph_input; }
+};
+
+class ContextImpl {
+ public:
+  EngineImpl* engine = nullptr;
+  int profile = 0;
+  std::map<std::string, std::vector<int64_t>> input_dims;
+  std::map<std::string, void*> addresses;
+  Profiler* profiler = nullptr;
+  std::unique_ptr<engine::ShapeEval> shapes;  // for the current input_dims; reset when they change
+
+  Logger& logger() { return *engine->logger; }
+  const engine::ProfileShapes* range(const std::string& input) const {
+    for (const auto& p : engine->model.profiles.at(profile)) if (p.input == input) return &p;
+    return nullptr;
+  }
+  Status ensure_shapes();
+  Status run();
+};
+
+Status ContextImpl::ensure_shapes() {
+  if (shapes) return Status::ok();
+  for (const Value* in : engine->model.graph->inputs)
+    if (!input_dims.count(in->name))
+      return err("input '", in->name, "' has dynamic shape ", in->shape.to_string(), ": call setInputShape first");
+  KILN_ASSIGN_OR_RETURN(auto s, engine::evaluate_shapes(*engine->model.graph, input_dims));
+  shapes = std::make_unique<engine::ShapeEval>(std::move(s));
+  return Status::ok();
+}
+
+Status ContextImpl::run() {
+  KILN_RETURN_IF_ERROR(ensure_shapes());
+  const Graph& g = *engine->model.graph;
+  std::map<std::string, Tensor> feeds;
+  for (const Value* in : g.inputs) {
+    auto it = addresses.find(in->name);
+    if (it == addresses.end() || !it->second) return err("input '", in->name, "' has no address (setTensorAddress)");
+    const auto& dims = input_dims.at(in->name);
+    auto n = checked_numel(dims, "input '" + in->name + "'");
+    if (!n) return n.status();
+    // A non-owning view of the caller's buffer: inputs are never copied.
+    std::shared_ptr<const std::byte> data(static_cast<const std::byte*>(it->second), [](const std::byte*) {});
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, *n * dtype_size(in->dtype)));
+    feeds[in->name] = std::move(t);
+  }
+  for (const Value* out : g.outputs)
+    if (!addresses.count(out->name) || !addresses[out->name])
+      return err("output '", out->name, "' has no address (setTensorAddress)");
+  cpu::Executor::NodeObserver observer;
+  if (profiler) observer = [this](const Node& n, double ms) { profiler->reportLayerTime(n.name.c_str(), float(ms)); };
+  KILN_ASSIGN_OR_RETURN(auto outs, engine->executor->run(feeds, observer));
+  for (size_t k = 0; k < outs.size(); ++k) {
+    const Value* out = g.outputs[k];
+    auto it = shapes->dims.find(out);
+    if (it != shapes->dims.end() && it->second != outs[k].dims())
+      return err("output '", out->name, "' came out as ", outs[k].describe(), " but its shape was reported as ",
+                 dims_to_string(it->second));
+    std::memcpy(addresses[out->name], outs[k].raw(), outs[k].nbytes());
+  }
+  return Status::ok();
+}
+
+// ---- ExecutionContext ----
+
+ExecutionContext::ExecutionContext(std::unique_ptr<ContextImpl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::~ExecutionContext() = default;
+
+bool ExecutionContext::setInputShape(const std::string& name, const Dims& dims) {
+  const Value* v = impl_->engine->io(name);
+  if (!impl_->engine->is_input(v)) {
+    log_error(impl_->logger(), "setInputShape: '" + name + "' is not an input of the engine");
+    return false;
+  }
+  const auto* r = impl_->range(name);
+  bool ok = r && dims.size() == r->min.size();
+  for (size_t k = 0; ok && k < dims.size(); ++k) ok = dims[k] >= r->min[k] && dims[k] <= r->max[k];
+  if (!ok) {
+    log_error(impl_->logger(), "setInputShape: shape " + dimsToString(dims) + " of input '" + name +
+                                   "' is outside optimization profile " + std::to_string(impl_->profile) + ": min " +
+                                   dimsToString(r ? r->min : Dims{}) + ", max " + dimsToString(r ? r->max : Dims{}));
+    return false;
+  }
+  impl_->input_dims[name] = dims;
+  impl_->shapes.reset();
+  return true;
+}
+
+Dims ExecutionContext::getTensorShape(const std::string& name) const {
+  const Value* v = impl_->engine->io(name);
+  if (!v) return {};
+  if (impl_->ensure_shapes()) {
+    auto it = impl_->shapes->dims.find(v);
+    if (it != impl_->shapes->dims.end()) return it->second;
+  }
+  Dims d;
+  if (v->shape.rank_known())
+    for (const Dim& x : v->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
+  return d;
+}
+
+bool ExecutionContext::setTensorAddress(const std::string& name, void* ptr) {
+  if (!impl_->engine->io(name)) {
+    log_error(impl_->logger(), "setTensorAddress: '" + name + "' is not an input or output of the engine");
+    return false;
+  }
+  impl_->addresses[name] = ptr;
+  return true;
+}
+
+bool ExecutionContext::execute() {
+  Status s = impl_->run();
+  if (!s) log_error(impl_->logger(), s.message());
+  return s.is_ok();
+}
+
+bool ExecutionContext::enqueue(void* /*stream: the CPU backend runs synchronously*/) { return execute(); }
+
+bool ExecutionContext::setOptimizationProfile(int index) {
+  if (index < 0 || index >= static_cast<int>(impl_->engine->model.profiles.size())) {
+    log_error(impl_->logger(), "setOptimizationProfile: profile " + std::to_string(index) + " does not exist (engine has " +
+                                   std::to_string(impl_->engine->model.profiles.size()) + ")");
+    return false;
+  }
+  impl_->profile = index;
+  impl_->input_dims.clear();
+  for (const auto& p : impl_->engine->model.profiles[index])
+    if (p.min == p.max) impl_->input_dims[p.input] = p.min;  // static inputs need no setInputShape
+  impl_->shapes.reset();
+  return true;
+}
+
+int ExecutionContext::getOptimizationProfile() const { return impl_->profile; }
+void ExecutionContext::setProfiler(Profiler* p) { impl_->profiler = p; }
+
+// ---- Engine ----
+
+Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+int Engine::getNbIOTensors() const {
+  return static_cast<int>(impl_->model.graph->inputs.size() + impl_->model.graph->outputs.size());
+}
+std::string Engine::getIOTensorName(int i) const {
+  const Graph& g = *impl_->model.graph;
+  if (i < 0 || i >= getNbIOTensors()) return "";
+  return i < static_cast<int>(g.inputs.size()) ? g.inputs[i]->name : g.outputs[i - g.inputs.size()]->name;
+}
+TensorIOMode Engine::getTensorIOMode(const std::string& name) const {
+  const Value* v = impl_->io(name);
+  return !v ? TensorIOMode::kNONE : v->is_graph_input ? TensorIOMode::kINPUT : TensorIOMode::kOUTPUT;
+}
+TensorType Engine::getTensorDataType(const std::string& name) const {
+  const Value* v = impl_->io(name);
+  return static_cast<TensorType>(v ? v->dtype : DataType::kUndefined);
+}
+Dims Engine::getTensorShape(const std::string& name) const {
+  const Value* v = impl_->io(name);
+  Dims d;
+  if (v && v->shape.rank_known())
+    for (const Dim& x : v->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
+  return d;
+}
+int Engine::getNbOptimizationProfiles() const { return static_cast<int>(impl_->model.profiles.size()); }
+Dims Engine::getProfileShape(const std::string& input, int profile, OptProfileSelector which) const {
+  if (profile < 0 || profile >= getNbOptimizationProfiles()) return {};
+  for (const auto& p : impl_->model.profiles[profile])
+    if (p.input == input) return which == OptProfileSelector::kMIN ? p.min : which == OptProfileSelector::kOPT ? p.opt : p.max;
+  return {};
+}
+size_t Engine::getDeviceMemorySize() const { return impl_->model.activation_bytes; }
+int Engine::getNbLayers() const { return static_cast<int>(impl_->model.graph->nodes().size()); }
+LayerInfo Engine::getLayerInformation(int i) const {
+  LayerInfo info;
+  const auto& nodes = impl_->model.graph->nodes();
+  if (i < 0 || i >= static_cast<int>(nodes.size())) return info;
+  const Node& n = *nodes[i];
+  info.name = n.name;
+  info.op_type = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
+  info.tactic = impl_->model.tactics[i];
+  info.precision = impl_->model.precisions[i];
+  for (const Value* v : n.inputs) info.inputs.push_back(v ? v->name : "");
+  for (const Value* v : n.outputs) info.outputs.push_back(v ? v->name : "");
+  return info;
+}
+std::string Engine::getBackend() const { return impl_->model.backend; }
+
+std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
+  auto c = std::make_unique<ContextImpl>();
+  c->engine = impl_.get();
+  std::unique_ptr<ExecutionContext> ctx(new ExecutionContext(std::move(c)));
+  if (!impl_->model.profiles.empty()) ctx->setOptimizationProfile(0);
+  return ctx;
+}
+
+// ---- Runtime ----
+
+namespace {
+Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data, size_t size, Logger& logger) {
+  KILN_ASSIGN_OR_RETURN(engine::EngineModel model, engine::deserialize(std::move(data), size));
+  if (model.backend != "cpu")
+    return err("engine was built for the ", model.backend, " backend (", model.device_name,
+               "), which this build of kiln cannot run; rebuild it for this machine");
+  if (model.profiles.empty()) return err("engine has no optimization profile; rebuild the engine");
+  auto impl = std::make_unique<EngineImpl>();
+  impl->model = std::move(model);
+  impl->logger = &logger;
+  KILN_ASSIGN_OR_RETURN(impl->executor, cpu::Executor::create(*impl->model.graph));
+  return impl;
+}
+}  // namespace
+
+std::unique_ptr<Engine> Runtime::deserialize(const void* data, size_t size) {
+  ScopedLogger route(logger_);
+  // The engine keeps its own copy of the bytes; weights alias it.
+  auto copy = std::shared_ptr<std::byte[]>(new std::byte[size ? size : 1]);
+  if (size) std::memcpy(copy.get(), data, size);
+  auto impl = load(std::shared_ptr<const std::byte>(copy, copy.get()), size, logger_);
+  if (!impl) {
+    log_error(logger_, "cannot load engine: " + impl.status().message());
+    return nullptr;
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
+}
+
+std::unique_ptr<Engine> Runtime::deserializeFromFile(const std::string& path) {
+  ScopedLogger route(logger_);
+  auto file = MappedFile::open(path);
+  if (!file) {
+    log_error(logger_, "cannot load engine: " + file.status().message());
+    return nullptr;
+  }
+  const auto& f = *file;
+  // Weights alias the mapping: loading copies nothing.
+  auto impl = load(std::shared_ptr<const std::byte>(f, f->data()), f->size(), logger_);
+  if (!impl) {
+    log_error(logger_, "cannot load engine '" + path + "': " + impl.status().message());
+    return nullptr;
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
+}
+
+}  // namespace kiln

@@ -1,0 +1,97 @@
+#include "engine/shape_eval.h"
+
+#include "backends/cpu/executor.h"
+#include "ir/op_registry.h"
+
+namespace kiln::engine {
+
+namespace {
+constexpr int64_t kMaxHostValueElements = 1024;  // fold only shape-sized tensors
+
+bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
+}  // namespace
+
+Expected<ShapeEval> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims) {
+  ShapeEval r;
+  for (const Value* in : graph.inputs) {
+    auto it = input_dims.find(in->name);
+    if (it == input_dims.end()) return err("no shape given for input '", in->name, "'");
+    r.dims[in] = it->second;
+  }
+  for (const auto& np : graph.nodes()) {
+    const Node& n = *np;
+    std::vector<InferContext::Input> ins;
+    std::vector<const Tensor*> vals;
+    bool all_known = true;
+    for (const Value* v : n.inputs) {
+      InferContext::Input in;
+      const Tensor* val = nullptr;
+      if (v) {
+        in.present = true;
+        in.dtype = v->dtype;
+        if (v->initializer) val = v->initializer;
+        else if (auto it = r.values.find(v); it != r.values.end()) val = &it->second;
+        if (val) in.shape = val->shape();
+        else if (auto it = r.dims.find(v); it != r.dims.end()) in.shape = Shape::from_static(it->second);
+        else in.shape = v->shape;
+        in.value = val;
+        all_known = all_known && val;
+      }
+      ins.push_back(std::move(in));
+      vals.push_back(val);
+    }
+    const OpSchema* schema = OpRegistry::global().find(n.domain, n.op_type);
+    if (!schema) return err(n.label(), ": unsupported operator");
+    InferContext ctx(n, std::move(ins), n.outputs.size());
+    KILN_RETURN_IF_ERROR(infer_node(*schema, ctx));
+    bool small = true;
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      const auto& o = ctx.output(i);
+      if (!n.has_output(i) || !o.shape.is_static()) { small = false; continue; }
+      auto d = o.shape.static_dims();
+      auto numel = checked_numel(d, n.label() + " output");
+      if (!numel) return numel.status();
+      small = small && *numel <= kMaxHostValueElements;
+      r.dims[n.outputs[i]] = std::move(d);
+    }
+    if (all_known && small && !is_random(n)) {
+      auto outs = cpu::run_node(n, vals);
+      if (!outs) return outs.status();
+      for (size_t i = 0; i < n.outputs.size(); ++i)
+        if (n.has_output(i)) {
+          r.dims[n.outputs[i]] = (*outs)[i].dims();
+          r.values[n.outputs[i]] = std::move((*outs)[i]);
+        }
+    }
+  }
+  return r;
+}
+
+uint64_t peak_live_bytes(const Graph& graph, const ShapeEval& shapes) {
+  std::map<const Value*, size_t> last;
+  const auto& nodes = graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const Value* v : nodes[i]->inputs) if (v) last[v] = i;
+  for (const Value* v : graph.outputs) last[v] = nodes.size();
+  auto bytes = [&](const Value* v) -> uint64_t {
+    auto it = shapes.dims.find(v);
+    if (it == shapes.dims.end() || v->initializer) return 0;
+    uint64_t n = dtype_size(v->dtype);
+    for (int64_t d : it->second) n *= static_cast<uint64_t>(d);
+    return n;
+  };
+  uint64_t live = 0, peak = 0;
+  for (const Value* in : graph.inputs) live += bytes(in);
+  peak = live;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (const Value* out : nodes[i]->outputs) if (out) live += bytes(out);
+    peak = std::max(peak, live);
+    for (const Value* v : nodes[i]->inputs)
+      if (v && !v->initializer && last[v] == i) { live -= bytes(v); last[v] = SIZE_MAX; }
+    for (const Value* out : nodes[i]->outputs)  // produced but never read
+      if (out && !last.count(out)) live -= bytes(out);
+  }
+  return peak;
+}
+
+}  // namespace kiln::engine

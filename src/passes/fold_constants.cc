@@ -1,0 +1,43 @@
+// fold_constants: evaluates every node whose inputs are all constants and replaces its outputs
+// with constant weights.
+//
+//   before:  %s = Shape(%w)            (w an initializer)
+//            %y = Reshape(%x, %s)
+//   after:   %y = Reshape(%x, %s)      (s now an initializer holding w's dims)
+//
+// Pre: graph in topological order; ctx.evaluate set. Post: no node has only constant inputs,
+// except random ops (RandomNormal, Bernoulli, ...), which must draw anew on every run.
+// The folded node is left without readers; eliminate_dead_nodes removes it.
+#include "passes/pipeline.h"
+
+namespace kiln::passes {
+
+namespace {
+bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
+}  // namespace
+
+Status fold_constants(Graph& graph, PassContext& ctx) {
+  if (!ctx.evaluate) return Status::ok();
+  int folded = 0;
+  for (const auto& np : graph.nodes()) {
+    Node& n = *np;
+    if (is_random(n) || n.outputs.empty()) continue;
+    std::vector<const Tensor*> args;
+    bool all_const = true;
+    for (const Value* v : n.inputs) {
+      if (v && !v->initializer) { all_const = false; break; }
+      args.push_back(v ? v->initializer : nullptr);
+    }
+    if (!all_const) continue;
+    auto outs = ctx.evaluate(n, args);
+    if (!outs) return outs.status();
+    for (size_t i = 0; i < n.outputs.size(); ++i)
+      if (n.outputs[i]) KILN_RETURN_IF_ERROR(graph.make_constant(n.outputs[i], std::move((*outs)[i])));
+    n.outputs.clear();  // the node now produces nothing; eliminate_dead_nodes drops it
+    ++folded;
+  }
+  ctx.counters["fold_constants.folded"] += folded;
+  return Status::ok();
+}
+
+}  // namespace kiln::passes

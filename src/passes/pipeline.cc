@@ -1,0 +1,29 @@
+#include "passes/pipeline.h"
+
+#include "core/log.h"
+
+namespace kiln::passes {
+
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> passes = {
+      {"fold_constants", "evaluate nodes whose inputs are all constants; their outputs become weights", fold_constants},
+      {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
+  };
+  return passes;
+}
+
+Status run_pipeline(Graph& graph, PassContext& ctx) {
+  for (const Pass& p : pipeline()) {
+    size_t before = graph.nodes().size();
+    Status s = p.run(graph, ctx);
+    if (!s) return err("pass ", p.name, ": ", s.message());
+    s = graph.verify();
+    if (!s) return err("pass ", p.name, " left an invalid graph: ", s.message());
+    log_verbose(std::string("pass ") + p.name + ": " + std::to_string(before) + " -> " +
+                std::to_string(graph.nodes().size()) + " nodes");
+  }
+  for (const auto& [k, v] : ctx.counters) log_verbose("  " + k + " = " + std::to_string(v));
+  return Status::ok();
+}
+
+}  // namespace kiln::passes

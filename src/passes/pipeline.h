@@ -1,0 +1,34 @@
+// Graph optimization passes. Each pass does one thing, lives in its own file named
+// verb_object.cc, states its pre- and postconditions at the top, and is listed once in
+// pipeline.cc. Passes never name a backend: what they need from one comes through PassContext.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::passes {
+
+struct PassContext {
+  // Evaluates one node on concrete inputs (constant folding); provided by the builder.
+  std::function<Expected<std::vector<Tensor>>(const Node&, const std::vector<const Tensor*>&)> evaluate;
+  std::map<std::string, int> counters;  // "fold_constants.folded" -> 12, shown with --verbose
+};
+
+struct Pass {
+  const char* name;
+  const char* summary;
+  Status (*run)(Graph& graph, PassContext& ctx);
+};
+
+const std::vector<Pass>& pipeline();
+// Runs every pass in order, verifying the graph after each; logs counters at verbose level.
+Status run_pipeline(Graph& graph, PassContext& ctx);
+
+// The passes (one file each).
+Status fold_constants(Graph& graph, PassContext& ctx);
+Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
+
+}  // namespace kiln::passes
