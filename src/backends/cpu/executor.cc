@@ -63,8 +63,12 @@ Status check_input(const Value& decl, const Tensor& t) {
 }
 }  // namespace
 
-Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Tensor*>& args,
-                                       const std::vector<const Tensor*>& implicit_args) {
+Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Tensor*>& args) {
+  return run_node_in_scope(n, args, {});
+}
+
+Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector<const Tensor*>& args,
+                                                const std::vector<const Tensor*>& implicit_args) {
   std::vector<InferContext::Input> infos;
   for (const Tensor* t : args)
     infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
@@ -154,7 +158,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::map<const Value*, Tensor> e
       implicit_args.push_back(t);
     }
     auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node(n, args, implicit_args));
+    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node_in_scope(n, args, implicit_args));
     if (observer) observer(n, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     for (size_t i = 0; i < outs.size(); ++i)
       if (n.has_output(i)) env[n.outputs[i]] = std::move(outs[i]);

@@ -42,10 +42,12 @@ class Executor {
 
 // Runs one node on concrete inputs (null for omitted optional ones): shape inference, output
 // allocation, the kernel, and a check of what it produced. Used by the executor, constant
-// folding and host-side shape evaluation. `implicit_inputs`: tensors of node.implicit_inputs(),
-// in that order (nodes with subgraphs only).
-Expected<std::vector<Tensor>> run_node(const Node& node, const std::vector<const Tensor*>& inputs,
-                                       const std::vector<const Tensor*>& implicit_inputs = {});
+// folding and host-side shape evaluation.
+Expected<std::vector<Tensor>> run_node(const Node& node, const std::vector<const Tensor*>& inputs);
+// The same for a node with subgraphs: `implicit_inputs` are the tensors of
+// node.implicit_inputs(), in that order (the enclosing-scope values its subgraphs read).
+Expected<std::vector<Tensor>> run_node_in_scope(const Node& node, const std::vector<const Tensor*>& inputs,
+                                                const std::vector<const Tensor*>& implicit_inputs);
 
 // Lists unsupported (op, domain, opset) with the first node of each, subgraphs included; empty
 // if all are supported.
