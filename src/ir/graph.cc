@@ -47,6 +47,22 @@ const Graph* Node::attr_graph(const std::string& key) const {
   return g ? g->get() : nullptr;
 }
 
+std::vector<const Graph*> Node::subgraphs() const {
+  std::vector<const Graph*> out;
+  for (const auto& [key, a] : attrs)
+    if (const auto* g = std::get_if<std::shared_ptr<Graph>>(&a); g && *g) out.push_back(g->get());
+  return out;
+}
+
+std::vector<Value*> Node::implicit_inputs() const {
+  std::vector<Value*> out;
+  std::set<const Value*> seen;
+  for (const Graph* g : subgraphs())
+    for (const auto& c : g->captures)
+      if (seen.insert(c.outer).second) out.push_back(c.outer);
+  return out;
+}
+
 Expected<Value*> Graph::add_value(const std::string& name, DataType dtype, Shape shape) {
   if (by_name_.count(name)) return err("value '", name, "' is defined more than once");
   auto v = std::make_unique<Value>();
@@ -81,6 +97,14 @@ Value* Graph::find_value(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+Expected<Value*> Graph::add_capture(Value* outer) {
+  KILN_ASSIGN_OR_RETURN(Value * v, add_value(outer->name, outer->dtype, outer->shape));
+  v->is_capture = true;
+  v->initializer = outer->initializer;
+  captures.push_back({outer, v});
+  return v;
+}
+
 Node* Graph::add_node(std::unique_ptr<Node> node) {
   for (Value* out : node->outputs)
     if (out) out->producer = node.get();
@@ -91,8 +115,14 @@ Node* Graph::add_node(std::unique_ptr<Node> node) {
 Status Graph::verify() const {
   std::set<const Value*> defined;
   for (const auto& v : values_)
-    if (v->initializer || v->is_graph_input) defined.insert(v.get());
+    if (v->initializer || v->is_graph_input || v->is_capture) defined.insert(v.get());
   for (const auto& n : nodes_) {
+    for (const Value* in : n->implicit_inputs())
+      if (!defined.count(in))
+        return err(n->label(), ": its subgraph reads '", in->name, "', which is not defined before the node");
+    for (const auto& [key, a] : n->attrs)
+      if (const auto* g = std::get_if<std::shared_ptr<Graph>>(&a); g && *g)
+        KILN_RETURN_IF_ERROR((*g)->verify().with_context(n->label() + ": subgraph '" + key + "': "));
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Value* in = n->inputs[i];
       if (in && !defined.count(in)) {

@@ -1,5 +1,16 @@
 // The graph IR: Values (typed, shaped, SSA), Nodes (op type, domain, opset, typed attributes)
 // and the Graph that owns them in topological order. ONNX semantics are the IR semantics.
+//
+// Subgraphs, scopes and captures. Control-flow nodes (If, Loop, Scan) hold their bodies as
+// Graph attributes. A subgraph has its own values, nodes, inputs and outputs, and may also read
+// values of the graph that holds the node (its enclosing scope), as ONNX's lexical scoping
+// allows. Each such read is a *capture*: the subgraph owns a proxy Value (is_capture, same name)
+// that stands for the outer value inside it, and Graph::captures pairs the two. A capture always
+// refers to the *immediately* enclosing graph: a body nested two levels deep that reads a
+// top-level value captures it in the middle graph too, so every graph only ever looks one level
+// out. To the enclosing graph, the captured outer values are *implicit inputs* of the node
+// (Node::implicit_inputs): they must be defined before it and stay alive until it has run.
+// Whoever runs a subgraph binds its inputs and, for each capture, the outer value's tensor.
 #pragma once
 #include <map>
 #include <memory>
@@ -24,6 +35,9 @@ struct Value {
   Node* producer = nullptr;        // null for graph inputs and initializers
   const Tensor* initializer = nullptr;  // owned by the Graph; read-only
   bool is_graph_input = false;
+  // A subgraph's proxy for a value of the enclosing graph (see Graph::captures). When the outer
+  // value is an initializer, `initializer` points at the same tensor.
+  bool is_capture = false;
 };
 
 using AttrValue = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>,
@@ -55,6 +69,11 @@ class Node {
   std::vector<std::string> attr_strings(const std::string& key) const;
   const Tensor* attr_tensor(const std::string& key) const;
   const Graph* attr_graph(const std::string& key) const;
+  // The subgraphs held in attributes (If's branches, Loop's and Scan's bodies), in key order.
+  std::vector<const Graph*> subgraphs() const;
+  // The enclosing-scope values this node's subgraphs read (their captures' outer values), each
+  // once, in a stable order: inputs the node depends on without listing them in `inputs`.
+  std::vector<Value*> implicit_inputs() const;
 };
 
 class Graph {
@@ -67,6 +86,12 @@ class Graph {
   std::map<std::string, int> opsets;  // domain -> version ("" = ai.onnx)
   std::vector<Value*> inputs;         // graph inputs that are not initializers, in order
   std::vector<Value*> outputs;
+  // Subgraphs only: the values of the enclosing graph read here, each bound to its proxy.
+  struct Capture {
+    Value* outer;  // a value of the enclosing graph
+    Value* inner;  // its proxy in this graph (is_capture)
+  };
+  std::vector<Capture> captures;
 
   // Creates a value; the name must be new in this graph.
   Expected<Value*> add_value(const std::string& name, DataType dtype = DataType::kUndefined,
@@ -77,6 +102,8 @@ class Graph {
   // readers, loses its producer.
   Status make_constant(Value* v, Tensor tensor);
   Value* find_value(const std::string& name) const;
+  // Makes `outer` (a value of the enclosing graph) readable here: adds its proxy and a Capture.
+  Expected<Value*> add_capture(Value* outer);
   // Appends a node; callers keep nodes in topological order (verify() checks it).
   Node* add_node(std::unique_ptr<Node> node);
 
@@ -85,7 +112,8 @@ class Graph {
   const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
   size_t num_initializers() const { return initializers_.size(); }
 
-  // SSA, topological order, every input defined, every output produced.
+  // SSA, topological order, every input defined, every output produced; subgraphs too, with
+  // each node's implicit inputs defined before it.
   Status verify() const;
 
  private:

@@ -20,6 +20,8 @@ const OpRegistry& OpRegistry::global() {
     register_loss_ops(r);
     register_detection_ops(r);
     register_signal_ops(r);
+    register_text_ops(r);
+    register_control_flow_ops(r);
     return r;
   }();
   return registry;
@@ -57,12 +59,29 @@ Status infer_node(const OpSchema& schema, InferContext& ctx) {
   return schema.infer(ctx);
 }
 
+// Subgraphs are inferred just before the node that holds them: their captures take the types
+// the enclosing graph has inferred so far, their inputs keep the types the model declares (or
+// stay unknown), and the node's own inference then reads the subgraph outputs' types.
+static Status infer_subgraphs(Node& n) {
+  for (auto& [key, a] : n.attrs) {
+    auto* g = std::get_if<std::shared_ptr<Graph>>(&a);
+    if (!g || !*g) continue;
+    for (auto& c : (*g)->captures) {
+      c.inner->dtype = c.outer->dtype;
+      c.inner->shape = c.outer->shape;
+    }
+    KILN_RETURN_IF_ERROR(infer_graph(**g).with_context(n.label() + ": subgraph '" + key + "': "));
+  }
+  return Status::ok();
+}
+
 Status infer_graph(Graph& graph) {
   const OpRegistry& reg = OpRegistry::global();
   for (const auto& np : graph.nodes()) {
     Node& n = *np;
     const OpSchema* schema = reg.find(n.domain, n.op_type);
     if (!schema) return err(n.label(), ": unsupported operator");
+    KILN_RETURN_IF_ERROR(infer_subgraphs(n));
     std::vector<InferContext::Input> ins;
     for (Value* v : n.inputs) {
       InferContext::Input in;

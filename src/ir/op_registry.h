@@ -109,5 +109,7 @@ void register_rnn_ops(OpRegistry& r);
 void register_loss_ops(OpRegistry& r);
 void register_detection_ops(OpRegistry& r);
 void register_signal_ops(OpRegistry& r);
+void register_text_ops(OpRegistry& r);
+void register_control_flow_ops(OpRegistry& r);
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <climits>
+#include <functional>
 #include <set>
 
 #include "core/log.h"
@@ -15,7 +16,9 @@ namespace {
 
 std::string domain_of(const std::string& d) { return d == "ai.onnx" ? "" : d; }
 
-Expected<DataType> value_type(const onnx::ValueInfoProto& vi) {
+// `optional_type`: subgraph inputs may leave their type to inference (ONNX allows it there).
+Expected<DataType> value_type(const onnx::ValueInfoProto& vi, bool optional_type = false) {
+  if (optional_type && !vi.has_type()) return DataType::kUndefined;
   if (!vi.type().has_tensor_type())
     return err("value '", vi.name(), "' is not a tensor (sequence, map and optional types are not supported)");
   int32_t code = vi.type().tensor_type().elem_type();
@@ -45,13 +48,50 @@ class Importer {
  private:
   Status read_opsets(const onnx::ModelProto& model, Graph& g);
   Status read_graph(const onnx::GraphProto& gp, Graph& g);
+  Expected<std::shared_ptr<Graph>> read_subgraph(const onnx::GraphProto& gp, const std::string& where);
   Status read_node(const onnx::NodeProto& np, Graph& g, size_t index);
   Expected<AttrValue> read_attr(const onnx::AttributeProto& a, const std::string& where);
   Status constant_to_initializer(const onnx::NodeProto& np, Graph& g);
+  Value* resolve(const std::string& name) { return resolve_in(name, scopes_.size() - 1); }
+  Value* resolve_in(const std::string& name, size_t depth);
+  bool defined_outside(const std::string& name) const;
 
   ImportOptions opts_;
   ExternalData external_;
+  // The graphs being read, outermost first; the back is the one being read now. A subgraph
+  // looks up a name it does not define in the enclosing graphs, innermost first.
+  std::vector<Graph*> scopes_;
 };
+
+// The value `name` as seen from scopes_[depth]: its own, or an enclosing graph's one, which is
+// then captured level by level so that each graph's captures point one level out.
+Value* Importer::resolve_in(const std::string& name, size_t depth) {
+  Graph* g = scopes_[depth];
+  if (Value* v = g->find_value(name)) return v;
+  if (depth == 0) return nullptr;
+  Value* outer = resolve_in(name, depth - 1);
+  if (!outer) return nullptr;
+  auto v = g->add_capture(outer);
+  return v ? *v : nullptr;
+}
+
+bool Importer::defined_outside(const std::string& name) const {
+  for (size_t d = 0; d + 1 < scopes_.size(); ++d)
+    if (scopes_[d]->find_value(name)) return true;
+  return false;
+}
+
+// A GRAPH attribute: read in a new scope nested in the graph being read. It inherits the
+// model's opsets; names it reads from enclosing graphs become captures.
+Expected<std::shared_ptr<Graph>> Importer::read_subgraph(const onnx::GraphProto& gp, const std::string& where) {
+  auto sub = std::make_shared<Graph>();
+  sub->opsets = scopes_.back()->opsets;
+  scopes_.push_back(sub.get());
+  Status s = read_graph(gp, *sub);
+  scopes_.pop_back();
+  if (!s) return s.with_context(where + ": ");
+  return sub;
+}
 
 Status Importer::read_opsets(const onnx::ModelProto& model, Graph& g) {
   for (const auto& os : model.opset_import()) {
@@ -93,10 +133,12 @@ Expected<AttrValue> Importer::read_attr(const onnx::AttributeProto& a, const std
       }
       return AttrValue(std::move(ts));
     }
-    case A::GRAPH:
+    case A::GRAPH: {
+      KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> g, read_subgraph(a.g(), where + ": subgraph '" + a.name() + "'"));
+      return AttrValue(std::move(g));
+    }
     case A::GRAPHS:
-      // Subgraphs belong to control flow (If/Loop/Scan), which the registry rejects by name.
-      return AttrValue(std::shared_ptr<Graph>());
+      return err(where, ": attribute '", a.name(), "' is a list of graphs, which no supported operator takes");
     default:
       return err(where, ": attribute '", a.name(), "' has unsupported type ", static_cast<int>(a.type()));
   }
@@ -141,8 +183,9 @@ Status Importer::read_node(const onnx::NodeProto& np, Graph& g, size_t index) {
   node->opset = os->second;
   for (const auto& in : np.input()) {
     if (in.empty()) { node->inputs.push_back(nullptr); continue; }
-    Value* v = g.find_value(in);
-    if (!v) return err(node->label(), ": input '", in, "' is not defined by any earlier node, input or initializer");
+    Value* v = resolve(in);
+    if (!v) return err(node->label(), ": input '", in, "' is not defined by any earlier node, input or initializer",
+                       scopes_.size() > 1 ? " of this subgraph or an enclosing graph" : "");
     node->inputs.push_back(v);
   }
   for (const auto& a : np.attribute()) {
@@ -161,14 +204,15 @@ Status Importer::read_node(const onnx::NodeProto& np, Graph& g, size_t index) {
 
 // ONNX requires nodes in topological order; exporters comply, but this also gives cycles and
 // forward references a precise message instead of "undefined input".
-Status check_topological(const onnx::GraphProto& gp) {
+// `outer`: whether a name is defined by an enclosing graph (subgraphs may read those).
+Status check_topological(const onnx::GraphProto& gp, const std::function<bool(const std::string&)>& outer) {
   std::set<std::string> defined, produced_later;
   for (const auto& i : gp.input()) defined.insert(i.name());
   for (const auto& i : gp.initializer()) defined.insert(i.name());
   for (const auto& n : gp.node()) for (const auto& o : n.output()) produced_later.insert(o);
   for (const auto& n : gp.node()) {
     for (const auto& in : n.input()) {
-      if (in.empty() || defined.count(in)) continue;
+      if (in.empty() || defined.count(in) || (!produced_later.count(in) && outer(in))) continue;
       std::string where = "node '" + n.name() + "' (" + n.op_type() + ")";
       if (produced_later.count(in))
         return err(where, ": input '", in, "' is produced by a later node: the graph has a cycle or is not in topological order");
@@ -181,7 +225,8 @@ Status check_topological(const onnx::GraphProto& gp) {
 
 Status Importer::read_graph(const onnx::GraphProto& gp, Graph& g) {
   g.name = gp.name();
-  KILN_RETURN_IF_ERROR(check_topological(gp));
+  KILN_RETURN_IF_ERROR(check_topological(gp, [&](const std::string& n) { return defined_outside(n); }));
+  const bool subgraph = scopes_.size() > 1;
   for (const auto& init : gp.initializer()) {
     auto t = decode_tensor(init, &external_);
     if (!t) return t.status();
@@ -193,14 +238,14 @@ Status Importer::read_graph(const onnx::GraphProto& gp, Graph& g) {
     // Old exporters list initializers as inputs too; the initializer is the value (a default
     // the user could override in ONNX Runtime; kiln treats it as a constant weight).
     if (g.find_value(in.name())) continue;
-    KILN_ASSIGN_OR_RETURN(DataType t, value_type(in));
+    KILN_ASSIGN_OR_RETURN(DataType t, value_type(in, subgraph));
     KILN_ASSIGN_OR_RETURN(Value * v, g.add_value(in.name(), t, value_shape(in)));
     v->is_graph_input = true;
     g.inputs.push_back(v);
   }
   for (int i = 0; i < gp.node_size(); ++i) KILN_RETURN_IF_ERROR(read_node(gp.node(i), g, i));
   for (const auto& out : gp.output()) {
-    Value* v = g.find_value(out.name());
+    Value* v = resolve(out.name());  // a subgraph may return an enclosing graph's value
     if (!v) return err("graph output '", out.name(), "' is not produced by any node");
     if (v->dtype == DataType::kUndefined) {
       auto t = value_type(out);
@@ -212,6 +257,19 @@ Status Importer::read_graph(const onnx::GraphProto& gp, Graph& g) {
   return Status::ok();
 }
 
+// Appends each (domain, op) without a schema, first node first, subgraphs included.
+void list_unsupported(const Graph& g, std::set<std::pair<std::string, std::string>>& seen,
+                      std::vector<std::string>& missing, std::vector<UnsupportedOp>* out) {
+  for (const auto& n : g.nodes()) {
+    if (!OpRegistry::global().find(n->domain, n->op_type) && seen.insert({n->domain, n->op_type}).second) {
+      if (out) out->push_back({n->op_type, n->domain, n->opset, n->name});
+      missing.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) + "', opset " +
+                        std::to_string(n->opset) + ") first at node '" + n->name + "'");
+    }
+    for (const Graph* sub : n->subgraphs()) list_unsupported(*sub, seen, missing, out);
+  }
+}
+
 Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
   if (model.ir_version() < kMinIrVersion || model.ir_version() > kMaxIrVersion)
     return err("ONNX IR version ", model.ir_version(), " is not supported (kiln reads ", kMinIrVersion, " to ",
@@ -219,19 +277,14 @@ Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
   if (!model.has_graph()) return err("the model has no graph");
   auto g = std::make_unique<Graph>();
   KILN_RETURN_IF_ERROR(read_opsets(model, *g));
+  scopes_ = {g.get()};
   KILN_RETURN_IF_ERROR(read_graph(model.graph(), *g));
   KILN_RETURN_IF_ERROR(g->verify());
 
   if (opts_.require_supported_ops) {
     std::vector<std::string> missing;
     std::set<std::pair<std::string, std::string>> seen;
-    for (const auto& n : g->nodes()) {
-      if (OpRegistry::global().find(n->domain, n->op_type)) continue;
-      if (!seen.insert({n->domain, n->op_type}).second) continue;
-      if (opts_.unsupported_out) opts_.unsupported_out->push_back({n->op_type, n->domain, n->opset, n->name});
-      missing.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) + "', opset " +
-                        std::to_string(n->opset) + ") first at node '" + n->name + "'");
-    }
+    list_unsupported(*g, seen, missing, opts_.unsupported_out);
     if (!missing.empty()) {
       std::string msg = "unsupported operators (" + std::to_string(missing.size()) + "):";
       for (const auto& m : missing) msg += "\n  " + m;

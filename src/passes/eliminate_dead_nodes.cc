@@ -22,6 +22,7 @@ Status eliminate_dead_nodes(Graph& graph, PassContext& ctx) {
     for (const Value* out : n.outputs) keep[i] = keep[i] || (out && live.count(out));
     if (!keep[i]) continue;
     for (const Value* in : n.inputs) if (in) live.insert(in);
+    for (const Value* in : n.implicit_inputs()) live.insert(in);  // read by its subgraphs
   }
   int removed = 0;
   std::vector<std::unique_ptr<Node>> kept;

@@ -22,6 +22,7 @@ Status fold_constants(Graph& graph, PassContext& ctx) {
   for (const auto& np : graph.nodes()) {
     Node& n = *np;
     if (is_random(n) || n.outputs.empty()) continue;
+    if (!n.subgraphs().empty()) continue;  // If/Loop/Scan bodies may read non-constant outer values
     std::vector<const Tensor*> args;
     bool all_const = true;
     for (const Value* v : n.inputs) {

@@ -9,18 +9,25 @@
 
 namespace kiln::cpu {
 
+namespace {
+void list_unsupported(const Graph& graph, std::set<std::pair<std::string, std::string>>& seen,
+                      std::vector<std::string>& out) {
+  for (const auto& n : graph.nodes()) {
+    const bool schema = OpRegistry::global().find(n->domain, n->op_type) != nullptr;
+    const bool kernel = KernelTable::global().find(n->domain, n->op_type) != nullptr;
+    if (!(schema && kernel) && seen.insert({n->domain, n->op_type}).second)
+      out.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) +
+                    "', opset " + std::to_string(n->opset) + ") first at node '" + n->name + "'" +
+                    (schema ? ": no CPU kernel" : ""));
+    for (const Graph* sub : n->subgraphs()) list_unsupported(*sub, seen, out);
+  }
+}
+}  // namespace
+
 std::vector<std::string> unsupported_ops(const Graph& graph) {
   std::vector<std::string> out;
   std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& n : graph.nodes()) {
-    if (!seen.insert({n->domain, n->op_type}).second) continue;
-    const bool schema = OpRegistry::global().find(n->domain, n->op_type) != nullptr;
-    const bool kernel = KernelTable::global().find(n->domain, n->op_type) != nullptr;
-    if (schema && kernel) continue;
-    out.push_back(n->op_type + " (domain '" + (n->domain.empty() ? "ai.onnx" : n->domain) +
-                  "', opset " + std::to_string(n->opset) + ") first at node '" + n->name + "'" +
-                  (schema ? ": no CPU kernel" : ""));
-  }
+  list_unsupported(graph, seen, out);
   return out;
 }
 
@@ -33,9 +40,11 @@ Expected<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
   }
   std::unique_ptr<Executor> ex(new Executor(graph));
   const auto& nodes = graph.nodes();
-  for (size_t i = 0; i < nodes.size(); ++i)
+  for (size_t i = 0; i < nodes.size(); ++i) {
     for (const Value* v : nodes[i]->inputs)
       if (v) ex->last_reader_[v] = i;
+    for (const Value* v : nodes[i]->implicit_inputs()) ex->last_reader_[v] = i;
+  }
   for (const Value* v : graph.outputs) ex->last_reader_[v] = SIZE_MAX;  // graph outputs live on
   return ex;
 }
@@ -55,6 +64,11 @@ Status check_input(const Value& decl, const Tensor& t) {
 }  // namespace
 
 Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Tensor*>& args) {
+  return run_node_in_scope(n, args, {});
+}
+
+Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector<const Tensor*>& args,
+                                                const std::vector<const Tensor*>& implicit_args) {
   std::vector<InferContext::Input> infos;
   for (const Tensor* t : args)
     infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
@@ -74,7 +88,7 @@ Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Te
     if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
     outs[i] = std::move(t).value();
   }
-  KernelContext kctx(n, args, outs);
+  KernelContext kctx(n, args, outs, implicit_args);
   KILN_RETURN_IF_ERROR(kernel(kctx));
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!n.has_output(i)) continue;
@@ -85,6 +99,26 @@ Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Te
                  " but inference said ", dtype_name(o.dtype));
   }
   return outs;
+}
+
+Expected<std::vector<Tensor>> Executor::run_subgraph(const std::vector<Tensor>& inputs,
+                                                     const std::vector<const Tensor*>& captures) const {
+  if (inputs.size() != graph_.inputs.size())
+    return err("subgraph '", graph_.name, "' takes ", graph_.inputs.size(), " inputs, got ", inputs.size());
+  if (captures.size() != graph_.captures.size())
+    return err("subgraph '", graph_.name, "' reads ", graph_.captures.size(), " outer values, got ", captures.size());
+  std::map<const Value*, Tensor> env;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    KILN_RETURN_IF_ERROR(check_input(*graph_.inputs[i], inputs[i]).with_context("subgraph '" + graph_.name + "': "));
+    env[graph_.inputs[i]] = inputs[i];
+  }
+  for (size_t i = 0; i < captures.size(); ++i) {
+    const Value* inner = graph_.captures[i].inner;
+    if (inner->initializer) continue;  // read in place
+    if (!captures[i]) return err("subgraph '", graph_.name, "': no tensor for outer value '", inner->name, "'");
+    env[inner] = *captures[i];
+  }
+  return execute(std::move(env), nullptr);
 }
 
 Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>& inputs,
@@ -99,29 +133,41 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
   for (const auto& [name, t] : inputs)
     if (!graph_.find_value(name) || !graph_.find_value(name)->is_graph_input)
       return err("'", name, "' is not an input of the graph");
+  return execute(std::move(env), observer);
+}
 
+Expected<std::vector<Tensor>> Executor::execute(std::map<const Value*, Tensor> env,
+                                                const NodeObserver& observer) const {
+  auto lookup = [&](const Node& n, const Value* v) -> Expected<const Tensor*> {
+    if (v->initializer) return v->initializer;
+    if (auto it = env.find(v); it != env.end()) return &it->second;
+    return err(n.label(), ": input '", v->name, "' has no value");
+  };
   const auto& nodes = graph_.nodes();
   for (size_t ni = 0; ni < nodes.size(); ++ni) {
     const Node& n = *nodes[ni];
-    std::vector<const Tensor*> args;
+    std::vector<const Tensor*> args, implicit_args;
     for (const Value* v : n.inputs) {
       const Tensor* t = nullptr;
-      if (v) {
-        if (v->initializer) t = v->initializer;
-        else if (auto it = env.find(v); it != env.end()) t = &it->second;
-        else return err(n.label(), ": input '", v->name, "' has no value");
-      }
+      if (v) { KILN_ASSIGN_OR_RETURN(t, lookup(n, v)); }
       args.push_back(t);
     }
+    const std::vector<Value*> implicit = n.implicit_inputs();
+    for (const Value* v : implicit) {
+      KILN_ASSIGN_OR_RETURN(const Tensor* t, lookup(n, v));
+      implicit_args.push_back(t);
+    }
     auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node(n, args));
+    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node_in_scope(n, args, implicit_args));
     if (observer) observer(n, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     for (size_t i = 0; i < outs.size(); ++i)
       if (n.has_output(i)) env[n.outputs[i]] = std::move(outs[i]);
-    for (const Value* v : n.inputs) {  // release what no later node reads
+    auto release = [&](const Value* v) {  // release what no later node reads
       auto it = last_reader_.find(v);
       if (v && it != last_reader_.end() && it->second == ni) env.erase(v);
-    }
+    };
+    for (const Value* v : n.inputs) release(v);
+    for (const Value* v : implicit) release(v);
   }
   std::vector<Tensor> results;
   for (const Value* out : graph_.outputs) {

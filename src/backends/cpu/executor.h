@@ -2,6 +2,11 @@
 // checked against. Each node: shape inference on the concrete inputs, output allocation, the
 // kernel, then a check that the kernel produced what inference promised. Intermediate tensors
 // are released after their last use.
+//
+// Subgraphs (If/Loop/Scan bodies, see graph.h): the values a node's subgraphs capture from the
+// enclosing graph are the node's implicit inputs. The executor keeps them alive until the node
+// has run and hands their tensors to the kernel (KernelContext::implicit_input), which runs the
+// body with a nested Executor through run_subgraph(), binding the body's inputs and captures.
 #pragma once
 #include <functional>
 #include <map>
@@ -23,9 +28,14 @@ class Executor {
   // of runs may share one Executor.
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs,
                                     const NodeObserver& observer = nullptr) const;
+  // Runs a subgraph: `inputs` in the order of graph.inputs, `captures` in the order of
+  // graph.captures (the enclosing-scope tensors it reads).
+  Expected<std::vector<Tensor>> run_subgraph(const std::vector<Tensor>& inputs,
+                                             const std::vector<const Tensor*>& captures) const;
 
  private:
   explicit Executor(const Graph& graph) : graph_(graph) {}
+  Expected<std::vector<Tensor>> execute(std::map<const Value*, Tensor> env, const NodeObserver& observer) const;
   const Graph& graph_;
   std::map<const Value*, size_t> last_reader_;
 };
@@ -34,8 +44,13 @@ class Executor {
 // allocation, the kernel, and a check of what it produced. Used by the executor, constant
 // folding and host-side shape evaluation.
 Expected<std::vector<Tensor>> run_node(const Node& node, const std::vector<const Tensor*>& inputs);
+// The same for a node with subgraphs: `implicit_inputs` are the tensors of
+// node.implicit_inputs(), in that order (the enclosing-scope values its subgraphs read).
+Expected<std::vector<Tensor>> run_node_in_scope(const Node& node, const std::vector<const Tensor*>& inputs,
+                                                const std::vector<const Tensor*>& implicit_inputs);
 
-// Lists unsupported (op, domain, opset) with the first node of each; empty if all supported.
+// Lists unsupported (op, domain, opset) with the first node of each, subgraphs included; empty
+// if all are supported.
 std::vector<std::string> unsupported_ops(const Graph& graph);
 
 }  // namespace kiln::cpu

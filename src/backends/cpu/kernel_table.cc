@@ -27,6 +27,8 @@ const KernelTable& KernelTable::global() {
     register_loss_kernels(t);
     register_detection_kernels(t);
     register_signal_kernels(t);
+    register_text_kernels(t);
+    register_control_flow_kernels(t);
     return t;
   }();
   return table;

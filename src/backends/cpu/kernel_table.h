@@ -16,14 +16,18 @@ namespace kiln::cpu {
 
 class KernelContext {
  public:
-  KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs)
-      : node_(node), inputs_(std::move(inputs)), outputs_(outputs) {}
+  KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
+                std::vector<const Tensor*> implicit_inputs = {})
+      : node_(node), inputs_(std::move(inputs)), outputs_(outputs), implicit_(std::move(implicit_inputs)) {}
 
   const Node& node() const { return node_; }
   int opset() const { return node_.opset; }
   size_t num_inputs() const { return inputs_.size(); }
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
   const Tensor& input(size_t i) const { return *inputs_[i]; }
+  // Nodes with subgraphs: the tensor of node().implicit_inputs()[i] (an enclosing-scope value
+  // a subgraph reads), or null when the caller bound none.
+  const Tensor* implicit_input(size_t i) const { return i < implicit_.size() ? implicit_[i] : nullptr; }
   size_t num_outputs() const { return outputs_.size(); }
   bool has_output(size_t i) const { return node_.has_output(i); }
   // The preallocated output i (zero-filled). Undefined if its shape was data-dependent.
@@ -37,6 +41,7 @@ class KernelContext {
   const Node& node_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>& outputs_;
+  std::vector<const Tensor*> implicit_;
 };
 
 using KernelFn = Status (*)(KernelContext&);
@@ -68,5 +73,7 @@ void register_rnn_kernels(KernelTable& t);
 void register_loss_kernels(KernelTable& t);
 void register_detection_kernels(KernelTable& t);
 void register_signal_kernels(KernelTable& t);
+void register_text_kernels(KernelTable& t);
+void register_control_flow_kernels(KernelTable& t);
 
 }  // namespace kiln::cpu
