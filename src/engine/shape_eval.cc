@@ -9,6 +9,7 @@ namespace {
 constexpr int64_t kMaxHostValueElements = 1024;  // fold only shape-sized tensors
 
 bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
+
 }  // namespace
 
 Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims) {
@@ -54,7 +55,8 @@ Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::st
       small = small && *numel <= kMaxHostValueElements;
       r.dims[n.outputs[i]] = std::move(d);
     }
-    if (all_known && small && !is_random(n)) {
+    // Nodes with subgraphs (If/Loop/Scan) are not evaluated here: their outputs stay dynamic.
+    if (all_known && small && !is_random(n) && n.subgraphs().empty()) {
       auto outs = cpu::run_node(n, vals);
       if (!outs) return outs.status();
       for (size_t i = 0; i < n.outputs.size(); ++i)
@@ -70,8 +72,10 @@ Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::st
 uint64_t peak_live_bytes(const Graph& graph, const ValueShapes& shapes) {
   std::map<const Value*, size_t> last;
   const auto& nodes = graph.nodes();
-  for (size_t i = 0; i < nodes.size(); ++i)
+  for (size_t i = 0; i < nodes.size(); ++i) {
     for (const Value* v : nodes[i]->inputs) if (v) last[v] = i;
+    for (const Value* v : nodes[i]->implicit_inputs()) last[v] = i;  // read by a subgraph
+  }
   for (const Value* v : graph.outputs) last[v] = nodes.size();
   auto bytes = [&](const Value* v) -> uint64_t {
     auto it = shapes.dims.find(v);
@@ -86,8 +90,11 @@ uint64_t peak_live_bytes(const Graph& graph, const ValueShapes& shapes) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const Value* out : nodes[i]->outputs) if (out) live += bytes(out);
     peak = std::max(peak, live);
-    for (const Value* v : nodes[i]->inputs)
+    auto release = [&](const Value* v) {
       if (v && !v->initializer && last[v] == i) { live -= bytes(v); last[v] = SIZE_MAX; }
+    };
+    for (const Value* v : nodes[i]->inputs) release(v);
+    for (const Value* v : nodes[i]->implicit_inputs()) release(v);
     for (const Value* out : nodes[i]->outputs)  // produced but never read
       if (out && !last.count(out)) live -= bytes(out);
   }
