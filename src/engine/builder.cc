@@ -4,6 +4,9 @@
 #include <array>
 
 #include "backends/cpu/executor.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/cuda_engine.h"
+#endif
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
 #include "engine/shape_eval.h"
@@ -109,15 +112,60 @@ Expected<std::vector<std::vector<engine::ProfileShapes>>> resolve_profiles(const
   return out;
 }
 
+// CUDA when asked or (auto) when a GPU is usable; otherwise the CPU reference backend.
+Expected<std::string> pick_backend(const BuilderConfig& c, Logger& logger, engine::EngineModel& model) {
+  BackendKind want = c.getBackend();
+#ifdef KILN_WITH_CUDA
+  if (want != BackendKind::kCPU) {
+    auto dev = cuda::query_device(0);
+    if (dev) {
+      model.device_name = dev->name;
+      model.cc_major = dev->cc_major;
+      model.cc_minor = dev->cc_minor;
+      logger.log(Logger::Severity::kINFO, ("building for CUDA on " + dev->name + " (sm_" + std::to_string(dev->cc_major) +
+                                           std::to_string(dev->cc_minor) + ", cuDNN " + std::to_string(dev->cudnn_version) +
+                                           ", cuBLASLt " + std::to_string(dev->cublaslt_version) + ")").c_str());
+      return std::string("cuda");
+    }
+    if (want == BackendKind::kCUDA) return err("--backend=cuda: ", dev.status().message());
+    logger.log(Logger::Severity::kINFO, ("no usable GPU (" + dev.status().message() +
+                                         "): building for the CPU reference backend").c_str());
+  }
+#else
+  if (want == BackendKind::kCUDA) return err("the CUDA backend is not available in this build of kiln (built without a CUDA toolkit)");
+  if (want == BackendKind::kAUTO)
+    logger.log(Logger::Severity::kINFO, "this build of kiln has no CUDA backend: building for the CPU reference backend");
+#endif
+  model.device_name = "cpu";
+  return std::string("cpu");
+}
+
+// One tactic per node: the backend's kernel choice, or (CUDA) a CPU fallback with its reason.
+std::vector<std::string> choose_tactics(const Graph& g, const std::string& backend, Logger& logger) {
+  std::vector<std::string> tactics;
+  for (const auto& n : g.nodes()) {
+    std::string t = "cpu.reference." + n->op_type;
+#ifdef KILN_WITH_CUDA
+    if (backend == "cuda") {
+      std::string why;
+      t = cuda::choose_tactic(*n, &why);
+      if (t == cuda::kFallbackTactic)
+        logger.log(Logger::Severity::kWARNING, (n->label() + " runs on the CPU (fallback): " + why).c_str());
+    }
+#endif
+    logger.log(Logger::Severity::kVERBOSE, (n->label() + " -> tactic " + t).c_str());
+    tactics.push_back(t);
+  }
+  return tactics;
+}
+
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
-  if (c.getBackend() == BackendKind::kCUDA)
-    return err("the CUDA backend is not available in this build of kiln (use the CPU backend)");
-  if (c.getBackend() == BackendKind::kAUTO)
-    logger.log(Logger::Severity::kINFO, "no usable CUDA backend: building for the CPU reference backend");
+  engine::EngineModel model;
+  KILN_ASSIGN_OR_RETURN(model.backend, pick_backend(c, logger, model));
   if (c.getFlag(BuilderFlag::kFP16) || c.getFlag(BuilderFlag::kBF16) || c.getFlag(BuilderFlag::kINT8))
     logger.log(Logger::Severity::kWARNING,
-               "the CPU reference backend computes in the model's own precision; FP16/BF16/INT8 flags are recorded "
-               "in the engine but do not change CPU results");
+               "reduced precision (FP16/BF16/INT8) is not implemented yet: the engine computes in the model's own "
+               "precision; the flags are recorded in the engine");
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
 
   passes::PassContext pctx;
@@ -130,12 +178,10 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     for (const auto& x : missing) m += "\n  " + x;
     return Status::error(m);
   }
-  engine::EngineModel model;
+  model.tactics = choose_tactics(g, model.backend, logger);
   for (const auto& n : g.nodes()) {
-    model.tactics.push_back("cpu.reference." + n->op_type);
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
     model.precisions.push_back(out ? dtype_name(out->dtype) : "");
-    logger.log(Logger::Severity::kVERBOSE, (n->label() + " -> tactic cpu.reference." + n->op_type).c_str());
   }
   // Shape-check every profile at min, opt and max; the arena is sized at max.
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
@@ -148,8 +194,6 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
       if (k == 2) model.activation_bytes = std::max(model.activation_bytes, engine::peak_live_bytes(g, *shapes));
     }
   }
-  model.backend = "cpu";
-  model.device_name = "cpu";
   model.options = {c.getFlag(BuilderFlag::kFP16), c.getFlag(BuilderFlag::kBF16), c.getFlag(BuilderFlag::kINT8),
                    c.getFlag(BuilderFlag::kTF32),  c.getFlag(BuilderFlag::kSTRICT_TYPES),
                    c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE)};

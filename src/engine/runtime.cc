@@ -2,10 +2,14 @@
 // its tactics; its weights alias the engine bytes (kept alive by the engine). Each
 // ExecutionContext holds its own input shapes, tensor addresses and profile choice, so several
 // can run one engine at once.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include "backends/cpu/cpu_engine.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/cuda_engine.h"
+#endif
 #include "core/mapped_file.h"
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
@@ -217,15 +221,30 @@ std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
 namespace {
 Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data, size_t size, Logger& logger) {
   KILN_ASSIGN_OR_RETURN(engine::EngineModel model, engine::deserialize(std::move(data), size));
-  if (model.backend != "cpu")
-    return err("engine was built for the ", model.backend, " backend (", model.device_name,
-               "), which this build of kiln cannot run; rebuild it for this machine");
   if (model.profiles.empty()) return err("engine has no optimization profile; rebuild the engine");
   auto impl = std::make_unique<EngineImpl>();
   impl->model = std::move(model);
   impl->logger = &logger;
-  KILN_ASSIGN_OR_RETURN(impl->backend, cpu::create_cpu_engine(*impl->model.graph));
+  const auto& m = impl->model;
+  if (m.backend == "cpu") {
+    KILN_ASSIGN_OR_RETURN(impl->backend, cpu::create_cpu_engine(*m.graph));
+    return impl;
+  }
+  if (m.backend != "cuda") return err("engine names an unknown backend '", m.backend, "'; rebuild the engine");
+#ifdef KILN_WITH_CUDA
+  auto dev = cuda::query_device(0);
+  if (!dev) return err("engine was built for CUDA (", m.device_name, "), but ", dev.status().message());
+  if (dev->cc_major != m.cc_major || dev->cc_minor != m.cc_minor || dev->name != m.device_name)
+    return err("engine was built for ", m.device_name, " (sm_", m.cc_major, m.cc_minor, "); this GPU is ", dev->name,
+               " (sm_", dev->cc_major, dev->cc_minor, "): rebuild the engine on this machine");
+  cuda::EngineOptions opts;
+  opts.workspace_bytes = std::min<uint64_t>(m.options.workspace_bytes, uint64_t(256) << 20);
+  opts.tf32 = m.options.tf32;
+  KILN_ASSIGN_OR_RETURN(impl->backend, cuda::create_engine(*m.graph, m.tactics, opts));
   return impl;
+#else
+  return err("engine was built for CUDA (", m.device_name, "); this build of kiln has no CUDA backend");
+#endif
 }
 }  // namespace
 

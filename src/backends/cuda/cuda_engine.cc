@@ -1,0 +1,344 @@
+#include "backends/cuda/cuda_engine.h"
+
+#include <cstring>
+#include <set>
+
+#include "backends/cpu/executor.h"
+#include "backends/cuda/cuda_status.h"
+#include "backends/cuda/launch.h"
+#include "engine/memory_plan.h"
+
+namespace kiln::cuda {
+
+Expected<DeviceInfo> query_device(int ordinal) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return err("no usable CUDA device: ", cudaGetErrorString(e));
+  }
+  if (ordinal < 0 || ordinal >= count) return err("CUDA device ", ordinal, " does not exist (", count, " found)");
+  cudaDeviceProp p{};
+  KILN_CUDA_CHECK(cudaGetDeviceProperties(&p, ordinal));
+  DeviceInfo info;
+  info.name = p.name;
+  info.cc_major = p.major;
+  info.cc_minor = p.minor;
+  info.total_memory = p.totalGlobalMem;
+  info.cudnn_version = static_cast<int>(cudnnGetVersion());
+  info.cublaslt_version = static_cast<int>(cublasLtGetVersion());
+  cudaRuntimeGetVersion(&info.runtime_version);
+  if (info.cudnn_version < 9000)
+    return err("cuDNN ", info.cudnn_version, " is too old: kiln's CUDA backend needs cuDNN 9");
+  return info;
+}
+
+std::string choose_tactic(const Node& node, std::string* reason) {
+  const CudaKernelEntry* e = CudaKernelTable::global().choose(node, reason);
+  return e ? e->tactic : kFallbackTactic;
+}
+
+namespace {
+
+struct Layer {
+  const Node* node = nullptr;
+  const CudaKernelEntry* kernel = nullptr;  // null: CPU fallback
+};
+
+class CudaEngine : public BackendEngine {
+ public:
+  CudaEngine(const Graph& g, EngineOptions o) : graph(g), options(o) {}
+  ~CudaEngine() override { if (weights) cudaFree(weights); }
+  Expected<std::unique_ptr<BackendContext>> create_context() override;
+
+  const Graph& graph;
+  EngineOptions options;
+  std::vector<Layer> layers;
+  void* weights = nullptr;
+  std::map<const Value*, void*> weight_ptr;
+};
+
+class CudaContext : public BackendContext {
+ public:
+  explicit CudaContext(CudaEngine& e) : engine_(e) {}
+  ~CudaContext() override;
+  Status init();
+  Status prepare(const ValueShapes& shapes) override;
+  Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer) override;
+  uint64_t arena_bytes() const override { return arena_size_; }
+
+ private:
+  void* resolve(const Value* v, const std::map<std::string, void*>& io) const;
+  std::vector<int64_t> dims_of(const Value* v) const;
+  Status run_fallback(const Layer& l, LaunchContext& lc);
+
+  CudaEngine& engine_;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  void* workspace_ = nullptr;
+  void* arena_ = nullptr;
+  uint64_t arena_capacity_ = 0, arena_size_ = 0;
+  void* consts_ = nullptr;  // host-evaluated values that device layers read, uploaded at prepare
+  const ValueShapes* shapes_ = nullptr;
+  std::vector<bool> skip_;                      // per layer: outputs known on the host
+  std::map<const Value*, uint64_t> offset_;     // arena placement
+  std::map<const Value*, const Value*> alias_;  // view output -> the value whose bytes it shows
+  std::map<const Value*, void*> const_ptr_;
+};
+
+CudaContext::~CudaContext() {
+  if (cublaslt_) cublasLtDestroy(cublaslt_);
+  if (cudnn_) cudnnDestroy(cudnn_);
+  for (void* p : {workspace_, arena_, consts_}) if (p) cudaFree(p);
+}
+
+Status CudaContext::init() {
+  KILN_CUDA_CHECK(cublasLtCreate(&cublaslt_));
+  KILN_CUDA_CHECK(cudnnCreate(&cudnn_));
+  if (engine_.options.workspace_bytes) KILN_CUDA_CHECK(cudaMalloc(&workspace_, engine_.options.workspace_bytes));
+  return Status::ok();
+}
+
+std::vector<int64_t> CudaContext::dims_of(const Value* v) const {
+  if (v->initializer) return v->initializer->dims();
+  auto it = shapes_->dims.find(v);
+  return it == shapes_->dims.end() ? std::vector<int64_t>{} : it->second;
+}
+
+uint64_t bytes_of(const Value* v, const std::vector<int64_t>& dims) {
+  uint64_t n = dtype_size(v->dtype);
+  for (int64_t d : dims) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+Status CudaContext::prepare(const ValueShapes& shapes) {
+  shapes_ = &shapes;
+  const Graph& g = engine_.graph;
+  std::set<const Value*> io(g.inputs.begin(), g.inputs.end());
+  io.insert(g.outputs.begin(), g.outputs.end());
+  auto host_known = [&](const Value* v) { return shapes.values.count(v) != 0; };
+
+  // 1. Layers whose outputs the host evaluated (shape arithmetic) do not run on the device.
+  skip_.assign(engine_.layers.size(), false);
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    bool all = !engine_.layers[i].node->outputs.empty();
+    for (const Value* o : engine_.layers[i].node->outputs) all = all && (!o || host_known(o));
+    skip_[i] = all;
+  }
+  // 2. Host values read by device layers get a device copy (uploaded now, once per shape).
+  std::vector<const Value*> uploads;
+  uint64_t const_bytes = 0;
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    if (skip_[i]) continue;
+    for (const Value* v : engine_.layers[i].node->inputs)
+      if (v && host_known(v) && !v->initializer && std::find(uploads.begin(), uploads.end(), v) == uploads.end()) {
+        uploads.push_back(v);
+        const_bytes += (shapes.values.at(v).nbytes() + 255) / 256 * 256;
+      }
+  }
+  if (consts_) { cudaFree(consts_); consts_ = nullptr; }
+  const_ptr_.clear();
+  if (const_bytes) {
+    KILN_CUDA_CHECK(cudaMalloc(&consts_, const_bytes));
+    uint64_t off = 0;
+    for (const Value* v : uploads) {
+      const Tensor& t = shapes.values.at(v);
+      void* p = static_cast<char*>(consts_) + off;
+      KILN_CUDA_CHECK(cudaMemcpy(p, t.raw(), t.nbytes(), cudaMemcpyHostToDevice));
+      const_ptr_[v] = p;
+      off += (t.nbytes() + 255) / 256 * 256;
+    }
+  }
+  // 3. Plan the arena over the remaining activations; views share their source's block.
+  std::vector<engine::PlanRequest> reqs;
+  std::map<const Value*, int> req_of;
+  alias_.clear();
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    if (skip_[i]) continue;
+    const Layer& l = engine_.layers[i];
+    for (const Value* in : l.node->inputs) {
+      auto it = in ? req_of.find(in) : req_of.end();
+      if (it != req_of.end()) reqs[it->second].last_use = static_cast<int>(i);
+    }
+    for (size_t k = 0; k < l.node->outputs.size(); ++k) {
+      const Value* o = l.node->outputs[k];
+      if (!o || io.count(o) || host_known(o)) continue;
+      engine::PlanRequest r;
+      r.bytes = bytes_of(o, dims_of(o));
+      r.first_use = r.last_use = static_cast<int>(i);
+      const Value* src = l.node->inputs.empty() ? nullptr : l.node->inputs[0];
+      if (l.kernel && l.kernel->view && k == 0 && src) {
+        alias_[o] = src;
+        auto it = req_of.find(src);
+        if (it == req_of.end()) continue;  // a view of an input, weight or constant: no block
+        r.alias_of = it->second;
+      }
+      req_of[o] = static_cast<int>(reqs.size());
+      reqs.push_back(r);
+    }
+  }
+  engine::MemoryPlan plan = engine::plan_memory(reqs);
+  offset_.clear();
+  for (const auto& [v, r] : req_of) offset_[v] = plan.offsets[r];
+  arena_size_ = plan.arena_bytes;
+  if (arena_size_ > arena_capacity_) {
+    if (arena_) cudaFree(arena_);
+    arena_ = nullptr;
+    arena_capacity_ = 0;
+    KILN_CUDA_CHECK(cudaMalloc(&arena_, arena_size_));
+    arena_capacity_ = arena_size_;
+  }
+  return Status::ok();
+}
+
+void* CudaContext::resolve(const Value* v, const std::map<std::string, void*>& io) const {
+  if (!v) return nullptr;
+  if (v->is_graph_input || std::find(engine_.graph.outputs.begin(), engine_.graph.outputs.end(), v) !=
+                               engine_.graph.outputs.end()) {
+    auto it = io.find(v->name);
+    return it == io.end() ? nullptr : it->second;
+  }
+  if (auto it = engine_.weight_ptr.find(v); it != engine_.weight_ptr.end()) return it->second;
+  if (auto it = const_ptr_.find(v); it != const_ptr_.end()) return it->second;
+  if (auto it = alias_.find(v); it != alias_.end()) return resolve(it->second, io);
+  if (auto it = offset_.find(v); it != offset_.end()) return static_cast<char*>(arena_) + it->second;
+  return nullptr;
+}
+
+Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc) {
+  std::vector<Tensor> host(lc.inputs.size());
+  std::vector<const Tensor*> args(lc.inputs.size(), nullptr);
+  for (size_t i = 0; i < lc.inputs.size(); ++i) {
+    if (lc.host_inputs[i]) { args[i] = lc.host_inputs[i]; continue; }
+    if (!lc.inputs[i].data) continue;
+    KILN_ASSIGN_OR_RETURN(host[i], Tensor::zeros(lc.inputs[i].dtype, lc.inputs[i].dims));
+    KILN_CUDA_CHECK(cudaMemcpyAsync(host[i].mutable_raw(), lc.inputs[i].data, host[i].nbytes(),
+                                    cudaMemcpyDeviceToHost, lc.stream));
+    args[i] = &host[i];
+  }
+  KILN_CUDA_CHECK(cudaStreamSynchronize(lc.stream));
+  KILN_ASSIGN_OR_RETURN(auto outs, cpu::run_node(*l.node, args));
+  for (size_t k = 0; k < lc.outputs.size(); ++k) {
+    if (!lc.outputs[k].data) continue;
+    if (outs[k].nbytes() != lc.outputs[k].nbytes())
+      return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
+    KILN_CUDA_CHECK(cudaMemcpy(lc.outputs[k].data, outs[k].raw(), outs[k].nbytes(), cudaMemcpyHostToDevice));
+  }
+  return Status::ok();
+}
+
+Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer) {
+  if (!shapes_) return err("the context has no input shapes yet");
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  const Graph& g = engine_.graph;
+  for (const Value* v : g.inputs)
+    if (!io.count(v->name) || !io.at(v->name)) return err("input '", v->name, "' has no address (setTensorAddress)");
+  for (const Value* v : g.outputs) {
+    if (!io.count(v->name) || !io.at(v->name)) return err("output '", v->name, "' has no address (setTensorAddress)");
+    auto hv = shapes_->values.find(v);  // an output the host computed: copy it out
+    if (hv != shapes_->values.end())
+      KILN_CUDA_CHECK(cudaMemcpyAsync(io.at(v->name), hv->second.raw(), hv->second.nbytes(), cudaMemcpyHostToDevice, stream));
+  }
+  KILN_CUDA_CHECK(cudnnSetStream(cudnn_, stream));
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    if (skip_[i]) continue;
+    const Layer& l = engine_.layers[i];
+    const Node& n = *l.node;
+    LaunchContext lc(n);
+    lc.stream = stream;
+    lc.workspace = workspace_;
+    lc.workspace_bytes = engine_.options.workspace_bytes;
+    lc.cublaslt = cublaslt_;
+    lc.cudnn = cudnn_;
+    lc.tf32 = engine_.options.tf32;
+    for (const Value* v : n.inputs) {
+      lc.inputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
+      const Tensor* h = nullptr;
+      if (v && v->initializer) h = v->initializer;
+      else if (v && shapes_->values.count(v)) h = &shapes_->values.at(v);
+      lc.host_inputs.push_back(h);
+    }
+    for (const Value* v : n.outputs) lc.outputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
+    cudaEvent_t start = nullptr, stop = nullptr;
+    if (timer) {
+      KILN_CUDA_CHECK(cudaEventCreate(&start));
+      KILN_CUDA_CHECK(cudaEventCreate(&stop));
+      KILN_CUDA_CHECK(cudaEventRecord(start, stream));
+    }
+    Status s;
+    if (!l.kernel) {
+      s = run_fallback(l, lc);
+    } else if (l.kernel->view) {
+      if (lc.outputs[0].data != lc.inputs[0].data)
+        s = check(cudaMemcpyAsync(lc.outputs[0].data, lc.inputs[0].data, lc.outputs[0].nbytes(), cudaMemcpyDeviceToDevice, stream),
+                  "view copy");
+    } else {
+      s = l.kernel->run(lc);
+      if (s) s = check(cudaGetLastError(), "kernel launch");
+    }
+    if (!s) return s.message().rfind("node '", 0) == 0 ? s : s.with_context(n.label() + ": ");
+    if (timer) {
+      KILN_CUDA_CHECK(cudaEventRecord(stop, stream));
+      events.push_back({start, stop});
+    }
+  }
+  if (timer) {
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+    size_t e = 0;
+    for (size_t i = 0; i < engine_.layers.size(); ++i) {
+      if (skip_[i]) continue;
+      float ms = 0;
+      cudaEventElapsedTime(&ms, events[e].first, events[e].second);
+      cudaEventDestroy(events[e].first);
+      cudaEventDestroy(events[e].second);
+      ++e;
+      timer->layer_time(*engine_.layers[i].node, ms);
+    }
+  }
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<BackendContext>> CudaEngine::create_context() {
+  auto ctx = std::make_unique<CudaContext>(*this);
+  KILN_RETURN_IF_ERROR(ctx->init());
+  return std::unique_ptr<BackendContext>(std::move(ctx));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const std::vector<std::string>& tactics,
+                                                       const EngineOptions& options) {
+  KILN_ASSIGN_OR_RETURN(DeviceInfo dev, query_device(0));
+  (void)dev;
+  auto e = std::make_unique<CudaEngine>(graph, options);
+  const auto& nodes = graph.nodes();
+  if (tactics.size() != nodes.size()) return err("engine has ", tactics.size(), " tactics for ", nodes.size(), " layers");
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Layer l{nodes[i].get(), nullptr};
+    if (tactics[i] != kFallbackTactic) {
+      l.kernel = CudaKernelTable::global().find(nodes[i]->domain, nodes[i]->op_type, tactics[i]);
+      if (!l.kernel)
+        return err(nodes[i]->label(), ": tactic '", tactics[i], "' is unknown to this build of kiln; rebuild the engine");
+    }
+    e->layers.push_back(l);
+  }
+  // Weights: one device allocation, each tensor 256-byte aligned, uploaded once.
+  uint64_t total = 0;
+  for (const auto& v : graph.values())
+    if (v->initializer) total += (v->initializer->nbytes() + 255) / 256 * 256;
+  if (total) {
+    KILN_CUDA_CHECK(cudaMalloc(&e->weights, total));
+    uint64_t off = 0;
+    for (const auto& v : graph.values()) {
+      if (!v->initializer) continue;
+      void* p = static_cast<char*>(e->weights) + off;
+      KILN_CUDA_CHECK(cudaMemcpy(p, v->initializer->raw(), v->initializer->nbytes(), cudaMemcpyHostToDevice));
+      e->weight_ptr[v.get()] = p;
+      off += (v->initializer->nbytes() + 255) / 256 * 256;
+    }
+  }
+  return std::unique_ptr<BackendEngine>(std::move(e));
+}
+
+}  // namespace kiln::cuda

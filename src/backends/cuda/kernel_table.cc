@@ -1,0 +1,41 @@
+#include "backends/cuda/launch.h"
+
+namespace kiln::cuda {
+
+const CudaKernelTable& CudaKernelTable::global() {
+  static const CudaKernelTable table = [] {
+    CudaKernelTable t;
+    register_cuda_view_kernels(t);
+    register_cuda_elementwise_kernels(t);
+    return t;
+  }();
+  return table;
+}
+
+const CudaKernelEntry* CudaKernelTable::choose(const Node& node, std::string* reason) const {
+  std::string d = node.domain == "ai.onnx" ? "" : node.domain;
+  bool any = false;
+  for (const auto& e : entries_) {
+    if (e.domain != d || e.op != node.op_type) continue;
+    any = true;
+    Support s = e.check ? e.check(node) : Support::yes();
+    if (s.ok) return &e;
+    if (reason) *reason = s.reason;
+  }
+  if (!any && reason) *reason = "no CUDA kernel for " + node.op_type + " yet";
+  return nullptr;
+}
+
+const CudaKernelEntry* CudaKernelTable::find(const std::string& domain, const std::string& op,
+                                             const std::string& tactic) const {
+  for (const auto& e : entries_)
+    if (e.domain == domain && e.op == op && e.tactic == tactic) return &e;
+  return nullptr;
+}
+
+int64_t cuda_grid_for(int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  return blocks < 1 ? 1 : (blocks > (1 << 30) ? (1 << 30) : blocks);
+}
+
+}  // namespace kiln::cuda
