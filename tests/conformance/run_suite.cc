@@ -3,6 +3,8 @@
 // child with a time limit, so one bad case is reported with its reason, never a crash or hang
 // of the whole suite. Prints one summary line:
 //   <name>: P passed, F failed, U unsupported of N
+// With --via-engine=cpu|cuda, each case goes through the public API instead: build an engine
+// for the case's shapes, serialize, reload, run (on the GPU for cuda).
 // With --expected, fails (exit 1) if any listed case no longer passes and prints cases that
 // newly pass so the list can grow.
 #include <dirent.h>
@@ -23,6 +25,10 @@
 #include <vector>
 
 #include "backends/cpu/executor.h"
+#include "kiln/kiln.h"
+#ifdef KILN_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 #include "onnx/importer.h"
 #include "onnx/tensor_decode.h"
 
@@ -35,6 +41,7 @@ struct Options {
   std::string metric = "allclose";  // or rel_l2
   double rtol = 1e-3, atol = 1e-7, rel_l2 = 1e-4;
   int jobs = 2, timeout_s = 120;
+  std::string via;  // "" = the CPU executor directly; "cpu" or "cuda" = through a built engine
 };
 
 enum class Outcome { kPass, kFail, kUnsupported };
@@ -101,6 +108,95 @@ Tensor as_declared(Tensor t, DataType declared) {
   return r;
 }
 
+struct ErrorLogger : Logger {
+  std::string errors;
+  void log(Severity s, const char* m) noexcept override {
+    if (s <= Severity::kERROR) errors += (errors.empty() ? "" : "; ") + std::string(m);
+  }
+};
+
+// Device (or host) buffers for one engine run.
+struct Buffer {
+  void* ptr = nullptr;
+  bool device = false;
+  explicit Buffer(size_t n, bool on_device) : device(on_device) {
+#ifdef KILN_WITH_CUDA
+    if (device) { if (cudaMalloc(&ptr, n ? n : 1) != cudaSuccess) ptr = nullptr; return; }
+#endif
+    ptr = std::malloc(n ? n : 1);
+  }
+  ~Buffer() {
+#ifdef KILN_WITH_CUDA
+    if (device) { cudaFree(ptr); return; }
+#endif
+    std::free(ptr);
+  }
+  void write(const void* src, size_t n) {
+#ifdef KILN_WITH_CUDA
+    if (device) { cudaMemcpy(ptr, src, n, cudaMemcpyHostToDevice); return; }
+#endif
+    std::memcpy(ptr, src, n);
+  }
+  void read(void* dst, size_t n) const {
+#ifdef KILN_WITH_CUDA
+    if (device) { cudaMemcpy(dst, ptr, n, cudaMemcpyDeviceToHost); return; }
+#endif
+    std::memcpy(dst, ptr, n);
+  }
+};
+
+// Builds an engine for the case's input shapes through the public API, serializes and reloads
+// it, and runs it: the path a user's engine takes.
+Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std::vector<std::pair<std::string, Tensor>>& inputs,
+                                             const std::vector<std::string>& output_names, const Options& o) {
+  ErrorLogger log;
+  Builder builder(log);
+  auto network = builder.createNetwork();
+  OnnxParser parser(*network, log);
+  if (!parser.parseFromFile(model)) return Status::error(log.errors);
+  auto config = builder.createBuilderConfig();
+  config->setBackend(o.via == "cuda" ? BackendKind::kCUDA : BackendKind::kCPU);
+  config->clearFlag(BuilderFlag::kTF32);
+  OptimizationProfile profile;
+  for (const auto& [name, t] : inputs)
+    for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX})
+      profile.setDimensions(name, which, t.dims());
+  config->addOptimizationProfile(profile);
+  auto plan = builder.buildSerializedNetwork(*network, *config);
+  if (plan.empty()) return Status::error(log.errors);
+  Runtime runtime(log);
+  auto engine = runtime.deserialize(plan.data(), plan.size());
+  if (!engine) return Status::error(log.errors);
+  auto ctx = engine->createExecutionContext();
+  if (!ctx) return Status::error(log.errors);
+  bool device = o.via == "cuda";
+  std::vector<std::unique_ptr<Buffer>> bufs;
+  for (const auto& [name, t] : inputs) {
+    if (!ctx->setInputShape(name, t.dims())) return Status::error(log.errors);
+    bufs.push_back(std::make_unique<Buffer>(t.nbytes(), device));
+    bufs.back()->write(t.raw(), t.nbytes());
+    ctx->setTensorAddress(name, bufs.back()->ptr);
+  }
+  std::vector<Tensor> outs;
+  std::vector<Buffer*> out_bufs;
+  for (const auto& name : output_names) {
+    Dims d = ctx->getTensorShape(name);
+    for (int64_t x : d)
+      if (x < 0) return err("output '", name, "' has a data-dependent shape, which engines do not support yet");
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(static_cast<DataType>(engine->getTensorDataType(name)), d));
+    bufs.push_back(std::make_unique<Buffer>(t.nbytes(), device));
+    ctx->setTensorAddress(name, bufs.back()->ptr);
+    out_bufs.push_back(bufs.back().get());
+    outs.push_back(std::move(t));
+  }
+  if (!ctx->execute()) return Status::error(log.errors);
+#ifdef KILN_WITH_CUDA
+  if (device && cudaDeviceSynchronize() != cudaSuccess) return err("CUDA error after execute");
+#endif
+  for (size_t k = 0; k < outs.size(); ++k) out_bufs[k]->read(outs[k].mutable_raw(), outs[k].nbytes());
+  return outs;
+}
+
 Status run_case(const std::string& dir, const Options& o) {
   auto g = onnx_import::import_file(dir + "/model.onnx");
   if (!g) return g.status();
@@ -117,7 +213,17 @@ Status run_case(const std::string& dir, const Options& o) {
       KILN_ASSIGN_OR_RETURN(Tensor t, onnx_import::load_tensor_file(sd + "/input_" + std::to_string(k) + ".pb"));
       inputs[graph.inputs[k]->name] = as_declared(std::move(t), graph.inputs[k]->dtype);
     }
-    auto outs = (*ex)->run(inputs);
+    Expected<std::vector<Tensor>> outs = Status::error("not run");
+    if (o.via.empty()) {
+      outs = (*ex)->run(inputs);
+    } else {
+      std::vector<std::pair<std::string, Tensor>> ordered;
+      for (const Value* in : graph.inputs)
+        if (inputs.count(in->name)) ordered.push_back({in->name, inputs.at(in->name)});
+      std::vector<std::string> names;
+      for (const Value* out : graph.outputs) names.push_back(out->name);
+      outs = run_via_engine(dir + "/model.onnx", ordered, names, o);
+    }
     if (!outs) return outs.status();
     for (size_t k = 0; k < graph.outputs.size(); ++k) {
       std::string f = sd + "/output_" + std::to_string(k) + ".pb";
@@ -223,7 +329,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i], v;
     if (parse_flag(a, "suite", o.suite) || parse_flag(a, "name", o.name) || parse_flag(a, "expected", o.expected) ||
         parse_flag(a, "write-passing", o.write_passing) || parse_flag(a, "filter", o.filter) ||
-        parse_flag(a, "log", o.log) || parse_flag(a, "metric", o.metric)) continue;
+        parse_flag(a, "log", o.log) || parse_flag(a, "metric", o.metric) || parse_flag(a, "via-engine", o.via)) continue;
     if (parse_flag(a, "jobs", v)) { o.jobs = std::max(1, std::stoi(v)); continue; }
     if (parse_flag(a, "timeout", v)) { o.timeout_s = std::stoi(v); continue; }
     if (parse_flag(a, "rel-l2", v)) { o.rel_l2 = std::stod(v); continue; }
@@ -231,6 +337,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.suite.empty()) { std::fprintf(stderr, "run_suite: --suite=DIR is required\n"); return 2; }
+  if (!o.via.empty() && o.via != "cpu" && o.via != "cuda") {
+    std::fprintf(stderr, "run_suite: --via-engine takes cpu or cuda\n");
+    return 2;
+  }
   auto cases = list_dir(o.suite, "test_");
   if (!o.filter.empty()) {
     std::regex re(o.filter);
