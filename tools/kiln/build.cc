@@ -205,7 +205,8 @@ std::vector<uint8_t> build_engine(const Options& o, CliLogger& logger, bool refe
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!reference) {
     char line[128];
-    std::snprintf(line, sizeof line, "Engine built in %.3f sec; size %.3f MiB", s, bytes.size() / 1048576.0);
+    std::snprintf(line, sizeof line, "Engine built in %.3f sec; engine size %zu bytes (%.3f MiB)", s, bytes.size(),
+                  bytes.size() / 1048576.0);
     info(line);
   }
   return bytes;

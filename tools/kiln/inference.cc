@@ -46,7 +46,7 @@ BoundContext bind(Engine& e, const std::vector<HostTensor>& inputs, int profile,
   b.ctx = e.createExecutionContext();
   if (!b.ctx || !b.ctx->setOptimizationProfile(profile)) logger.fail_api("cannot create an execution context");
   for (const HostTensor& in : inputs) {
-    if (!b.ctx->setInputShape(in.name, in.dims)) logger.fail_api("input '" + in.name + "'");
+    if (!b.ctx->setInputShape(in.name, in.dims)) logger.fail_api("invalid run-time shape (--shapes, or the profile's opt)");
     b.ctx->setTensorAddress(in.name, const_cast<uint8_t*>(in.bytes.data()));
   }
   for (int i = 0; i < e.getNbIOTensors(); ++i) {
