@@ -5,6 +5,7 @@
 namespace kiln::cli {
 
 void CliLogger::log(Severity severity, const char* message) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (severity <= Severity::kERROR) {
     errors_.push_back(message);
     return;
@@ -16,6 +17,7 @@ void CliLogger::log(Severity severity, const char* message) noexcept {
 }
 
 std::string CliLogger::take_errors() {
+  std::lock_guard<std::mutex> lock(mutex_);
   std::string s = join(errors_, "; ");
   errors_.clear();
   return s;

@@ -2,6 +2,7 @@
 // prints trtexec-style "[I] ..." lines, and small helpers. Only the public API (kiln/*.h).
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,7 @@ class CliLogger : public Logger {
 
  private:
   Severity level_;
+  std::mutex mutex_;  // --streams contexts may log from several threads
   std::vector<std::string> errors_;
 };
 

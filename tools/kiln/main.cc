@@ -90,7 +90,6 @@ int main(int argc, char** argv) {
   using namespace kiln::cli;
   const std::string banner = "kiln [kiln v0.1.0] # " + command_line(argc, argv);
   std::printf("&&&& RUNNING %s\n", banner.c_str());
-  CliLogger logger(kiln::Logger::Severity::kINFO);
   try {
     Options o = parse_options(std::vector<std::string>(argv + 1, argv + argc));
     if (o.help) {
@@ -98,7 +97,7 @@ int main(int argc, char** argv) {
       std::printf("&&&& PASSED %s\n", banner.c_str());
       return 0;
     }
-    if (o.verbose) logger = CliLogger(kiln::Logger::Severity::kVERBOSE);
+    CliLogger logger(o.verbose ? kiln::Logger::Severity::kVERBOSE : kiln::Logger::Severity::kINFO);
     run(o, logger);
   } catch (const CliError& e) {
     std::fflush(stdout);

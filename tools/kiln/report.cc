@@ -20,7 +20,13 @@ std::string stats_line(std::vector<double> v, const std::vector<double>& percent
   return s.str();
 }
 
-void print_trace_averages(const std::vector<double>& latency, int avg_runs) {
+// With --verbose only: a line per --avgRuns queries is thousands of lines for a small model.
+void print_trace_averages(const std::vector<double>& latency, const Options& o, double walltime_ms) {
+  const int avg_runs = o.avg_runs;
+  std::ostringstream t;
+  t << "Timing trace has " << latency.size() << " queries over " << walltime_ms / 1000 << " s";
+  info(t.str());
+  if (!o.verbose) return;
   info("=== Trace details ===");
   info("Trace averages of " + std::to_string(avg_runs) + " runs:");
   for (size_t i = 0; i + avg_runs <= latency.size(); i += avg_runs) {
@@ -50,7 +56,7 @@ double median_of(const std::vector<double>& sorted) {
 void print_performance_summary(const InferenceResult& r, const Options& o) {
   std::vector<double> latency, zeros(r.queries.size(), 0.0);
   for (const QueryTime& q : r.queries) latency.push_back(q.end_ms - q.start_ms);
-  print_trace_averages(latency, o.avg_runs);
+  print_trace_averages(latency, o, r.walltime_ms);
   double compute = std::accumulate(latency.begin(), latency.end(), 0.0);
   std::ostringstream s;
   info("=== Performance summary ===");
