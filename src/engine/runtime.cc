@@ -33,6 +33,7 @@ class ContextImpl {
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> input_dims;
   std::map<std::string, void*> addresses;
+  std::map<std::string, OutputAllocator*> allocators;
   Profiler* profiler = nullptr;
   std::unique_ptr<engine::ShapeEval> shapes;  // for the current input_dims; reset when they change
 
@@ -71,13 +72,21 @@ Status ContextImpl::run() {
     feeds[in->name] = std::move(t);
   }
   for (const Value* out : g.outputs)
-    if (!addresses.count(out->name) || !addresses[out->name])
-      return err("output '", out->name, "' has no address (setTensorAddress)");
+    if ((!addresses.count(out->name) || !addresses[out->name]) && !allocators.count(out->name))
+      return err("output '", out->name, "' has no address (setTensorAddress or setOutputAllocator)");
   cpu::Executor::NodeObserver observer;
   if (profiler) observer = [this](const Node& n, double ms) { profiler->reportLayerTime(n.name.c_str(), float(ms)); };
   KILN_ASSIGN_OR_RETURN(auto outs, engine->executor->run(feeds, observer));
   for (size_t k = 0; k < outs.size(); ++k) {
     const Value* out = g.outputs[k];
+    if (auto a = allocators.find(out->name); a != allocators.end()) {
+      void* p = a->second->reallocateOutput(out->name.c_str(), addresses[out->name], outs[k].nbytes(), 256);
+      if (!p && outs[k].nbytes()) return err("the output allocator of '", out->name, "' returned no memory");
+      addresses[out->name] = p;
+      a->second->notifyShape(out->name.c_str(), outs[k].dims());
+      if (outs[k].nbytes()) std::memcpy(p, outs[k].raw(), outs[k].nbytes());
+      continue;
+    }
     auto it = shapes->dims.find(out);
     if (it != shapes->dims.end() && it->second != outs[k].dims())
       return err("output '", out->name, "' came out as ", outs[k].describe(), " but its shape was reported as ",
@@ -131,6 +140,17 @@ bool ExecutionContext::setTensorAddress(const std::string& name, void* ptr) {
     return false;
   }
   impl_->addresses[name] = ptr;
+  return true;
+}
+
+bool ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocator* allocator) {
+  const Value* v = impl_->engine->io(name);
+  if (!v || impl_->engine->is_input(v)) {
+    log_error(impl_->logger(), "setOutputAllocator: '" + name + "' is not an output of the engine");
+    return false;
+  }
+  if (allocator) impl_->allocators[name] = allocator;
+  else impl_->allocators.erase(name);
   return true;
 }
 

@@ -69,6 +69,29 @@ case_load_inputs() {
   has "random values in \[-1, 1\]"
 }
 
+# A node-suite case end to end: its input_*.pb as raw --loadInputs files, the exported output
+# against output_0.pb. Reshape's target shape is an input: the output's shape is data-dependent.
+case_node_data() {
+  local dir=$NODE/test_reshape_reordered_all_dims
+  "$PY" - "$dir" <<'PYEOF' || { fail "cannot convert the test data"; return; }
+import onnx, onnx.numpy_helper as nh, sys
+m = onnx.load(sys.argv[1] + '/model.onnx')
+args = []
+for i, inp in enumerate(m.graph.input):
+    a = nh.to_array(onnx.load_tensor(f'{sys.argv[1]}/test_data_set_0/input_{i}.pb'))
+    a.astype(a.dtype.newbyteorder('<')).tofile(inp.name + '.bin')
+    args.append(f'{inp.name}:{inp.name}.bin')
+open('load_inputs.txt', 'w').write(','.join(args))
+PYEOF
+  ok --onnx="$dir/model.onnx" $Q --loadInputs="$(cat load_inputs.txt)" --exportOutput=o.json --validate || return
+  pyjson o.json "
+import onnx, onnx.numpy_helper as nh, numpy as np
+e = nh.to_array(onnx.load_tensor('$dir/test_data_set_0/output_0.pb'))
+assert d[0]['dimensions'] == 'x'.join(map(str, e.shape)), d[0]['dimensions']
+assert np.array_equal(np.array(d[0]['values'], dtype=e.dtype).reshape(e.shape), e)"
+  has "max abs error = 0, max rel error = 0"
+}
+
 case_exports() {
   ok --onnx="$SOFTMAX" $Q --exportOutput=o.json --exportTimes=t.json --exportProfile=p.json --exportLayerInfo=l.json
   pyjson o.json "assert d[0]['name']=='y' and d[0]['dimensions']=='1x3' and len(d[0]['values'])==3"
@@ -176,7 +199,7 @@ case_dynamic() {
   bad "needs min <= opt <= max" --onnx=dyn.onnx --minShapes=x:4x4 --maxShapes=x:2x4 $Q
 }
 
-CASES=${*:-round_trip load_inputs exports report build_flags deprecated refused bad_input dynamic}
+CASES=${*:-round_trip load_inputs node_data exports report build_flags deprecated refused bad_input dynamic}
 for CASE in $CASES; do
   before=$FAILS
   "case_$CASE"

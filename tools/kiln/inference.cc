@@ -35,10 +35,31 @@ std::vector<std::string> inputs_of(const Engine& e) {
   return v;
 }
 
+// A tensor's address for the context: empty tensors get a valid non-null one.
+void* address_of(const HostTensor& t) {
+  static uint8_t empty;
+  return t.bytes.empty() ? &empty : const_cast<uint8_t*>(t.bytes.data());
+}
+
+// Grows a host tensor to what the run produced, for outputs of data-dependent shape.
+class HostAllocator : public OutputAllocator {
+ public:
+  explicit HostAllocator(HostTensor* t) : t_(t) {}
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    try { t_->bytes.resize(size); } catch (...) { return nullptr; }
+    return address_of(*t_);
+  }
+  void notifyShape(const char*, const Dims& dims) noexcept override { t_->dims = dims; }
+
+ private:
+  HostTensor* t_;
+};
+
 // A context with its input shapes set, inputs bound, and its own output buffers.
 struct BoundContext {
   std::unique_ptr<ExecutionContext> ctx;
   std::vector<HostTensor> outputs;
+  std::vector<std::unique_ptr<HostAllocator>> allocators;
 };
 
 BoundContext bind(Engine& e, const std::vector<HostTensor>& inputs, int profile, CliLogger& logger) {
@@ -47,18 +68,23 @@ BoundContext bind(Engine& e, const std::vector<HostTensor>& inputs, int profile,
   if (!b.ctx || !b.ctx->setOptimizationProfile(profile)) logger.fail_api("cannot create an execution context");
   for (const HostTensor& in : inputs) {
     if (!b.ctx->setInputShape(in.name, in.dims)) logger.fail_api("invalid run-time shape (--shapes, or the profile's opt)");
-    b.ctx->setTensorAddress(in.name, const_cast<uint8_t*>(in.bytes.data()));
+    b.ctx->setTensorAddress(in.name, address_of(in));
   }
   for (int i = 0; i < e.getNbIOTensors(); ++i) {
     std::string name = e.getIOTensorName(i);
     if (e.getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
     HostTensor t{name, e.getTensorDataType(name), b.ctx->getTensorShape(name), {}};
-    if (std::count(t.dims.begin(), t.dims.end(), -1))
-      fail("output '", name, "' has a data-dependent shape (", dimsToString(t.dims), "), which the CLI cannot size yet");
-    t.bytes.resize(volume(t.dims) * tensorTypeSize(t.type));
+    if (!std::count(t.dims.begin(), t.dims.end(), -1)) t.bytes.resize(volume(t.dims) * tensorTypeSize(t.type));
     b.outputs.push_back(std::move(t));
   }
-  for (HostTensor& t : b.outputs) b.ctx->setTensorAddress(t.name, t.bytes.data());
+  for (HostTensor& t : b.outputs) {  // sized now, or (data-dependent shape) by the run
+    if (!std::count(t.dims.begin(), t.dims.end(), -1)) {
+      b.ctx->setTensorAddress(t.name, address_of(t));
+      continue;
+    }
+    b.allocators.push_back(std::make_unique<HostAllocator>(&t));
+    b.ctx->setOutputAllocator(t.name, b.allocators.back().get());
+  }
   return b;
 }
 
