@@ -1,6 +1,7 @@
 // BuilderConfig additions used by the CLI: the progress monitor and optimization level 0.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,49 @@ TEST(BuilderConfigTest, LevelZeroSkipsPassesAndStillBuilds) {
   Recorder rec;
   EXPECT_FALSE(build(log, &rec, 0).empty());
   EXPECT_EQ(rec.events.front(), "start Tactic selection 1");  // no graph optimization phase
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+class VectorAllocator : public OutputAllocator {
+ public:
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    bytes.resize(size);
+    return bytes.data();
+  }
+  void notifyShape(const char*, const Dims& d) noexcept override { dims = d; }
+  std::vector<uint8_t> bytes;
+  Dims dims;
+};
+
+// NonZero's output shape depends on the data: the context asks the allocator for its memory.
+TEST(OutputAllocatorTest, SizesADataDependentOutput) {
+  Quiet log;
+  Builder b(log);
+  auto net = b.createNetwork();
+  OnnxParser p(*net, log);
+  ASSERT_TRUE(p.parseFromFile("/usr/share/libonnx-testdata/data/node/test_nonzero_example/model.onnx"));
+  auto bytes = b.buildSerializedNetwork(*net, *b.createBuilderConfig());
+  ASSERT_FALSE(bytes.empty());
+  Runtime rt(log);
+  auto engine = rt.deserialize(bytes.data(), bytes.size());
+  ASSERT_TRUE(engine);
+  auto ctx = engine->createExecutionContext();
+  bool cond[4] = {true, false, true, true};
+  VectorAllocator alloc;
+  ASSERT_TRUE(ctx->setTensorAddress("condition", cond));
+  ASSERT_TRUE(ctx->setOutputAllocator("result", &alloc));
+  EXPECT_FALSE(ctx->setOutputAllocator("condition", &alloc));
+  ASSERT_TRUE(ctx->execute()) << (log.errors.empty() ? "" : log.errors.back());
+  EXPECT_EQ(alloc.dims, (Dims{2, 3}));
+  ASSERT_EQ(alloc.bytes.size(), 6 * sizeof(int64_t));
+  std::vector<int64_t> got(6);
+  std::memcpy(got.data(), alloc.bytes.data(), alloc.bytes.size());
+  EXPECT_EQ(got, (std::vector<int64_t>{0, 1, 1, 0, 0, 1}));
 }
 
 }  // namespace
