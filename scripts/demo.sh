@@ -12,8 +12,11 @@ import sys, onnx
 from onnx import numpy_helper
 numpy_helper.to_array(onnx.load_tensor(sys.argv[1])).astype("float32").tofile(sys.argv[2])
 PY
+# Build once and save the engine, then load it and run it (as a serving process would).
 "$here/build/kiln" --onnx="$models/test_resnet50/model.onnx" --shapes=input:1x3x224x224 \
-  --loadInputs=input:"$data/input.bin" --exportOutput="$models/resnet50_out.json" --iterations=5
+  --saveEngine="$models/resnet50.engine" --skipInference
+"$here/build/kiln" --loadEngine="$models/resnet50.engine" --loadInputs=input:"$data/input.bin" \
+  --exportOutput="$models/resnet50_out.json" --iterations=5 --duration=0
 /usr/bin/python3 - "$models/resnet50_out.json" "$data/output_0.pb" <<'PY'
 import json, sys, numpy as np, onnx
 from onnx import numpy_helper

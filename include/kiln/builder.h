@@ -64,6 +64,16 @@ class Int8Calibrator {
   virtual void writeCalibrationCache(const void* cache, size_t length) noexcept = 0;
 };
 
+// Receives build progress, as TensorRT's IProgressMonitor: phases (optionally nested) with a
+// number of steps each. stepComplete returning false cancels the build.
+class ProgressMonitor {
+ public:
+  virtual ~ProgressMonitor() = default;
+  virtual void phaseStart(const char* phase, const char* parent, int nbSteps) noexcept = 0;
+  virtual bool stepComplete(const char* phase, int step) noexcept = 0;
+  virtual void phaseFinish(const char* phase) noexcept = 0;
+};
+
 class BuilderConfig {
  public:
   void setFlag(BuilderFlag f) { flags_[static_cast<int>(f)] = true; }
@@ -81,6 +91,12 @@ class BuilderConfig {
   Int8Calibrator* getInt8Calibrator() const { return calibrator_; }
   void setTimingCachePath(const std::string& path) { timing_cache_ = path; }
   const std::string& getTimingCachePath() const { return timing_cache_; }
+  void setProgressMonitor(ProgressMonitor* m) { progress_ = m; }
+  ProgressMonitor* getProgressMonitor() const { return progress_; }
+  // 0 runs no graph optimization passes (a reference engine of the model as imported);
+  // 1..5 run the whole pipeline (the default is 3, as in TensorRT).
+  void setBuilderOptimizationLevel(int level) { opt_level_ = level; }
+  int getBuilderOptimizationLevel() const { return opt_level_; }
 
  private:
   bool flags_[5] = {false, false, false, true, false};  // TF32 on by default, as in TensorRT
@@ -89,6 +105,8 @@ class BuilderConfig {
   BackendKind backend_ = BackendKind::kAUTO;
   Int8Calibrator* calibrator_ = nullptr;
   std::string timing_cache_;
+  ProgressMonitor* progress_ = nullptr;
+  int opt_level_ = 3;
 };
 
 class Builder {

@@ -31,6 +31,18 @@ struct LayerInfo {
   std::vector<std::string> inputs, outputs;
 };
 
+// Supplies memory for an output whose size is known only once the run has computed it (a
+// data-dependent shape, e.g. NonZero's), as TensorRT's IOutputAllocator.
+class OutputAllocator {
+ public:
+  virtual ~OutputAllocator() = default;
+  // Memory of at least `size` bytes for output `name` (`current` if it is large enough); null
+  // fails the run.
+  virtual void* reallocateOutput(const char* name, void* current, uint64_t size, uint64_t alignment) noexcept = 0;
+  // The output's shape in this run.
+  virtual void notifyShape(const char* name, const Dims& dims) noexcept = 0;
+};
+
 class ExecutionContext {
  public:
   ~ExecutionContext();
@@ -41,6 +53,8 @@ class ExecutionContext {
   // Where input data is read from / output data is written to (host memory on the CPU backend,
   // device memory on CUDA). The buffers must hold the tensor at its current shape.
   bool setTensorAddress(const std::string& name, void* ptr);
+  // For an output: its memory comes from `allocator` after each run instead of a fixed address.
+  bool setOutputAllocator(const std::string& name, OutputAllocator* allocator);
   // Runs asynchronously on `stream` (a cudaStream_t on CUDA; ignored on the CPU backend).
   bool enqueue(void* stream);
   // Runs and waits.

@@ -2,6 +2,7 @@
 // loaded engine (weights placed once); each ExecutionContext owns a BackendContext (its
 // activation memory, library handles). Backends never include each other.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,11 @@ class LayerTimer {
   virtual void layer_time(const Node& node, float ms) = 0;
 };
 
+// Gives memory for an output whose size the reported shapes did not fix (data-dependent
+// outputs: NonZero, or a Reshape target read from an input); returns where to write it.
+using OutputSink =
+    std::function<Expected<void*>(const Value& output, const std::vector<int64_t>& dims, size_t bytes)>;
+
 class BackendContext {
  public:
   virtual ~BackendContext() = default;
@@ -41,7 +47,8 @@ class BackendContext {
   virtual Status prepare(const ValueShapes& shapes) = 0;
   // Runs the graph. `io` maps graph input/output names to the caller's buffers (host memory on
   // the CPU backend, device memory on CUDA); `stream` is a cudaStream_t or null.
-  virtual Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer) = 0;
+  virtual Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer,
+                         const OutputSink& sink) = 0;
   // Activation bytes this context holds for the prepared shapes.
   virtual uint64_t arena_bytes() const = 0;
 };

@@ -168,9 +168,16 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
                "precision; the flags are recorded in the engine");
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
 
-  passes::PassContext pctx;
-  pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
-  KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
+  ProgressMonitor* pm = c.getProgressMonitor();
+  if (c.getBuilderOptimizationLevel() > 0) {
+    if (pm) pm->phaseStart("Graph optimization", nullptr, 1);
+    passes::PassContext pctx;
+    pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
+    KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
+    if (pm) pm->phaseFinish("Graph optimization");
+  } else {
+    logger.log(Logger::Severity::kINFO, "builder optimization level 0: no graph optimization passes");
+  }
 
   auto missing = cpu::unsupported_ops(g);
   if (!missing.empty()) {
@@ -178,11 +185,15 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     for (const auto& x : missing) m += "\n  " + x;
     return Status::error(m);
   }
+  if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
+  int step = 0;
   model.tactics = choose_tactics(g, model.backend, logger);
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
     model.precisions.push_back(out ? dtype_name(out->dtype) : "");
+    if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
   }
+  if (pm) pm->phaseFinish("Tactic selection");
   // Shape-check every profile at min, opt and max; the arena is sized at max.
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
     for (int k = 0; k < 3; ++k) {

@@ -48,6 +48,7 @@ class ContextImpl {
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> input_dims;
   std::map<std::string, void*> addresses;
+  std::map<std::string, OutputAllocator*> allocators;
   Profiler* profiler = nullptr;
   std::unique_ptr<ValueShapes> shapes;  // for the current input_dims; reset when they change
 
@@ -75,7 +76,22 @@ Status ContextImpl::ensure_shapes() {
 Status ContextImpl::run(void* stream) {
   KILN_RETURN_IF_ERROR(ensure_shapes());
   ProfilerAdapter timer(profiler);
-  return backend->enqueue(addresses, stream, profiler ? &timer : nullptr);
+  for (const Value* out : engine->model.graph->outputs)
+    if ((!addresses.count(out->name) || !addresses[out->name]) && !allocators.count(out->name))
+      return err("output '", out->name, "' has no address (setTensorAddress or setOutputAllocator)");
+  // Outputs whose size is known only after the run get memory from the caller's allocator.
+  OutputSink sink = [this](const Value& out, const std::vector<int64_t>& dims, size_t bytes) -> Expected<void*> {
+    auto a = allocators.find(out.name);
+    if (a == allocators.end())
+      return err("output '", out.name, "' came out as ", dims_to_string(dims),
+                 ", which its reported shape did not fix: give it an OutputAllocator");
+    void* p = a->second->reallocateOutput(out.name.c_str(), addresses[out.name], bytes, 256);
+    if (!p && bytes) return err("the output allocator of '", out.name, "' returned no memory");
+    addresses[out.name] = p;
+    a->second->notifyShape(out.name.c_str(), dims);
+    return p;
+  };
+  return backend->enqueue(addresses, stream, profiler ? &timer : nullptr, sink);
 }
 
 // ---- ExecutionContext ----
@@ -122,6 +138,17 @@ bool ExecutionContext::setTensorAddress(const std::string& name, void* ptr) {
     return false;
   }
   impl_->addresses[name] = ptr;
+  return true;
+}
+
+bool ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocator* allocator) {
+  const Value* v = impl_->engine->io(name);
+  if (!v || impl_->engine->is_input(v)) {
+    log_error(impl_->logger(), "setOutputAllocator: '" + name + "' is not an output of the engine");
+    return false;
+  }
+  if (allocator) impl_->allocators[name] = allocator;
+  else impl_->allocators.erase(name);
   return true;
 }
 

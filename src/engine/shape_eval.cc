@@ -1,5 +1,8 @@
 #include "engine/shape_eval.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "backends/cpu/executor.h"
 #include "ir/op_registry.h"
 
@@ -10,6 +13,25 @@ constexpr int64_t kMaxHostValueElements = 1024;  // fold only shape-sized tensor
 
 bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
 
+// Shape and Size of a value whose dims are known but whose data is not (an activation): their
+// values come from the dims alone.
+std::optional<Tensor> shape_value(const Node& n, const std::map<const Value*, std::vector<int64_t>>& dims) {
+  if (!n.domain.empty() || n.inputs.empty() || !n.inputs[0] || (n.op_type != "Shape" && n.op_type != "Size"))
+    return std::nullopt;
+  auto it = dims.find(n.inputs[0]);
+  if (it == dims.end()) return std::nullopt;
+  const auto& d = it->second;
+  if (n.op_type == "Size") {
+    int64_t p = 1;
+    for (int64_t x : d) p *= x;
+    return Tensor::scalar<int64_t>(p);
+  }
+  int64_t rank = static_cast<int64_t>(d.size());
+  auto clamp = [rank](int64_t x) { return std::clamp(x < 0 ? x + rank : x, int64_t(0), rank); };
+  int64_t start = clamp(n.attr_int("start", 0)), end = clamp(n.attr_int("end", rank));
+  std::vector<int64_t> v(d.begin() + start, d.begin() + std::max(start, end));
+  return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
+}
 }  // namespace
 
 Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::string, std::vector<int64_t>>& input_dims) {
@@ -54,6 +76,13 @@ Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::st
       if (!numel) return numel.status();
       small = small && *numel <= kMaxHostValueElements;
       r.dims[n.outputs[i]] = std::move(d);
+    }
+    if (!all_known) {
+      if (auto v = shape_value(n, r.dims)) {
+        r.dims[n.outputs[0]] = v->dims();
+        r.values[n.outputs[0]] = std::move(*v);
+        continue;
+      }
     }
     // Nodes with subgraphs (If/Loop/Scan) are not evaluated here: their outputs stay dynamic.
     if (all_known && small && !is_random(n) && n.subgraphs().empty()) {

@@ -1,111 +1,242 @@
+// Parsing and validation of kiln's flags (trtexec's names). Each flag has one handler in the
+// table below; anything else is refused by name.
 #include "tools/kiln/options.h"
 
-#include <sstream>
+#include <cmath>
+#include <functional>
+#include <set>
 
 namespace kiln::cli {
-
 namespace {
 
-// "1x3x224x224" -> {1,3,224,224}
-Expected<std::vector<int64_t>> parse_dims(const std::string& s, const std::string& flag) {
-  std::vector<int64_t> dims;
+Dims parse_dims(const std::string& s, const std::string& flag, const std::string& item) {
+  Dims dims;
   std::stringstream ss(s);
   std::string part;
   while (std::getline(ss, part, 'x')) {
-    try {
-      size_t used = 0;
-      long long v = std::stoll(part, &used);
-      if (used != part.size() || v < 0) throw std::invalid_argument(part);
-      dims.push_back(v);
-    } catch (const std::exception&) {
-      return err(flag, ": malformed shape '", s, "' (expected dims like 1x3x224x224)");
-    }
+    size_t used = 0;
+    long long v = -1;
+    try { v = std::stoll(part, &used); } catch (const std::exception&) { used = 0; }
+    if (part.empty() || used != part.size() || v < 0)
+      fail(flag, ": malformed shape '", item, "' (expected <input name>:<dims> with dims like 1x3x224x224)");
+    dims.push_back(v);
   }
-  if (dims.empty() && !s.empty()) return err(flag, ": malformed shape '", s, "'");
+  if (dims.empty() || s.back() == 'x')
+    fail(flag, ": malformed shape '", item, "' (expected <input name>:<dims> with dims like 1x3x224x224)");
   return dims;
 }
 
-// "a:1x3,b:2x2" -> {a: [1,3], b: [2,2]}; names may contain ':' only before the last one.
-Status parse_shape_list(const std::string& value, const std::string& flag,
-                        std::map<std::string, std::vector<int64_t>>& out) {
+std::string unquote(std::string s) {
+  if (s.size() >= 2 && s.front() == '\'' && s.back() == '\'') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+long long parse_int(const std::string& v, const std::string& flag, long long min_value) {
+  size_t used = 0;
+  long long x = 0;
+  try { x = std::stoll(v, &used); } catch (const std::exception&) { used = 0; }
+  if (v.empty() || used != v.size() || x < min_value)
+    fail("--", flag, ": expected an integer >= ", min_value, ", got '", v, "'");
+  return x;
+}
+
+double parse_double(const std::string& v, const std::string& flag, double min_value, double max_value) {
+  size_t used = 0;
+  double x = 0;
+  try { x = std::stod(v, &used); } catch (const std::exception&) { used = 0; }
+  if (v.empty() || used != v.size() || !std::isfinite(x) || x < min_value || x > max_value)
+    fail("--", flag, ": expected a number in [", min_value, ", ", max_value, "], got '", v, "'");
+  return x;
+}
+
+// "1024" (MiB), or with a unit: "512K", "1024M", "2G" -> bytes.
+size_t parse_mib(const std::string& v, const std::string& flag) {
+  std::string num = v;
+  double scale = 1 << 20;
+  if (!v.empty() && std::string("KkMmGg").find(v.back()) != std::string::npos) {
+    char u = static_cast<char>(std::toupper(v.back()));
+    scale = u == 'K' ? 1 << 10 : u == 'M' ? 1 << 20 : double(1 << 30);
+    num = v.substr(0, v.size() - 1);
+  }
+  return static_cast<size_t>(parse_double(num, flag, 0, 1e9) * scale);
+}
+
+void parse_mem_pool(const std::string& value, Options& o) {
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t colon = item.find(':');
+    if (colon == std::string::npos) fail("--memPoolSize: expected <pool>:<size in MiB>, got '", item, "'");
+    std::string pool = item.substr(0, colon);
+    if (pool != "workspace")
+      fail("--memPoolSize: pool '", pool, "' is not supported by kiln (only workspace:<MiB>)");
+    o.workspace_bytes = parse_mib(item.substr(colon + 1), "memPoolSize");
+  }
+}
+
+void parse_load_inputs(const std::string& value, Options& o) {
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+      fail("--loadInputs: expected <input name>:<file>, got '", item, "'");
+    o.load_inputs[unquote(item.substr(0, colon))] = item.substr(colon + 1);
+  }
+}
+
+std::vector<double> parse_percentiles(const std::string& value) {
+  std::vector<double> out;
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(parse_double(item, "percentile", 0, 100));
+  if (out.empty()) fail("--percentile: expected P or P1,P2,... in [0, 100]");
+  return out;
+}
+
+// trtexec flags kiln does not implement: refused by name with the reason.
+const std::map<std::string, std::string>& refused_flags() {
+  static const std::map<std::string, std::string> m = {
+      {"useCudaGraph", "CUDA graphs need the CUDA backend, which the kiln command cannot run yet"},
+      {"noDataTransfers", "the CPU backend has no host/device transfers to skip"},
+      {"useSpinWait", "the CPU backend runs synchronously; there is no GPU event to wait on"},
+      {"threads", "not supported by kiln yet"},
+      {"useDLACore", "kiln has no DLA backend"},
+      {"allowGPUFallback", "kiln has no DLA backend"},
+      {"plugins", "kiln has no plugin loading yet"},
+      {"sparsity", "not supported by kiln yet"},
+      {"infStreams", "not supported by kiln yet; use --streams"},
+      {"dumpLayerInfo", "not supported by kiln yet; use --exportLayerInfo"},
+      {"safe", "kiln has no safety runtime"},
+  };
+  return m;
+}
+
+using Handler = std::function<void(const std::string& value, Options& o)>;
+struct Flag {
+  bool takes_value;
+  Handler handle;
+};
+
+// The table of accepted flags: name -> (takes a value?, handler).
+const std::map<std::string, Flag>& flag_table() {
+  auto str = [](std::string Options::*m) { return Flag{true, [m](const std::string& v, Options& o) { o.*m = v; }}; };
+  auto on = [](bool Options::*m) { return Flag{false, [m](const std::string&, Options& o) { o.*m = true; }}; };
+  auto shapes = [](std::vector<ShapeMap> Options::*m, const char* name) {
+    return Flag{true, [m, name](const std::string& v, Options& o) { (o.*m).push_back(parse_shape_list(v, name)); }};
+  };
+  static const std::map<std::string, Flag> t = {
+      {"onnx", str(&Options::onnx)},
+      {"saveEngine", str(&Options::save_engine)},
+      {"loadEngine", str(&Options::load_engine)},
+      {"fp16", on(&Options::fp16)},
+      {"bf16", on(&Options::bf16)},
+      {"int8", on(&Options::int8)},
+      {"best", on(&Options::best)},
+      {"noTF32", on(&Options::no_tf32)},
+      {"shapes", {true, [](const std::string& v, Options& o) {
+         for (auto& [k, d] : parse_shape_list(v, "--shapes")) o.shapes[k] = d; }}},
+      {"minShapes", shapes(&Options::min_shapes, "--minShapes")},
+      {"optShapes", shapes(&Options::opt_shapes, "--optShapes")},
+      {"maxShapes", shapes(&Options::max_shapes, "--maxShapes")},
+      {"profile", {true, [](const std::string& v, Options& o) { o.profile = int(parse_int(v, "profile", 0)); }}},
+      {"memPoolSize", {true, parse_mem_pool}},
+      {"workspace", {true, [](const std::string& v, Options& o) {
+         o.workspace_bytes = parse_mib(v, "workspace");
+         o.notices.push_back("--workspace is deprecated: use --memPoolSize=workspace:" + v); }}},
+      {"maxBatch", {true, [](const std::string& v, Options& o) {
+         o.max_batch = int(parse_int(v, "maxBatch", 1));
+         o.notices.push_back("--maxBatch is deprecated: mapped to the batch dim of the max shape (use --minShapes/"
+                             "--optShapes/--maxShapes)"); }}},
+      {"explicitBatch", {false, [](const std::string&, Options& o) {
+         o.notices.push_back("--explicitBatch is deprecated: every kiln network has an explicit batch"); }}},
+      {"iterations", {true, [](const std::string& v, Options& o) { o.iterations = int(parse_int(v, "iterations", 1)); }}},
+      {"duration", {true, [](const std::string& v, Options& o) { o.duration_s = parse_double(v, "duration", 0, 1e6); }}},
+      {"warmUp", {true, [](const std::string& v, Options& o) { o.warmup_ms = int(parse_int(v, "warmUp", 0)); }}},
+      {"avgRuns", {true, [](const std::string& v, Options& o) { o.avg_runs = int(parse_int(v, "avgRuns", 1)); }}},
+      {"percentile", {true, [](const std::string& v, Options& o) { o.percentiles = parse_percentiles(v); }}},
+      {"streams", {true, [](const std::string& v, Options& o) { o.streams = int(parse_int(v, "streams", 1)); }}},
+      {"loadInputs", {true, parse_load_inputs}},
+      {"exportOutput", str(&Options::export_output)},
+      {"exportTimes", str(&Options::export_times)},
+      {"exportProfile", str(&Options::export_profile)},
+      {"exportLayerInfo", str(&Options::export_layer_info)},
+      {"dumpProfile", on(&Options::dump_profile)},
+      {"dumpOutput", on(&Options::dump_output)},
+      {"separateProfileRun", on(&Options::separate_profile_run)},
+      {"skipInference", on(&Options::skip_inference)},
+      {"timingCacheFile", str(&Options::timing_cache)},
+      {"calib", str(&Options::calib)},
+      {"device", {true, [](const std::string& v, Options& o) { o.device = int(parse_int(v, "device", 0)); }}},
+      {"profilingVerbosity", {true, [](const std::string& v, Options&) {
+         if (v != "layer_names_only" && v != "detailed" && v != "none")
+           fail("--profilingVerbosity: expected layer_names_only, detailed or none, got '", v, "'"); }}},
+      {"backend", {true, [](const std::string& v, Options& o) {
+         if (v != "auto" && v != "cpu" && v != "cuda") fail("--backend: expected auto, cpu or cuda, got '", v, "'");
+         o.backend = v; }}},
+      {"validate", on(&Options::validate)},
+      {"verbose", on(&Options::verbose)},
+      {"help", on(&Options::help)},
+  };
+  return t;
+}
+
+void apply(const std::string& arg, Options& o) {
+  if (arg == "-h") { o.help = true; return; }
+  if (arg.rfind("--", 0) != 0 || arg.size() == 2) fail("unexpected argument '", arg, "' (flags look like --name=value)");
+  size_t eq = arg.find('=');
+  std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+  if (auto r = refused_flags().find(name); r != refused_flags().end()) fail("--", name, " is refused: ", r->second);
+  auto it = flag_table().find(name);
+  if (it == flag_table().end()) fail("unknown flag --", name, " (kiln --help lists the flags it supports)");
+  if (it->second.takes_value && (eq == std::string::npos || eq + 1 == arg.size()))
+    fail("--", name, " needs a value (--", name, "=...)");
+  if (!it->second.takes_value && eq != std::string::npos) fail("--", name, " takes no value");
+  it->second.handle(eq == std::string::npos ? "" : arg.substr(eq + 1), o);
+}
+
+// Combinations: what to run, and what this build's backend can do.
+void validate(Options& o) {
+  if (o.help) return;
+  if (o.onnx.empty() && o.load_engine.empty()) fail("no model given: use --onnx=<model.onnx> or --loadEngine=<file>");
+  if (!o.onnx.empty() && !o.load_engine.empty() && !o.validate)
+    fail("--onnx and --loadEngine are exclusive (--onnx with --loadEngine is only the --validate reference)");
+  if (!o.load_engine.empty() && !o.save_engine.empty()) fail("--saveEngine needs --onnx (the engine is built from it)");
+  if (o.validate && o.onnx.empty()) fail("--validate needs --onnx=<model.onnx> as the reference");
+  bool build = o.load_engine.empty();
+  if (!build && (!o.min_shapes.empty() || !o.opt_shapes.empty() || !o.max_shapes.empty() || o.max_batch))
+    fail("--minShapes/--optShapes/--maxShapes/--maxBatch are build flags; the engine from --loadEngine has its "
+         "profiles already");
+  if (o.backend == "cuda") fail("--backend=cuda: the kiln command cannot run CUDA engines yet (use --backend=cpu)");
+  if (o.device > 0) fail("--device=", o.device, ": no CUDA device ", o.device, " on this machine (kiln runs on the CPU here)");
+  if (!o.calib.empty() && !o.int8 && !o.best) fail("--calib needs --int8 (or --best)");
+  if (o.skip_inference && (o.validate || !o.export_output.empty() || !o.export_times.empty() ||
+                           !o.export_profile.empty() || o.dump_profile || o.dump_output))
+    fail("--skipInference cannot be combined with flags that need an inference run");
+}
+
+}  // namespace
+
+ShapeMap parse_shape_list(const std::string& value, const std::string& flag) {
+  ShapeMap out;
   std::stringstream ss(value);
   std::string item;
   while (std::getline(ss, item, ',')) {
     size_t colon = item.rfind(':');
     if (colon == std::string::npos || colon == 0)
-      return err(flag, ": expected <input name>:<dims>, got '", item, "'");
-    KILN_ASSIGN_OR_RETURN(auto dims, parse_dims(item.substr(colon + 1), flag));
-    out[item.substr(0, colon)] = std::move(dims);
+      fail(flag, ": malformed shape '", item, "' (expected <input name>:<dims> with dims like 1x3x224x224)");
+    std::string name = unquote(item.substr(0, colon));
+    if (out.count(name)) fail(flag, ": input '", name, "' is given twice");
+    out[name] = parse_dims(item.substr(colon + 1), flag, item);
   }
-  return Status::ok();
+  if (out.empty()) fail(flag, ": expected <input name>:<dims>[,...]");
+  return out;
 }
 
-Expected<int> parse_int(const std::string& v, const std::string& flag) {
-  try {
-    size_t used = 0;
-    int x = std::stoi(v, &used);
-    if (used == v.size() && x >= 0) return x;
-  } catch (const std::exception&) {
-  }
-  return err(flag, ": expected a non-negative integer, got '", v, "'");
-}
-
-}  // namespace
-
-std::string usage() {
-  return "Usage: kiln --onnx=<model.onnx> [options]\n"
-         "  --onnx=<file>              ONNX model to run\n"
-         "  --backend=auto|cpu         where to run (auto: CUDA when usable, else CPU)\n"
-         "  --shapes=<name>:<dims>,... input shapes for dynamic inputs (dims like 1x3x224x224)\n"
-         "  --loadInputs=<name>:<file>,...  raw little-endian input data (else random in [-1,1])\n"
-         "  --iterations=<N>           timed runs (default 10)\n"
-         "  --warmUp=<ms>              warm-up time before timing (default 200)\n"
-         "  --dumpOutput               print the outputs\n"
-         "  --exportOutput=<file>      write outputs as JSON: [{name, dimensions, values}]\n"
-         "  --verbose                  print the imported graph and every decision\n"
-         "  --help                     this text\n";
-}
-
-Expected<Options> parse_options(const std::vector<std::string>& args) {
+Options parse_options(const std::vector<std::string>& args) {
   Options o;
-  for (const std::string& a : args) {
-    if (a.rfind("--", 0) != 0) return err("unexpected argument '", a, "' (flags look like --name=value)");
-    size_t eq = a.find('=');
-    std::string flag = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    std::string value = eq == std::string::npos ? "" : a.substr(eq + 1);
-    bool has_value = eq != std::string::npos;
-    auto need_value = [&]() -> Status {
-      if (!has_value || value.empty()) return err("--", flag, " needs a value (--", flag, "=...)");
-      return Status::ok();
-    };
-    if (flag == "onnx") { KILN_RETURN_IF_ERROR(need_value()); o.onnx = value; }
-    else if (flag == "backend") {
-      KILN_RETURN_IF_ERROR(need_value());
-      if (value != "auto" && value != "cpu" && value != "cuda")
-        return err("--backend: expected auto, cpu or cuda, got '", value, "'");
-      o.backend = value;
-    } else if (flag == "shapes") {
-      KILN_RETURN_IF_ERROR(need_value());
-      KILN_RETURN_IF_ERROR(parse_shape_list(value, "--shapes", o.shapes));
-    } else if (flag == "loadInputs") {
-      KILN_RETURN_IF_ERROR(need_value());
-      std::stringstream ss(value);
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        size_t colon = item.rfind(':');
-        if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
-          return err("--loadInputs: expected <input name>:<file>, got '", item, "'");
-        o.load_inputs[item.substr(0, colon)] = item.substr(colon + 1);
-      }
-    } else if (flag == "iterations") { KILN_RETURN_IF_ERROR(need_value()); KILN_ASSIGN_OR_RETURN(o.iterations, parse_int(value, "--iterations")); }
-    else if (flag == "warmUp") { KILN_RETURN_IF_ERROR(need_value()); KILN_ASSIGN_OR_RETURN(o.warmup_ms, parse_int(value, "--warmUp")); }
-    else if (flag == "exportOutput") { KILN_RETURN_IF_ERROR(need_value()); o.export_output = value; }
-    else if (flag == "dumpOutput" && !has_value) o.dump_output = true;
-    else if (flag == "verbose" && !has_value) o.verbose = true;
-    else if (flag == "help" && !has_value) o.help = true;
-    else return err("unsupported flag --", flag, " (kiln --help lists the flags it supports)");
-  }
-  if (!o.help && o.onnx.empty()) return err("no model given: use --onnx=<model.onnx>");
+  for (const std::string& a : args) apply(a, o);
+  validate(o);
   return o;
 }
 

@@ -1,28 +1,51 @@
-// The kiln command line: trtexec's flag names and --flag=value syntax. Every flag is either
-// handled, mapped (old TensorRT 7/8 spellings, with a notice), or refused by name.
+// The kiln command line's options: trtexec's flag names and --flag=value syntax. Every flag is
+// either handled, mapped (old TensorRT 7/8 spellings, with a one-line notice), or refused by
+// name; see parse_options.
 #pragma once
 #include <map>
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "tools/kiln/cli.h"
 
 namespace kiln::cli {
 
+using ShapeMap = std::map<std::string, Dims>;  // input name -> dims
+
 struct Options {
-  std::string onnx;
+  // Model and engine.
+  std::string onnx, load_engine, save_engine;
+  // Build.
+  bool fp16 = false, bf16 = false, int8 = false, best = false, no_tf32 = false;
+  size_t workspace_bytes = 0;  // 0: the builder's default
+  std::vector<ShapeMap> min_shapes, opt_shapes, max_shapes;  // the i-th of each is profile i
+  ShapeMap shapes;                                            // --shapes: run-time (or static) shapes
+  int max_batch = 0;                                          // --maxBatch (deprecated)
+  std::string timing_cache, calib;
   std::string backend = "auto";
-  std::map<std::string, std::vector<int64_t>> shapes;   // --shapes
-  std::map<std::string, std::string> load_inputs;       // --loadInputs name:file
-  std::string export_output;
+  int device = 0;
+  // Inference.
   int iterations = 10;
+  double duration_s = 3.0;
   int warmup_ms = 200;
-  bool dump_output = false;
-  bool verbose = false;
-  bool help = false;
+  int avg_runs = 10;
+  std::vector<double> percentiles = {90, 95, 99};
+  int streams = 1;
+  int profile = 0;                               // --profile: the profile contexts use
+  std::map<std::string, std::string> load_inputs;  // name -> file
+  bool skip_inference = false, separate_profile_run = false, validate = false;
+  // Reporting.
+  bool dump_profile = false, dump_output = false, verbose = false, help = false;
+  std::string export_output, export_times, export_profile, export_layer_info;
+  std::vector<std::string> notices;  // deprecation notices, printed once parsing is done
 };
 
-Expected<Options> parse_options(const std::vector<std::string>& args);
+// Throws CliError naming the flag for an unknown flag, a malformed value, or a combination
+// kiln cannot run.
+Options parse_options(const std::vector<std::string>& args);
 std::string usage();
+
+// "a:1x3,b:2x2" -> {a: 1x3, b: 2x2}. Names may be quoted ('in:0':1x3).
+ShapeMap parse_shape_list(const std::string& value, const std::string& flag);
 
 }  // namespace kiln::cli

@@ -24,7 +24,8 @@ class CpuContext : public BackendContext {
     return Status::ok();
   }
 
-  Status enqueue(const std::map<std::string, void*>& io, void* /*stream*/, LayerTimer* timer) override {
+  Status enqueue(const std::map<std::string, void*>& io, void* /*stream*/, LayerTimer* timer,
+                 const OutputSink& sink) override {
     if (!shapes_) return err("the context has no input shapes yet");
     std::map<std::string, Tensor> feeds;
     for (const Value* in : graph_.inputs) {
@@ -37,20 +38,19 @@ class CpuContext : public BackendContext {
       KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, n * dtype_size(in->dtype)));
       feeds[in->name] = std::move(t);
     }
-    for (const Value* out : graph_.outputs) {
-      auto it = io.find(out->name);
-      if (it == io.end() || !it->second) return err("output '", out->name, "' has no address (setTensorAddress)");
-    }
     Executor::NodeObserver observer;
     if (timer) observer = [timer](const Node& n, double ms) { timer->layer_time(n, static_cast<float>(ms)); };
     KILN_ASSIGN_OR_RETURN(auto outs, executor_.run(feeds, observer));
     for (size_t k = 0; k < outs.size(); ++k) {
       const Value* out = graph_.outputs[k];
       auto it = shapes_->dims.find(out);
-      if (it != shapes_->dims.end() && it->second != outs[k].dims())
-        return err("output '", out->name, "' came out as ", outs[k].describe(), " but its shape was reported as ",
-                   dims_to_string(it->second));
-      std::memcpy(io.at(out->name), outs[k].raw(), outs[k].nbytes());
+      auto addr = io.find(out->name);
+      void* dst = addr == io.end() ? nullptr : addr->second;
+      if (it == shapes_->dims.end() || it->second != outs[k].dims() || !dst) {
+        if (!sink) return err("output '", out->name, "' came out as ", outs[k].describe(), ", not its reported shape");
+        KILN_ASSIGN_OR_RETURN(dst, sink(*out, outs[k].dims(), outs[k].nbytes()));
+      }
+      if (outs[k].nbytes()) std::memcpy(dst, outs[k].raw(), outs[k].nbytes());
     }
     return Status::ok();
   }

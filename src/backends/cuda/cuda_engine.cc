@@ -64,7 +64,8 @@ class CudaContext : public BackendContext {
   ~CudaContext() override;
   Status init();
   Status prepare(const ValueShapes& shapes) override;
-  Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer) override;
+  Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer,
+                 const OutputSink& sink) override;
   uint64_t arena_bytes() const override { return arena_size_; }
 
  private:
@@ -227,8 +228,12 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc) {
   return Status::ok();
 }
 
-Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer) {
+Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer,
+                            const OutputSink& /*sink*/) {
   if (!shapes_) return err("the context has no input shapes yet");
+  for (const Value* v : engine_.graph.outputs)
+    if (!shapes_->dims.count(v))
+      return err("output '", v->name, "' has a data-dependent shape, which the CUDA backend does not support yet");
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   const Graph& g = engine_.graph;
   for (const Value* v : g.inputs)

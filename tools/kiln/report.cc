@@ -1,0 +1,106 @@
+// The text report, following trtexec's lines so scripts that read them keep working.
+#include "tools/kiln/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+
+namespace kiln::cli {
+namespace {
+
+std::string stats_line(std::vector<double> v, const std::vector<double>& percentiles) {
+  std::ostringstream s;
+  std::sort(v.begin(), v.end());
+  if (v.empty()) v.push_back(0);
+  double mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+  s << "min = " << v.front() << " ms, max = " << v.back() << " ms, mean = " << mean
+    << " ms, median = " << median_of(v) << " ms";
+  for (double p : percentiles) s << ", percentile(" << p << "%) = " << percentile_of(v, p) << " ms";
+  return s.str();
+}
+
+// With --verbose only: a line per --avgRuns queries is thousands of lines for a small model.
+void print_trace_averages(const std::vector<double>& latency, const Options& o, double walltime_ms) {
+  const int avg_runs = o.avg_runs;
+  std::ostringstream t;
+  t << "Timing trace has " << latency.size() << " queries over " << walltime_ms / 1000 << " s";
+  info(t.str());
+  if (!o.verbose) return;
+  info("=== Trace details ===");
+  info("Trace averages of " + std::to_string(avg_runs) + " runs:");
+  for (size_t i = 0; i + avg_runs <= latency.size(); i += avg_runs) {
+    double sum = std::accumulate(latency.begin() + i, latency.begin() + i + avg_runs, 0.0);
+    std::ostringstream s;
+    s << "Average on " << avg_runs << " runs - GPU latency: " << sum / avg_runs << " ms - Host latency: "
+      << sum / avg_runs << " ms (enqueue " << sum / avg_runs << " ms)";
+    info(s.str());
+  }
+}
+
+}  // namespace
+
+double percentile_of(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  long all = static_cast<long>(sorted.size());
+  long exclude = static_cast<long>((1 - p / 100) * all);
+  return sorted[static_cast<size_t>(std::max(all - 1 - exclude, 0L))];
+}
+
+double median_of(const std::vector<double>& sorted) {
+  if (sorted.empty()) return 0;
+  size_t n = sorted.size();
+  return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+void print_performance_summary(const InferenceResult& r, const Options& o) {
+  std::vector<double> latency, zeros(r.queries.size(), 0.0);
+  for (const QueryTime& q : r.queries) latency.push_back(q.end_ms - q.start_ms);
+  print_trace_averages(latency, o, r.walltime_ms);
+  double compute = std::accumulate(latency.begin(), latency.end(), 0.0);
+  std::ostringstream s;
+  info("=== Performance summary ===");
+  s << "Throughput: " << (r.walltime_ms > 0 ? 1000.0 * double(r.queries.size()) / r.walltime_ms : 0) << " qps";
+  if (o.streams > 1) s << " (" << o.streams << " streams together)";
+  info(s.str());
+  info("Latency: " + stats_line(latency, o.percentiles));
+  info("Enqueue Time: " + stats_line(latency, o.percentiles));
+  info("H2D Latency: " + stats_line(zeros, o.percentiles));
+  info("GPU Compute Time: " + stats_line(latency, o.percentiles));
+  info("D2H Latency: " + stats_line(zeros, o.percentiles));
+  std::ostringstream w, c;
+  w << "Total Host Walltime: " << r.walltime_ms / 1000 << " s";
+  c << "Total GPU Compute Time: " << compute / 1000 << " s";
+  info(w.str());
+  info(c.str());
+  info("On the CPU backend there are no host/device copies: H2D/D2H Latency are 0, and Enqueue Time and GPU Compute "
+       "Time are the synchronous execute time.");
+}
+
+void print_profile_table(const LayerProfile& p) {
+  double total = 0;
+  for (const auto& [name, v] : p.ms) total += std::accumulate(v.begin(), v.end(), 0.0);
+  std::printf("[I] === Profile (%d iterations ) ===\n", p.runs);
+  std::printf("[I]    Time(ms)     Avg.(ms)   Median(ms)   Time(%%)   Layer\n");
+  for (const std::string& name : p.order) {
+    std::vector<double> v(p.ms.at(name).begin(), p.ms.at(name).end());
+    std::sort(v.begin(), v.end());
+    double sum = std::accumulate(v.begin(), v.end(), 0.0);
+    std::printf("[I] %11.2f %12.4f %12.4f %9.1f   %s\n", sum, p.runs ? sum / p.runs : 0.0, median_of(v),
+                total > 0 ? 100 * sum / total : 0.0, name.c_str());
+  }
+  std::printf("[I] %11.2f %12.4f %12.4f %9.1f   Total\n", total, p.runs ? total / p.runs : 0.0,
+              p.runs ? total / p.runs : 0.0, 100.0);
+}
+
+void print_outputs(const std::vector<HostTensor>& outputs) {
+  info("Output Tensors:");
+  for (const HostTensor& t : outputs) {
+    info(t.name + ": (" + dimsToString(t.dims) + ")");
+    std::ostringstream s;
+    for (size_t i = 0; i < volume(t.dims); ++i) s << (i ? " " : "") << element_as_double(t, i);
+    info(s.str());
+  }
+}
+
+}  // namespace kiln::cli

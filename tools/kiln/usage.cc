@@ -1,0 +1,60 @@
+// kiln --help.
+#include "tools/kiln/options.h"
+
+namespace kiln::cli {
+
+std::string usage() {
+  return R"(Usage: kiln (--onnx=<model.onnx> | --loadEngine=<file>) [options]
+Flags follow trtexec's names and --flag=value syntax.
+
+Model and engine:
+  --onnx=<file>               ONNX model to build an engine from
+  --saveEngine=<file>         save the built engine (written to a temp file, then renamed)
+  --loadEngine=<file>         load a saved engine instead of building one
+Build:
+  --fp16 --bf16 --int8 --best enable reduced precisions (recorded in the engine; the CPU backend
+                              computes in the model's precision)
+  --noTF32                    disable TF32 (recorded)
+  --minShapes=<spec> --optShapes=<spec> --maxShapes=<spec>
+                              optimization profile ranges, spec = name:1x3x224x224[,name2:...];
+                              repeat the three flags for several profiles (the i-th of each is profile i)
+  --shapes=<spec>             run-time shapes (alone: also the build shapes, min = opt = max)
+  --memPoolSize=workspace:<MiB>  workspace limit (units K/M/G accepted)
+  --timingCacheFile=<file>    timing cache path (recorded; the CPU backend does no timing)
+  --calib=<file>              INT8 calibration cache (with --int8; calibration not implemented yet)
+  --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice)
+  --device=<N>                device index (only 0, the CPU, in this build)
+Deprecated (mapped, with a notice):
+  --workspace=<MiB>           -> --memPoolSize=workspace:<MiB>
+  --maxBatch=<N>              -> batch dim of the max (and opt) shape of dynamic-batch inputs
+  --explicitBatch             (always on)
+Inference:
+  --iterations=<N>            run at least N queries (default 10)
+  --duration=<s>              run at least s seconds (default 3)
+  --warmUp=<ms>               warm up for ms before timing (default 200)
+  --avgRuns=<N>               report trace averages over N consecutive queries (default 10)
+  --percentile=<P1,P2,...>    latency percentiles to report (default 90,95,99)
+  --streams=<N>               N execution contexts on N threads; total throughput (default 1)
+  --profile=<N>               optimization profile the contexts use (default 0)
+  --loadInputs=<name>:<file>[,...]  raw little-endian input data of the input's type and shape
+                              (otherwise random: floats in [-1, 1], integers in [0, 3])
+  --skipInference             build (and save) only
+  --separateProfileRun        profile layers in a separate run, not during timing
+  --validate                  kiln: compare outputs with an unoptimized CPU reference built from --onnx
+                              (with --loadEngine, --onnx names the reference model)
+Reporting:
+  --dumpOutput                print the outputs
+  --dumpProfile               print per-layer times
+  --exportOutput=<file>       JSON: [{name, dimensions, values}]
+  --exportTimes=<file>        JSON: one record per query
+  --exportProfile=<file>      JSON: [{count}, {name, timeMs, averageMs, medianMs, percentage}, ...]
+  --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName}], Bindings}
+  --profilingVerbosity=<v>    accepted (layer information is always detailed)
+  --verbose                   every pass and layer decision
+  --help, -h                  this text
+Refused by name (the CPU backend cannot do them): --useCudaGraph, --noDataTransfers, --useSpinWait,
+  --device=N>0, --backend=cuda, and other trtexec flags kiln does not implement yet.
+)";
+}
+
+}  // namespace kiln::cli
