@@ -136,6 +136,7 @@ Expected<std::string> pick_backend(const BuilderConfig& c, Logger& logger, engin
   if (want == BackendKind::kAUTO)
     logger.log(Logger::Severity::kINFO, "this build of kiln has no CUDA backend: building for the CPU reference backend");
 #endif
+  if (want == BackendKind::kCPU) logger.log(Logger::Severity::kINFO, "building for the CPU reference backend");
   model.device_name = "cpu";
   return std::string("cpu");
 }

@@ -152,7 +152,7 @@ case_refused() {
   bad "--noDataTransfers is refused" --onnx="$SOFTMAX" --noDataTransfers
   bad "--useSpinWait is refused" --onnx="$SOFTMAX" --useSpinWait
   bad "--device=1: no CUDA device 1" --onnx="$SOFTMAX" --device=1
-  bad "--backend=cuda: this build of kiln has no CUDA backend" --onnx="$SOFTMAX" --backend=cuda
+  bad "--backend=cuda: the kiln command cannot run CUDA engines yet" --onnx="$SOFTMAX" --backend=cuda
   bad "--memPoolSize: pool 'dlaSRAM' is not supported" --onnx="$SOFTMAX" --memPoolSize=dlaSRAM:1
 }
 
