@@ -145,6 +145,17 @@ struct Buffer {
   }
 };
 
+// Host memory for outputs whose shape only the run decides (CPU engines).
+struct HostOutputAllocator : OutputAllocator {
+  std::vector<char> bytes;
+  Dims dims;
+  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
+    bytes.resize(size ? size : 1);
+    return bytes.data();
+  }
+  void notifyShape(const char*, const Dims& d) noexcept override { dims = d; }
+};
+
 // Builds an engine for the case's input shapes through the public API, serializes and reloads
 // it, and runs it: the path a user's engine takes.
 Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std::vector<std::pair<std::string, Tensor>>& inputs,
@@ -179,10 +190,20 @@ Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std
   }
   std::vector<Tensor> outs;
   std::vector<Buffer*> out_bufs;
+  std::map<size_t, std::unique_ptr<HostOutputAllocator>> allocators;  // by output index
   for (const auto& name : output_names) {
     Dims d = ctx->getTensorShape(name);
-    for (int64_t x : d)
-      if (x < 0) return err("output '", name, "' has a data-dependent shape, which engines do not support yet");
+    bool dynamic = false;
+    for (int64_t x : d) dynamic = dynamic || x < 0;
+    if (dynamic) {
+      if (device) return err("output '", name, "' has a data-dependent shape, which CUDA engines do not support yet");
+      auto a = std::make_unique<HostOutputAllocator>();
+      ctx->setOutputAllocator(name, a.get());
+      allocators[outs.size()] = std::move(a);
+      outs.emplace_back();
+      out_bufs.push_back(nullptr);
+      continue;
+    }
     KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(static_cast<DataType>(engine->getTensorDataType(name)), d));
     bufs.push_back(std::make_unique<Buffer>(t.nbytes(), device));
     ctx->setTensorAddress(name, bufs.back()->ptr);
@@ -193,7 +214,15 @@ Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std
 #ifdef KILN_WITH_CUDA
   if (device && cudaDeviceSynchronize() != cudaSuccess) return err("CUDA error after execute");
 #endif
-  for (size_t k = 0; k < outs.size(); ++k) out_bufs[k]->read(outs[k].mutable_raw(), outs[k].nbytes());
+  for (size_t k = 0; k < outs.size(); ++k) {
+    if (auto a = allocators.find(k); a != allocators.end()) {
+      DataType t = static_cast<DataType>(engine->getTensorDataType(output_names[k]));
+      KILN_ASSIGN_OR_RETURN(outs[k], Tensor::zeros(t, a->second->dims));
+      std::memcpy(outs[k].mutable_raw(), a->second->bytes.data(), outs[k].nbytes());
+      continue;
+    }
+    out_bufs[k]->read(outs[k].mutable_raw(), outs[k].nbytes());
+  }
   return outs;
 }
 

@@ -10,6 +10,7 @@ python3-torchvision (0.14) do the export on the CPU. Usage:
     /usr/bin/python3 tests/models/export_torchvision.py OUT [model ...]
 Exits 3 (and prints why) when torch/torchvision are missing, so the test can be skipped visibly.
 """
+import inspect
 import os
 import sys
 
@@ -61,8 +62,11 @@ def main():
             y = model(x)
         assert y.std() > 0, f"{name}: the reference output is constant; the check could not fail"
         tmp = os.path.join(case, "model.onnx.tmp")
+        kwargs = {}
+        if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+            kwargs["dynamo"] = False  # the TorchScript exporter (opset 17), as on Debian's torch 1.13
         torch.onnx.export(model, x, tmp, opset_version=17, input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **kwargs)
         for k, t in (("input_0", x), ("output_0", y)):
             with open(os.path.join(data, k + ".pb"), "wb") as f:
                 f.write(numpy_helper.from_array(t.numpy().astype(np.float32), k).SerializeToString())

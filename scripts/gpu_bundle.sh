@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine lacks into .gpu_carry/ (ignored by git, named in the device tool's
+# `carry`): kiln's binaries built here for sm_90, the Debian shared libraries they need (the
+# GPU machine has CUDA, cuBLASLt and cuDNN but no protobuf/ONNX/OpenBLAS), and the ONNX node
+# suite, compressed. Then run scripts/gpu_check.sh there.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+b=${1:-$here/build}
+c=$here/.gpu_carry
+rm -rf "$c" && mkdir -p "$c/bin" "$c/lib"
+grep -qx '/.gpu_carry/' "$here/.git/info/exclude" 2>/dev/null || echo '/.gpu_carry/' >> "$here/.git/info/exclude"
+cp "$b/kiln" "$b/tests/kiln_run_suite" "$b/tests/kiln_unit_tests" "$b/build_and_run" "$c/bin/"
+strip "$c/bin/"*
+for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 libgfortran.so.5 libquadmath.so.0; do
+  cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" "$c/lib/"
+done
+tar -C /usr/share/libonnx-testdata/data -cJf "$c/node.tar.xz" node
+du -sh "$c"

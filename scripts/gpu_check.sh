@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, over the bundle scripts/gpu_bundle.sh made (.gpu_carry/): the unit
+# tests, the ONNX node suite through CUDA engines (each case built, serialized, reloaded, run on
+# the GPU, compared with ONNX's expected outputs), and torchvision models exported there with
+# its PyTorch, through CUDA engines against PyTorch FP32. Logs go to $OUT.
+# Usage (device tool, carry [".gpu_carry"]): bash scripts/gpu_check.sh [node-filter-regex] [models]
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+c=$here/.gpu_carry
+out=${OUT:-$here/gpu_out}
+mkdir -p "$out"
+filter=${1:-.}
+models=${2:-resnet50}
+export LD_LIBRARY_PATH="$c/lib:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$c/node.tar.xz"
+"$c/bin/kiln_unit_tests" --gtest_brief=1 > "$out/unit.log" 2>&1; tail -3 "$out/unit.log"
+"$c/bin/kiln_run_suite" --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --filter="$filter" \
+    --name="onnx node conformance (CUDA engines)" --log="$out/node_cuda.log" > /dev/null
+tail -1 "$out/node_cuda.log" | tee "$out/summary.txt"
+if [ "$models" != "none" ]; then
+  python3 "$here/tests/models/export_torchvision.py" /tmp/kiln_models ${models//,/ } > "$out/export.log" 2>&1
+  "$c/bin/kiln_run_suite" --suite=/tmp/kiln_models --via-engine=cuda --metric=rel_l2 --rel-l2=1e-3 --jobs=1 \
+      --name="torchvision models (CUDA engines, rel L2 <= 1e-3)" --log="$out/models_cuda.log" >/dev/null
+  cat "$out/models_cuda.log" | tee -a "$out/summary.txt"
+fi
