@@ -15,4 +15,5 @@ for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 
   cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" "$c/lib/"
 done
 tar -C /usr/share/libonnx-testdata/data -cJf "$c/node.tar.xz" node
+tar -C "$c" -cJf "$c/bundle.tar.xz" bin lib && rm -rf "$c/bin" "$c/lib"
 du -sh "$c"

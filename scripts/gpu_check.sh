@@ -6,14 +6,15 @@
 # Usage (device tool, carry [".gpu_carry"]): bash scripts/gpu_check.sh [node-filter-regex] [models]
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-c=$here/.gpu_carry
+c=/tmp/kiln_bundle
+mkdir -p "$c" && tar -C "$c" -xJf "$here/.gpu_carry/bundle.tar.xz"
 out=${OUT:-$here/gpu_out}
 mkdir -p "$out"
 filter=${1:-.}
 models=${2:-resnet50}
 export LD_LIBRARY_PATH="$c/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
-mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$c/node.tar.xz"
+mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$here/.gpu_carry/node.tar.xz"
 "$c/bin/kiln_unit_tests" --gtest_brief=1 > "$out/unit.log" 2>&1; tail -3 "$out/unit.log"
 "$c/bin/kiln_run_suite" --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --filter="$filter" \
     --name="onnx node conformance (CUDA engines)" --log="$out/node_cuda.log" > /dev/null
