@@ -5,10 +5,14 @@
 # suite, compressed. Then run scripts/gpu_check.sh there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# Usage: gpu_bundle.sh [BUILD_DIR] [FOLDER]; FOLDER is relative to the main checkout (where the
+# device tool copies from; for a worktree, this is `git rev-parse --git-common-dir`/..).
 b=${1:-$here/build}
-c=$here/.gpu_carry
+main=$(cd "$(git -C "$here" rev-parse --git-common-dir)/.." && pwd)
+name=${2:-.gpu_carry}
+c=$main/$name
 rm -rf "$c" && mkdir -p "$c/bin" "$c/lib"
-grep -qx '/.gpu_carry/' "$here/.git/info/exclude" 2>/dev/null || echo '/.gpu_carry/' >> "$here/.git/info/exclude"
+grep -qx "/$name/" "$main/.git/info/exclude" 2>/dev/null || echo "/$name/" >> "$main/.git/info/exclude"
 cp "$b/kiln" "$b/tests/kiln_run_suite" "$b/tests/kiln_unit_tests" "$b/build_and_run" "$c/bin/"
 strip "$c/bin/"*
 for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 libgfortran.so.5 libquadmath.so.0; do

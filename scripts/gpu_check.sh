@@ -3,18 +3,20 @@
 # tests, the ONNX node suite through CUDA engines (each case built, serialized, reloaded, run on
 # the GPU, compared with ONNX's expected outputs), and torchvision models exported there with
 # its PyTorch, through CUDA engines against PyTorch FP32. Logs go to $OUT.
-# Usage (device tool, carry [".gpu_carry"]): bash scripts/gpu_check.sh [node-filter-regex] [models]
+# Usage (device tool, carry [".gpu_carry"]): bash scripts/gpu_check.sh [node-filter-regex] [models|none]
+# KILN_BUNDLE=<folder> picks another bundle folder (what gpu_bundle.sh BUILD_DIR FOLDER made).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 c=/tmp/kiln_bundle
-mkdir -p "$c" && tar -C "$c" -xJf "$here/.gpu_carry/bundle.tar.xz"
+carry=$here/${KILN_BUNDLE:-.gpu_carry}
+mkdir -p "$c" && tar -C "$c" -xJf "$carry/bundle.tar.xz"
 out=${OUT:-$here/gpu_out}
 mkdir -p "$out"
 filter=${1:-.}
 models=${2:-resnet50}
 export LD_LIBRARY_PATH="$c/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
-mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$here/.gpu_carry/node.tar.xz"
+mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$carry/node.tar.xz"
 "$c/bin/kiln_unit_tests" --gtest_brief=1 > "$out/unit.log" 2>&1; tail -3 "$out/unit.log"
 "$c/bin/kiln_run_suite" --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --filter="$filter" \
     --name="onnx node conformance (CUDA engines)" --log="$out/node_cuda.log" > /dev/null

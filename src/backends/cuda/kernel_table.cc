@@ -7,6 +7,12 @@ const CudaKernelTable& CudaKernelTable::global() {
     CudaKernelTable t;
     register_cuda_view_kernels(t);
     register_cuda_elementwise_kernels(t);
+    register_cuda_reduce_kernels(t);
+    register_cuda_normalization_kernels(t);
+    register_cuda_matmul_kernels(t);
+    register_cuda_conv_kernels(t);
+    register_cuda_pool_kernels(t);
+    register_cuda_data_movement_kernels(t);
     return t;
   }();
   return table;

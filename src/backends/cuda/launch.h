@@ -78,6 +78,12 @@ class CudaKernelTable {
 // One function per kernel family, in src/backends/cuda/kernels/.
 void register_cuda_view_kernels(CudaKernelTable& t);
 void register_cuda_elementwise_kernels(CudaKernelTable& t);
+void register_cuda_reduce_kernels(CudaKernelTable& t);
+void register_cuda_normalization_kernels(CudaKernelTable& t);
+void register_cuda_matmul_kernels(CudaKernelTable& t);
+void register_cuda_conv_kernels(CudaKernelTable& t);
+void register_cuda_pool_kernels(CudaKernelTable& t);
+void register_cuda_data_movement_kernels(CudaKernelTable& t);
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);
