@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # Usage: gpu_bundle.sh [BUILD_DIR] [FOLDER]; FOLDER is relative to the main checkout (where the
 # device tool copies from; for a worktree, this is `git rev-parse --git-common-dir`/..).
 b=${1:-$here/build}
-main=$(cd "$(git -C "$here" rev-parse --git-common-dir)/.." && pwd)
+main=$(cd "$(git -C "$here" rev-parse --path-format=absolute --git-common-dir)/.." && pwd)
 name=${2:-.gpu_carry}
 c=$main/$name
 rm -rf "$c" && mkdir -p "$c/bin" "$c/lib"
