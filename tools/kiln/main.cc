@@ -1,4 +1,5 @@
 // kiln: trtexec's command line on kiln's public API. Build (or load) an engine, run it, report.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
@@ -43,9 +44,13 @@ std::unique_ptr<Engine> get_engine(const Options& o, CliLogger& logger, Runtime&
     if (!e) logger.fail_api("cannot load the built engine");
     return e;
   }
+  auto start = std::chrono::steady_clock::now();
   auto e = runtime.deserializeFromFile(o.load_engine);
   if (!e) logger.fail_api("--loadEngine");
-  info("Loaded engine '" + o.load_engine + "' (backend " + e->getBackend() + ")");
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char msg[64];
+  std::snprintf(msg, sizeof msg, "%.4f", sec);
+  info("Loaded engine '" + o.load_engine + "' (backend " + e->getBackend() + ") in " + msg + " sec");
   return e;
 }
 
