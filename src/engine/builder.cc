@@ -163,10 +163,9 @@ std::vector<std::string> choose_tactics(const Graph& g, const std::string& backe
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   engine::EngineModel model;
   KILN_ASSIGN_OR_RETURN(model.backend, pick_backend(c, logger, model));
-  if (c.getFlag(BuilderFlag::kFP16) || c.getFlag(BuilderFlag::kBF16) || c.getFlag(BuilderFlag::kINT8))
+  if (c.getFlag(BuilderFlag::kINT8))
     logger.log(Logger::Severity::kWARNING,
-               "reduced precision (FP16/BF16/INT8) is not implemented yet: the engine computes in the model's own "
-               "precision; the flags are recorded in the engine");
+               "INT8 is not implemented yet: the flag is recorded in the engine; layers compute in float");
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
 
   ProgressMonitor* pm = c.getProgressMonitor();
@@ -174,6 +173,8 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     if (pm) pm->phaseStart("Graph optimization", nullptr, 1);
     passes::PassContext pctx;
     pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
+    if (c.getFlag(BuilderFlag::kFP16)) pctx.reduced_precision = DataType::kFloat16;
+    else if (c.getFlag(BuilderFlag::kBF16)) pctx.reduced_precision = DataType::kBFloat16;
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");
   } else {

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <set>
 
 #include "engine/engine.pb.h"
 
@@ -122,9 +123,16 @@ Expected<std::string> serialize(const EngineModel& m) {
   h.set_activation_bytes(m.activation_bytes);
   for (const auto& [d, v] : g.opsets) (*h.mutable_opsets())[d] = v;
 
+  // Weights nothing reads any more (replaced by folding or precision conversion) are dropped.
+  std::set<const Value*> used(g.outputs.begin(), g.outputs.end());
+  for (const auto& n : g.nodes()) {
+    for (const Value* in : n->inputs) used.insert(in);
+    for (const Value* in : n->implicit_inputs()) used.insert(in);
+  }
   std::vector<const Tensor*> blobs;
   size_t weights_size = 0;
   for (const auto& v : g.values()) {
+    if (v->initializer && !used.count(v.get())) continue;
     if (v->initializer) {
       auto* w = h.add_weights();
       w->set_name(v->name);

@@ -15,6 +15,8 @@ struct PassContext {
   // Evaluates one node on concrete inputs (constant folding); provided by the builder.
   std::function<Expected<std::vector<Tensor>>(const Node&, const std::vector<const Tensor*>&)> evaluate;
   std::map<std::string, int> counters;  // "fold_constants.folded" -> 12, shown with --verbose
+  // kFloat16 / kBFloat16: run the float32 part of the graph in that type (--fp16 / --bf16).
+  DataType reduced_precision = DataType::kUndefined;
 };
 
 struct Pass {
@@ -30,5 +32,6 @@ Status run_pipeline(Graph& graph, PassContext& ctx);
 // The passes (one file each).
 Status fold_constants(Graph& graph, PassContext& ctx);
 Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
+Status convert_precision(Graph& graph, PassContext& ctx);
 
 }  // namespace kiln::passes

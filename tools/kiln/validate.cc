@@ -24,7 +24,7 @@ void validate_outputs(const Options& o, const std::vector<HostTensor>& inputs, c
     if (r->dims != out.dims)
       fail("--validate: output '", out.name, "' has shape ", dimsToString(out.dims), " but the reference gives ",
            dimsToString(r->dims));
-    double max_abs = 0, max_rel = 0;
+    double max_abs = 0, max_rel = 0, diff2 = 0, ref2 = 0;
     size_t mismatched_nan = 0;
     for (size_t i = 0; i < volume(out.dims); ++i) {
       double a = element_as_double(out, i), b = element_as_double(*r, i);
@@ -33,13 +33,17 @@ void validate_outputs(const Options& o, const std::vector<HostTensor>& inputs, c
         continue;
       }
       double d = std::fabs(a - b);
+      diff2 += d * d;
+      ref2 += b * b;
       max_abs = std::max(max_abs, d);
       if (b != 0) max_rel = std::max(max_rel, d / std::fabs(b));
       else if (d != 0) max_rel = INFINITY;
     }
     char line[512];
-    std::snprintf(line, sizeof line, "Output '%s' (%s): max abs error = %.6g, max rel error = %.6g%s", out.name.c_str(),
-                  dimsToString(out.dims).c_str(), max_abs, max_rel,
+    double rel_l2 = ref2 > 0 ? std::sqrt(diff2 / ref2) : (diff2 > 0 ? INFINITY : 0.0);
+    std::snprintf(line, sizeof line,
+                  "Output '%s' (%s): max abs error = %.6g, max rel error = %.6g, relative L2 error = %.3g%s",
+                  out.name.c_str(), dimsToString(out.dims).c_str(), max_abs, max_rel, rel_l2,
                   mismatched_nan ? (", " + std::to_string(mismatched_nan) + " NaN/Inf mismatches").c_str() : "");
     info(line);
   }
