@@ -232,7 +232,7 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
                             const OutputSink& /*sink*/) {
   if (!shapes_) return err("the context has no input shapes yet");
   for (const Value* v : engine_.graph.outputs)
-    if (!shapes_->dims.count(v))
+    if (!v->initializer && !shapes_->dims.count(v))
       return err("output '", v->name, "' has a data-dependent shape, which the CUDA backend does not support yet");
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   const Graph& g = engine_.graph;
@@ -240,6 +240,11 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
     if (!io.count(v->name) || !io.at(v->name)) return err("input '", v->name, "' has no address (setTensorAddress)");
   for (const Value* v : g.outputs) {
     if (!io.count(v->name) || !io.at(v->name)) return err("output '", v->name, "' has no address (setTensorAddress)");
+    if (v->initializer) {  // a constant output (folded): copy it from the weights
+      KILN_CUDA_CHECK(cudaMemcpyAsync(io.at(v->name), engine_.weight_ptr.at(v), v->initializer->nbytes(),
+                                      cudaMemcpyDeviceToDevice, stream));
+      continue;
+    }
     auto hv = shapes_->values.find(v);  // an output the host computed: copy it out
     if (hv != shapes_->values.end())
       KILN_CUDA_CHECK(cudaMemcpyAsync(io.at(v->name), hv->second.raw(), hv->second.nbytes(), cudaMemcpyHostToDevice, stream));

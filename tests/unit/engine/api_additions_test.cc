@@ -10,7 +10,8 @@
 namespace kiln {
 namespace {
 
-const char* kModel = "/usr/share/libonnx-testdata/data/node/test_softmax_example/model.onnx";
+// ONNX 1.12's test_softmax_example, shipped with the tests (the GPU machine has no libonnx-testdata).
+const char* kModel = KILN_TEST_DATA_DIR "/softmax_example.onnx";
 
 class Quiet : public Logger {
  public:
