@@ -21,10 +21,11 @@ def _short(e: BaseException) -> str:
 
 def export_torchscript(module, example, input_names, output_names, path):
     import torch
+    import inspect
     dyn = {n: {0: "batch"} for n in list(input_names) + list(output_names)}
+    kw = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(module, tuple(example), path, opset_version=17, input_names=list(input_names),
-                      output_names=list(output_names), dynamic_axes=dyn, do_constant_folding=True,
-                      dynamo=False)
+                      output_names=list(output_names), dynamic_axes=dyn, do_constant_folding=True, **kw)
 
 
 def export_dynamo(module, example, input_names, output_names, path):
