@@ -56,8 +56,9 @@ def export_model(spec, module, workdir, which=("torchscript", "dynamo"), log=pri
         os.makedirs(os.path.dirname(path), exist_ok=True)
         t0 = time.perf_counter()
         try:
-            with torch.no_grad():
-                fn(module, example, spec.input_names, spec.output_names, path)
+            # Not under no_grad: there nn.MultiheadAttention takes its fused fast path
+            # (aten::_native_multi_head_attention), which the TorchScript exporter cannot export.
+            fn(module, example, spec.input_names, spec.output_names, path)
             if not os.path.exists(path):
                 raise RuntimeError(f"exporter wrote no {path}")
             size = sum(os.path.getsize(os.path.join(os.path.dirname(path), f))

@@ -34,12 +34,26 @@ def _randomize_bn(model):
     return model
 
 
+def _randomize_zero_weights(model):
+    """Layers that the architecture code initializes to zero (vit_b_16's classifier head) get
+    small random weights, so that the output is not identically zero and the check means something."""
+    import torch
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        if isinstance(w, torch.nn.Parameter) and w.dim() >= 2 and not torch.any(w):
+            torch.nn.init.normal_(w, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                torch.nn.init.uniform_(m.bias, -0.1, 0.1)
+    return model
+
+
 def _torchvision(ctor: str):
     def build():
         import torch
         import torchvision
         torch.manual_seed(SEED)
-        return _randomize_bn(getattr(torchvision.models, ctor)(weights=None)).eval()
+        model = getattr(torchvision.models, ctor)(weights=None)
+        return _randomize_zero_weights(_randomize_bn(model)).eval()
     return build
 
 

@@ -104,7 +104,8 @@ def count_flops(module, inputs):
 
 
 def cuda_graph(fn):
-    """Captures fn() into a CUDA graph (after side-stream warm-up); returns graph.replay."""
+    """Captures fn() into a CUDA graph (after side-stream warm-up); returns a function that replays
+    it and returns the graph's (static) outputs."""
     import torch
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
@@ -114,9 +115,13 @@ def cuda_graph(fn):
     torch.cuda.current_stream().wait_stream(s)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        fn()
+        out = fn()
     torch.cuda.synchronize()
-    return g.replay
+
+    def replay():
+        g.replay()
+        return out
+    return replay
 
 
 def to_precision(inputs, precision):
@@ -129,19 +134,30 @@ def as_tuple(y):
     return tuple(y) if isinstance(y, (tuple, list)) else (y,)
 
 
-def pytorch_contenders(spec, model_p, inputs_p, args, batch):
-    """Times every PyTorch contender; returns ({name: timing or {'error'}}, eager outputs, act bytes)."""
+def worst_rel_l2(spec, refs, outs):
+    """{output: {rel_l2, max_abs}} of a contender's outputs against the FP32 reference."""
+    return {n: report.compare(r.cpu().numpy(), o.float().cpu().numpy())
+            for n, r, o in zip(spec.output_names, refs, as_tuple(outs))}
+
+
+def pytorch_contenders(spec, model_p, inputs_p, refs, args, batch):
+    """Times every PyTorch contender; returns ({name: timing + errors, or {'error'}}, act bytes).
+    Each contender's outputs (first call) are checked against the reference, so a contender that
+    skips work is seen."""
     import torch
-    res, eager_out, act = {}, None, None
+    res, act = {}, None
 
     def timed(name, make):
         t0 = time.perf_counter()
         try:
             fn = make()
-            fn()  # first call (compiles, captures) outside the timing
+            outs = fn()  # first call (compiles, captures) outside the timing
+            errs = worst_rel_l2(spec, refs, outs)
             res[name] = timing.cuda_time(fn, batch)
+            res[name]["errors"] = errs
+            res[name]["rel_l2"] = max(e["rel_l2"] for e in errs.values())
             res[name]["setup_s"] = round(time.perf_counter() - t0, 2)
-            log(f"    {name:22s} {res[name]['median_ms']:8.3f} ms  ({res[name]['runs']} runs, setup {res[name]['setup_s']} s)")
+            log(f"    {name:22s} {res[name]['median_ms']:8.3f} ms  ({res[name]['runs']} runs, setup {res[name]['setup_s']} s, rel L2 {res[name]['rel_l2']:.1e})")
         except Exception as e:
             res[name] = {"error": _short(e)}
             log(f"    {name:22s} FAILED: {res[name]['error']}")
@@ -157,10 +173,9 @@ def pytorch_contenders(spec, model_p, inputs_p, args, batch):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        eager_out = as_tuple(model_p(*inputs_p))
+        model_p(*inputs_p)
         torch.cuda.synchronize()
         act = torch.cuda.max_memory_allocated() - base
-        eager_out = tuple(o.float() for o in eager_out)
 
         timed("eager", lambda: (lambda: model_p(*inputs_p)))
         timed("eager+graph", lambda: cuda_graph(lambda: model_p(*inputs_p)))
@@ -179,7 +194,7 @@ def pytorch_contenders(spec, model_p, inputs_p, args, batch):
                     return lambda: cm(*inputs_p)
                 timed("compile" if mode == "default" else "compile-max-autotune", make_compiled)
     torch._dynamo.reset()
-    return res, eager_out, act
+    return res, act
 
 
 def kiln_case(args, spec, exports, inputs, refs, workdir, batch, est_ms):
@@ -267,10 +282,8 @@ def run(args):
             case = {"model": spec.name, "batch": batch, "precision": args.precision, "kind": spec.kind,
                     "flops": flops1 * batch if flops1 else None,
                     "exports": {k: {kk: vv for kk, vv in v.items() if kk != "path"} for k, v in exports.items()}}
-            contenders, eager_out, act = pytorch_contenders(spec, model_p, inputs_p, args, batch)
+            contenders, act = pytorch_contenders(spec, model_p, inputs_p, refs, args, batch)
             case["contenders"], case["pt_act_bytes"] = contenders, act
-            case["pt_errors"] = {n: {k: v for k, v in report.compare(r.cpu().numpy(), o.cpu().numpy()).items()}
-                                 for n, r, o in zip(spec.output_names, refs, eager_out)}
             if args.skip_kiln:
                 case["kiln"] = {"skipped": True}
             else:
@@ -279,7 +292,7 @@ def run(args):
                                                                        workdir, batch, best)
             report.finalize_case(case)
             cases.append(case)
-            del inputs, inputs_p, refs, eager_out
+            del inputs, inputs_p, refs
         del model, model_p
         gc.collect()
         torch.cuda.empty_cache()
