@@ -15,6 +15,8 @@ mkdir -p "$out"
 filter=${1:-.}
 models=${2:-resnet50}
 export LD_LIBRARY_PATH="$c/lib:${LD_LIBRARY_PATH:-}"
+# The unit tests read their data from the source path they were built in.
+[ -e /work/main ] || { mkdir -p /work && ln -s "$here" /work/main; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
 mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$carry/node.tar.xz"
 "$c/bin/kiln_unit_tests" --gtest_brief=1 > "$out/unit.log" 2>&1; tail -3 "$out/unit.log"
