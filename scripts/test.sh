@@ -8,4 +8,5 @@ cd "$here/build"
 ctest --output-on-failure -j2 "$@"
 rc=$?
 for f in tests/conformance_*.log; do [ -f "$f" ] && tail -n1 "$f"; done
+bash "$here/scripts/size_budget.sh" || rc=1
 exit $rc
