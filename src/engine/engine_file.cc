@@ -6,13 +6,11 @@
 #include <set>
 
 #include "engine/engine.pb.h"
+#include "engine/engine_layers.h"
 
 namespace kiln::engine {
 
-using kilnpb::Attribute;
 using kilnpb::EngineHeader;
-using kilnpb::TensorData;
-using kilnpb::ValueInfo;
 
 const char* const kKilnVersion = "0.1.0";
 
@@ -26,82 +24,6 @@ size_t align_up(size_t n) { return (n + kWeightAlignment - 1) / kWeightAlignment
 
 void put_u64(std::string& s, size_t at, uint64_t v) { std::memcpy(&s[at], &v, 8); }
 uint64_t get_u64(const std::byte* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
-
-void to_proto(const Tensor& t, TensorData* out) {
-  out->set_dtype(static_cast<int32_t>(t.dtype()));
-  for (int64_t d : t.dims()) out->add_dims(d);
-  out->set_data(reinterpret_cast<const char*>(t.raw()), t.nbytes());
-}
-
-Expected<Tensor> from_proto(const TensorData& p, const std::string& where) {
-  if (!dtype_code_known(p.dtype()) || dtype_size(static_cast<DataType>(p.dtype())) == 0)
-    return err(where, ": unknown element type ", p.dtype());
-  auto t = Tensor::zeros(static_cast<DataType>(p.dtype()), {p.dims().begin(), p.dims().end()});
-  if (!t) return err(where, ": ", t.status().message());
-  if (t->nbytes() != p.data().size()) return err(where, ": tensor data has the wrong size");
-  if (!p.data().empty()) std::memcpy(t->mutable_raw(), p.data().data(), p.data().size());
-  return t;
-}
-
-Status attr_to_proto(const std::string& name, const AttrValue& v, Attribute* a, const std::string& where) {
-  a->set_name(name);
-  if (auto* i = std::get_if<int64_t>(&v)) a->set_i(*i);
-  else if (auto* f = std::get_if<float>(&v)) a->set_f(*f);
-  else if (auto* s = std::get_if<std::string>(&v)) a->set_s(*s);
-  else if (auto* t = std::get_if<Tensor>(&v)) to_proto(*t, a->mutable_t());
-  else if (auto* is = std::get_if<std::vector<int64_t>>(&v)) for (int64_t x : *is) a->mutable_ints()->add_v(x);
-  else if (auto* fs = std::get_if<std::vector<float>>(&v)) for (float x : *fs) a->mutable_floats()->add_v(x);
-  else if (auto* ss = std::get_if<std::vector<std::string>>(&v)) for (const auto& x : *ss) a->mutable_strings()->add_v(x);
-  else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) for (const auto& x : *ts) to_proto(x, a->mutable_tensors()->add_v());
-  else return err(where, ": attribute '", name, "' (a subgraph) cannot be stored in an engine yet");
-  return Status::ok();
-}
-
-Expected<AttrValue> attr_from_proto(const Attribute& a, const std::string& where) {
-  switch (a.value_case()) {
-    case Attribute::kI: return AttrValue(static_cast<int64_t>(a.i()));
-    case Attribute::kF: return AttrValue(a.f());
-    case Attribute::kS: return AttrValue(a.s());
-    case Attribute::kT: {
-      KILN_ASSIGN_OR_RETURN(Tensor t, from_proto(a.t(), where + " attribute '" + a.name() + "'"));
-      return AttrValue(std::move(t));
-    }
-    case Attribute::kInts: return AttrValue(std::vector<int64_t>(a.ints().v().begin(), a.ints().v().end()));
-    case Attribute::kFloats: return AttrValue(std::vector<float>(a.floats().v().begin(), a.floats().v().end()));
-    case Attribute::kStrings: return AttrValue(std::vector<std::string>(a.strings().v().begin(), a.strings().v().end()));
-    case Attribute::kTensors: {
-      std::vector<Tensor> ts;
-      for (const auto& t : a.tensors().v()) {
-        KILN_ASSIGN_OR_RETURN(Tensor x, from_proto(t, where + " attribute '" + a.name() + "'"));
-        ts.push_back(std::move(x));
-      }
-      return AttrValue(std::move(ts));
-    }
-    default: return err(where, ": attribute '", a.name(), "' has no value");
-  }
-}
-
-void value_to_proto(const Value& v, ValueInfo* out) {
-  out->set_name(v.name);
-  out->set_dtype(static_cast<int32_t>(v.dtype));
-  out->set_rank_known(v.shape.rank_known());
-  for (const Dim& d : v.shape.dims()) {
-    auto* pd = out->add_dims();
-    if (d.is_static()) pd->set_value(d.value());
-    else if (d.is_symbolic()) pd->set_symbol(d.symbol_name());
-  }
-}
-
-Shape shape_from_proto(const ValueInfo& v) {
-  if (!v.rank_known()) return Shape::unknown_rank();
-  std::vector<Dim> dims;
-  for (const auto& d : v.dims()) {
-    if (d.kind_case() == kilnpb::Dim::kValue && d.value() >= 0) dims.push_back(Dim(d.value()));
-    else if (d.kind_case() == kilnpb::Dim::kSymbol) dims.push_back(Dim::symbol(d.symbol()));
-    else dims.push_back(Dim::unknown());
-  }
-  return Shape(std::move(dims));
-}
 
 }  // namespace
 
@@ -150,15 +72,8 @@ Expected<std::string> serialize(const EngineModel& m) {
   for (const Value* v : g.outputs) h.add_outputs(v->name);
   const auto& nodes = g.nodes();
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const Node& n = *nodes[i];
     auto* l = h.add_layers();
-    l->set_name(n.name);
-    l->set_op_type(n.op_type);
-    l->set_domain(n.domain);
-    l->set_opset(n.opset);
-    for (const Value* in : n.inputs) l->add_inputs(in ? in->name : "");
-    for (const Value* out : n.outputs) l->add_outputs(out ? out->name : "");
-    for (const auto& [k, v] : n.attrs) KILN_RETURN_IF_ERROR(attr_to_proto(k, v, l->add_attrs(), n.label()));
+    KILN_RETURN_IF_ERROR(layer_to_proto(*nodes[i], l));
     l->set_tactic(i < m.tactics.size() ? m.tactics[i] : "");
     l->set_precision(i < m.precisions.size() ? m.precisions[i] : "");
   }
@@ -233,33 +148,10 @@ Status add_weights(const EngineHeader& h, const std::shared_ptr<const std::byte>
 }
 
 Status add_layers(const EngineHeader& h, EngineModel& m) {
-  Graph& g = *m.graph;
   for (const auto& l : h.layers()) {
-    auto n = std::make_unique<Node>();
-    n->name = l.name();
-    n->op_type = l.op_type();
-    n->domain = l.domain();
-    n->opset = l.opset();
-    for (const auto& in : l.inputs()) {
-      if (in.empty()) { n->inputs.push_back(nullptr); continue; }
-      Value* v = g.find_value(in);
-      if (!v) return err("engine layer '", l.name(), "' reads unknown value '", in, "'", kRebuild);
-      n->inputs.push_back(v);
-    }
-    for (const auto& out : l.outputs()) {
-      if (out.empty()) { n->outputs.push_back(nullptr); continue; }
-      Value* v = g.find_value(out);
-      if (!v || v->producer || v->initializer || v->is_graph_input)
-        return err("engine layer '", l.name(), "' writes an unknown or already written value '", out, "'", kRebuild);
-      n->outputs.push_back(v);
-    }
-    for (const auto& a : l.attrs()) {
-      KILN_ASSIGN_OR_RETURN(AttrValue v, attr_from_proto(a, "engine layer '" + l.name() + "'"));
-      n->attrs[a.name()] = std::move(v);
-    }
+    KILN_RETURN_IF_ERROR(layer_from_proto(l, *m.graph).status());
     m.tactics.push_back(l.tactic());
     m.precisions.push_back(l.precision());
-    g.add_node(std::move(n));
   }
   return Status::ok();
 }

@@ -126,9 +126,10 @@ Dims ExecutionContext::getTensorShape(const std::string& name) const {
     auto it = impl_->shapes->dims.find(v);
     if (it != impl_->shapes->dims.end()) return it->second;
   }
+  // Known only once the run has computed it: -1 dims, or {-1} when even the rank is unknown.
+  if (!v->shape.rank_known()) return {-1};
   Dims d;
-  if (v->shape.rank_known())
-    for (const Dim& x : v->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
+  for (const Dim& x : v->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
   return d;
 }
 

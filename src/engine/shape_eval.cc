@@ -41,6 +41,8 @@ Expected<ValueShapes> evaluate_shapes(const Graph& graph, const std::map<std::st
     if (it == input_dims.end()) return err("no shape given for input '", in->name, "'");
     r.dims[in] = it->second;
   }
+  for (const Value* out : graph.outputs)  // constant outputs (e.g. a folded Constant)
+    if (out->initializer) r.dims[out] = out->initializer->dims();
   for (const auto& np : graph.nodes()) {
     const Node& n = *np;
     std::vector<InferContext::Input> ins;
