@@ -72,6 +72,20 @@ struct OpSchema {
   int min_outputs = 1, max_outputs = 1;
   FusionKind fusion_kind = FusionKind::kOpaque;
   InferFn infer;  // types and shapes of the outputs; also validates attributes
+
+  // The common case in one expression: OpSchema::make("Gather", 13, 2, 2, infer_gather)
+  //   .outputs(1, 2).kind(FusionKind::kInjective)
+  static OpSchema make(std::string name, int since, int min_in, int max_in, InferFn infer) {
+    OpSchema s;
+    s.name = std::move(name);
+    s.since_version = since;
+    s.min_inputs = min_in;
+    s.max_inputs = max_in;
+    s.infer = std::move(infer);
+    return s;
+  }
+  OpSchema&& outputs(int min, int max) && { min_outputs = min; max_outputs = max; return std::move(*this); }
+  OpSchema&& kind(FusionKind k) && { fusion_kind = k; return std::move(*this); }
 };
 
 class OpRegistry {

@@ -160,15 +160,7 @@ Status infer_scan(InferContext& ctx) {
 }
 
 OpSchema schema(const char* name, int since, int min_in, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = -1;
-  s.min_outputs = 1;
-  s.max_outputs = -1;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, -1, std::move(infer)).outputs(1, -1);
 }
 
 }  // namespace

@@ -34,14 +34,7 @@ Status require_types(const InferContext& ctx, size_t first, size_t last, Types a
 }
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, FusionKind kind, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.fusion_kind = kind;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(kind);
 }
 
 // Before opset 7, `broadcast=1` with `axis` aligns B's dims with A's starting at `axis`:

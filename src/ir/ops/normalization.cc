@@ -126,16 +126,7 @@ Status infer_lp_norm(InferContext& ctx) {
 }
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, int min_out, int max_out, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = min_out;
-  s.max_outputs = max_out;
-  s.fusion_kind = FusionKind::kOpaque;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer)).outputs(min_out, max_out);
 }
 
 }  // namespace

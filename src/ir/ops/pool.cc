@@ -100,15 +100,7 @@ Status infer_max_roi_pool(InferContext& ctx) {
 }
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn infer, int max_out = 1) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.max_outputs = max_out;
-  s.fusion_kind = FusionKind::kOpaque;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer)).outputs(1, max_out);
 }
 
 }  // namespace

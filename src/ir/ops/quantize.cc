@@ -55,15 +55,7 @@ Status infer_dynamic_quantize(InferContext& ctx) {
 }
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn infer, int outs = 1) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = s.max_outputs = outs;
-  s.fusion_kind = FusionKind::kPointwise;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer)).outputs(outs, outs).kind(FusionKind::kPointwise);
 }
 
 }  // namespace

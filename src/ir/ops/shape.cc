@@ -15,14 +15,7 @@ void register_shape_fill_ops(OpRegistry& r);
 namespace {
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, FusionKind kind, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.fusion_kind = kind;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(kind);
 }
 
 // Reads an int list (attribute or input) and names the node on error.

@@ -11,13 +11,7 @@ namespace kiln {
 namespace {
 
 OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = since;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, since, min_in, max_in, std::move(infer));
 }
 
 Status infer_shape(InferContext& ctx) {

@@ -95,13 +95,7 @@ Status infer_mel(InferContext& ctx) {
 }
 
 OpSchema schema(const char* name, int min_in, int max_in, InferFn infer) {
-  OpSchema s;
-  s.name = name;
-  s.since_version = 17;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.infer = std::move(infer);
-  return s;
+  return OpSchema::make(name, 17, min_in, max_in, std::move(infer));
 }
 
 }  // namespace
