@@ -9,6 +9,7 @@
 #endif
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
+#include "engine/memory_plan.h"
 #include "engine/shape_eval.h"
 #include "kiln/builder.h"
 #include "passes/pipeline.h"
@@ -204,7 +205,22 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
       auto shapes = engine::evaluate_shapes(g, dims);
       if (!shapes) return err("profile ", pi, " (", k == 0 ? "min" : k == 1 ? "opt" : "max", " shapes): ",
                               shapes.status().message());
-      if (k == 2) model.activation_bytes = std::max(model.activation_bytes, engine::peak_live_bytes(g, *shapes));
+      if (k != 2) continue;
+      // The activation arena at the max shapes, laid out as the backends lay it out.
+      auto plan = engine::plan_graph_memory(
+          g, *shapes,
+          [&](size_t i) {
+            for (const Value* o : g.nodes()[i]->outputs)
+              if (o && !shapes->values.count(o)) return true;
+            return false;
+          },
+          [&](size_t i) { return engine::is_view_op(*g.nodes()[i]); });
+      model.activation_bytes = std::max(model.activation_bytes, plan.arena_bytes);
+      char line[160];
+      std::snprintf(line, sizeof line, "Activation memory (profile %zu, max shapes): arena %llu bytes, lower bound %llu bytes (ratio %.3f)",
+                    pi, static_cast<unsigned long long>(plan.arena_bytes), static_cast<unsigned long long>(plan.lower_bound),
+                    plan.lower_bound ? double(plan.arena_bytes) / double(plan.lower_bound) : 1.0);
+      logger.log(Logger::Severity::kINFO, line);
     }
   }
   model.options = {c.getFlag(BuilderFlag::kFP16), c.getFlag(BuilderFlag::kBF16), c.getFlag(BuilderFlag::kINT8),

@@ -4,6 +4,7 @@
 #include <climits>
 #include <map>
 #include <numeric>
+#include <set>
 
 namespace kiln::engine {
 
@@ -72,6 +73,61 @@ MemoryPlan plan_memory(const std::vector<PlanRequest>& requests) {
   }
   for (int i = 0; i < n; ++i) plan.offsets[i] = plan.offsets[root_of(requests, i)];
   return plan;
+}
+
+bool is_view_op(const Node& n) {
+  if (!n.domain.empty()) return false;
+  if (n.op_type == "Dropout") return !(n.inputs.size() > 2 && n.inputs[2]) && !(n.outputs.size() > 1 && n.outputs[1]);
+  return n.op_type == "Reshape" || n.op_type == "Flatten" || n.op_type == "Squeeze" || n.op_type == "Unsqueeze" ||
+         n.op_type == "Identity";
+}
+
+GraphMemoryPlan plan_graph_memory(const Graph& g, const ValueShapes& shapes, const std::function<bool(size_t)>& runs,
+                                  const std::function<bool(size_t)>& is_view) {
+  std::set<const Value*> io(g.inputs.begin(), g.inputs.end());
+  io.insert(g.outputs.begin(), g.outputs.end());
+  auto bytes_of = [&](const Value* v) -> uint64_t {
+    auto it = shapes.dims.find(v);
+    if (it == shapes.dims.end()) return 0;
+    uint64_t n = dtype_size(v->dtype);
+    for (int64_t d : it->second) n *= static_cast<uint64_t>(d);
+    return n;
+  };
+  GraphMemoryPlan out;
+  std::vector<PlanRequest> reqs;
+  std::map<const Value*, int> req_of;
+  const auto& nodes = g.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!runs(i)) continue;
+    const Node& n = *nodes[i];
+    auto touch = [&](const Value* in) {
+      auto it = in ? req_of.find(in) : req_of.end();
+      if (it != req_of.end()) reqs[it->second].last_use = static_cast<int>(i);
+    };
+    for (const Value* in : n.inputs) touch(in);
+    for (const Value* in : n.implicit_inputs()) touch(in);
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      const Value* o = n.outputs[k];
+      if (!o || io.count(o) || shapes.values.count(o)) continue;
+      PlanRequest r;
+      r.bytes = bytes_of(o);
+      r.first_use = r.last_use = static_cast<int>(i);
+      const Value* src = n.inputs.empty() ? nullptr : n.inputs[0];
+      if (k == 0 && src && is_view(i)) {
+        out.aliases[o] = src;
+        auto it = req_of.find(src);
+        if (it == req_of.end()) continue;  // a view of an input, weight or constant: no block
+        r.alias_of = it->second;
+      }
+      req_of[o] = static_cast<int>(reqs.size());
+      reqs.push_back(r);
+    }
+  }
+  MemoryPlan plan = plan_memory(reqs);
+  for (const auto& [v, r] : req_of) out.offsets[v] = plan.offsets[r];
+  out.arena_bytes = plan.arena_bytes;
+  out.lower_bound = plan.lower_bound;
+  return out;
 }
 
 }  // namespace kiln::engine

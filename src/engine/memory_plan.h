@@ -5,7 +5,11 @@
 // of tensors alive at one moment), so the ratio is measurable.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <vector>
+
+#include "backends/backend.h"
 
 namespace kiln::engine {
 
@@ -26,5 +30,20 @@ struct MemoryPlan {
 constexpr uint64_t kBlockAlignment = 256;
 
 MemoryPlan plan_memory(const std::vector<PlanRequest>& requests);
+
+// The plan for a graph at given shapes: every value a running layer writes, except graph inputs
+// and outputs (the caller's buffers) and values the host already knows. `runs(i)`: whether
+// layer i runs; `is_view(i)`: whether its output 0 is input 0's bytes (no block of its own).
+struct GraphMemoryPlan {
+  std::map<const Value*, uint64_t> offsets;        // arena offset of each planned value
+  std::map<const Value*, const Value*> aliases;    // view output -> the value it shows
+  uint64_t arena_bytes = 0, lower_bound = 0;
+};
+GraphMemoryPlan plan_graph_memory(const Graph& graph, const ValueShapes& shapes,
+                                  const std::function<bool(size_t)>& runs,
+                                  const std::function<bool(size_t)>& is_view);
+
+// Ops whose output is a view of input 0 on every backend (Reshape, Flatten, Squeeze, ...).
+bool is_view_op(const Node& n);
 
 }  // namespace kiln::engine

@@ -106,17 +106,9 @@ std::vector<int64_t> CudaContext::dims_of(const Value* v) const {
   return it == shapes_->dims.end() ? std::vector<int64_t>{} : it->second;
 }
 
-uint64_t bytes_of(const Value* v, const std::vector<int64_t>& dims) {
-  uint64_t n = dtype_size(v->dtype);
-  for (int64_t d : dims) n *= static_cast<uint64_t>(d);
-  return n;
-}
-
 Status CudaContext::prepare(const ValueShapes& shapes) {
   shapes_ = &shapes;
   const Graph& g = engine_.graph;
-  std::set<const Value*> io(g.inputs.begin(), g.inputs.end());
-  io.insert(g.outputs.begin(), g.outputs.end());
   auto host_known = [&](const Value* v) { return shapes.values.count(v) != 0; };
 
   // 1. Layers whose outputs the host evaluated (shape arithmetic) do not run on the device.
@@ -151,36 +143,11 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
     }
   }
   // 3. Plan the arena over the remaining activations; views share their source's block.
-  std::vector<engine::PlanRequest> reqs;
-  std::map<const Value*, int> req_of;
-  alias_.clear();
-  for (size_t i = 0; i < engine_.layers.size(); ++i) {
-    if (skip_[i]) continue;
-    const Layer& l = engine_.layers[i];
-    for (const Value* in : l.node->inputs) {
-      auto it = in ? req_of.find(in) : req_of.end();
-      if (it != req_of.end()) reqs[it->second].last_use = static_cast<int>(i);
-    }
-    for (size_t k = 0; k < l.node->outputs.size(); ++k) {
-      const Value* o = l.node->outputs[k];
-      if (!o || io.count(o) || host_known(o)) continue;
-      engine::PlanRequest r;
-      r.bytes = bytes_of(o, dims_of(o));
-      r.first_use = r.last_use = static_cast<int>(i);
-      const Value* src = l.node->inputs.empty() ? nullptr : l.node->inputs[0];
-      if (l.kernel && l.kernel->view && k == 0 && src) {
-        alias_[o] = src;
-        auto it = req_of.find(src);
-        if (it == req_of.end()) continue;  // a view of an input, weight or constant: no block
-        r.alias_of = it->second;
-      }
-      req_of[o] = static_cast<int>(reqs.size());
-      reqs.push_back(r);
-    }
-  }
-  engine::MemoryPlan plan = engine::plan_memory(reqs);
-  offset_.clear();
-  for (const auto& [v, r] : req_of) offset_[v] = plan.offsets[r];
+  auto plan = engine::plan_graph_memory(
+      g, shapes, [&](size_t i) { return !skip_[i]; },
+      [&](size_t i) { return engine_.layers[i].kernel && engine_.layers[i].kernel->view; });
+  offset_ = std::move(plan.offsets);
+  alias_ = std::move(plan.aliases);
   arena_size_ = plan.arena_bytes;
   if (arena_size_ > arena_capacity_) {
     if (arena_) cudaFree(arena_);
