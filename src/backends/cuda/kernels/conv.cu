@@ -110,9 +110,32 @@ __global__ void add_bias(T* y, const T* bias, int64_t m, int64_t spatial, int64_
     st(y, i, ld(y, i) + ld(bias, (i / spatial) % m));
 }
 
+// Conv with asymmetric pads: x copied into the workspace with the pads' difference made explicit,
+// so cuDNN sees symmetric pads (TF-style SAME convolutions stay on cuDNN).
+struct PadGeom {
+  int64_t planes;
+  int64_t in[3], out[3], before[3];
+};
+
+template <class T>
+__global__ void pad_input(const T* x, T* y, PadGeom g) {
+  const int64_t total = g.planes * g.out[0] * g.out[1] * g.out[2];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i;
+    const int64_t o2 = r % g.out[2]; r /= g.out[2];
+    const int64_t o1 = r % g.out[1]; r /= g.out[1];
+    const int64_t o0 = r % g.out[0]; r /= g.out[0];
+    const int64_t i0 = o0 - g.before[0], i1 = o1 - g.before[1], i2 = o2 - g.before[2];
+    const bool in = i0 >= 0 && i0 < g.in[0] && i1 >= 0 && i1 < g.in[1] && i2 >= 0 && i2 < g.in[2];
+    y[i] = in ? x[((r * g.in[0] + i0) * g.in[1] + i1) * g.in[2] + i2] : T(0.f);
+  }
+}
+
 struct ConvPlan {
   bool cudnn = false;
   Geom g{};
+  PadGeom pad{};
+  size_t pad_bytes = 0;  // > 0: x goes through pad_input into the workspace's head
   cudnnTensorDescriptor_t xd = nullptr, yd = nullptr;
   cudnnFilterDescriptor_t wd = nullptr;
   cudnnConvolutionDescriptor_t cd = nullptr;
@@ -142,7 +165,7 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
   if (dt != DataType::kFloat32 && dt != DataType::kFloat16) return false;
   const size_t nd = win.nd;
   for (size_t i = 0; i < nd; ++i)
-    if (win.pads[i] != win.pads[i + nd] || win.pads[i] < 0) return false;
+    if (win.pads[i] < 0 || win.pads[i + nd] < 0 || (transpose && win.pads[i] != win.pads[i + nd])) return false;
   // 1-D runs as 2-D with H = 1.
   const int sd = nd == 1 ? 2 : int(nd), lead = nd == 1 ? 1 : 0;
   std::vector<int> xdims(sd + 2), ydims(sd + 2), wdims(sd + 2), pads(sd, 0), strides(sd, 1), dils(sd, 1);
@@ -152,10 +175,13 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
   wdims[0] = int(w.dims[0]); wdims[1] = int(w.dims[1]);
   if (lead) xdims[2] = ydims[2] = wdims[2] = 1;
   for (size_t i = 0; i < nd; ++i) {
-    xdims[2 + lead + i] = int(x.dims[2 + i]);
+    const int64_t sym = std::min(win.pads[i], win.pads[i + nd]);
+    const int64_t extra = win.pads[i] + win.pads[i + nd] - 2 * sym;  // 0 unless asymmetric
+    xdims[2 + lead + i] = int(x.dims[2 + i] + extra);
     ydims[2 + lead + i] = int(y.dims[2 + i]);
     wdims[2 + lead + i] = int(w.dims[2 + i]);
-    pads[lead + i] = int(win.pads[i]);
+    pads[lead + i] = int(sym);
+    if (extra) p.pad_bytes = 1;
     strides[lead + i] = int(win.strides[i]);
     dils[lead + i] = int(win.dilations[i]);
   }
@@ -183,7 +209,23 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
   std::vector<int> got(sd + 2);
   KILN_CUDA_CHECK(cudnnGetConvolutionNdForwardOutputDim(p.cd, transpose ? p.yd : p.xd, p.wd, sd + 2, got.data()));
   if (got != (transpose ? xdims : ydims)) return false;
-  const size_t limit = ctx.workspace ? ctx.workspace_bytes : 0;
+  size_t limit = ctx.workspace ? ctx.workspace_bytes : 0;
+  if (p.pad_bytes) {
+    PadGeom& pg = p.pad;
+    pg.planes = x.dims[0] * x.dims[1];
+    int64_t n = pg.planes;
+    for (size_t i = 0; i < 3; ++i) {
+      const bool real = i + nd >= 3;
+      const size_t j = i + nd - 3;
+      pg.in[i] = real ? x.dims[2 + j] : 1;
+      pg.out[i] = real ? xdims[2 + lead + j] : 1;
+      pg.before[i] = real ? win.pads[j] - std::min(win.pads[j], win.pads[j + nd]) : 0;
+      n *= pg.out[i];
+    }
+    p.pad_bytes = (size_t(n) * dtype_size(dt) + 255) / 256 * 256;
+    if (p.pad_bytes > limit) return false;
+    limit -= p.pad_bytes;
+  }
   auto usable = [&](cudnnStatus_t s, size_t mem, cudnnMathType_t mt) {
     if (s != CUDNN_STATUS_SUCCESS || mem > limit) return false;
     return !(no_tf32 && mt != CUDNN_FMA_MATH && mt != CUDNN_DEFAULT_MATH);
@@ -307,12 +349,23 @@ Status conv(LaunchContext& ctx) {
     return Status::ok();
   }
   const float one = 1.f, zero = 0.f;
+  const void* xp = x.data;
+  void* ws = ctx.workspace;
+  if (p.pad_bytes) {
+    const int64_t grid = cuda_grid_for(p.pad.planes * p.pad.out[0] * p.pad.out[1] * p.pad.out[2], 256);
+    if (y.dtype == DataType::kFloat16)
+      pad_input<__half><<<grid, 256, 0, ctx.stream>>>(x.as<const __half>(), static_cast<__half*>(ws), p.pad);
+    else
+      pad_input<float><<<grid, 256, 0, ctx.stream>>>(x.as<const float>(), static_cast<float*>(ws), p.pad);
+    xp = ws;
+    ws = static_cast<char*>(ws) + p.pad_bytes;
+  }
   if (transpose)
-    KILN_CUDA_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, p.wd, w.data, p.xd, x.data, p.cd, p.bwd,
-                                                 ctx.workspace, p.ws, &zero, p.yd, y.data));
+    KILN_CUDA_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, &one, p.wd, w.data, p.xd, xp, p.cd, p.bwd, ws, p.ws,
+                                                 &zero, p.yd, y.data));
   else
-    KILN_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.xd, x.data, p.wd, w.data, p.cd, p.fwd, ctx.workspace,
-                                            p.ws, &zero, p.yd, y.data));
+    KILN_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.xd, xp, p.wd, w.data, p.cd, p.fwd, ws, p.ws, &zero,
+                                            p.yd, y.data));
   if (ctx.has_input(2)) {
     if (y.dtype == DataType::kFloat16) launch_bias<__half>(ctx, p.g);
     else launch_bias<float>(ctx, p.g);

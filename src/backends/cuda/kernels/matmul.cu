@@ -155,30 +155,31 @@ Status run_gemm(LaunchContext& ctx, const GemmArgs& g) {
 
 namespace {
 
-int64_t prod(const std::vector<int64_t>& d, size_t from = 0, size_t to = SIZE_MAX) {
-  int64_t r = 1;
-  for (size_t i = from; i < d.size() && i < to; ++i) r *= d[i];
-  return r;
-}
+constexpr size_t kMaxRank = 8;
 
 Status matmul(LaunchContext& ctx) {
   const DeviceTensor &ta = ctx.inputs[0], &tb = ctx.inputs[1], &ty = ctx.outputs[0];
-  std::vector<int64_t> ad = ta.dims, bd = tb.dims;
+  const std::vector<int64_t> &ad = ta.dims, &bd = tb.dims;
   if (ad.empty() || bd.empty()) return ctx.fail("MatMul operands must have rank >= 1");
-  if (ad.size() == 1) ad.insert(ad.begin(), 1);
-  if (bd.size() == 1) bd.push_back(1);
-  const int64_t m = ad[ad.size() - 2], k = ad.back(), n = bd.back();
-  if (bd[bd.size() - 2] != k) return ctx.fail("inner dimensions differ");
+  if (ad.size() > kMaxRank || bd.size() > kMaxRank) return ctx.fail("MatMul rank above ", kMaxRank);
+  // numpy.matmul's 1-D promotion, read in place (no copies in the steady state).
+  const bool a1 = ad.size() == 1, b1 = bd.size() == 1;
+  const int64_t m = a1 ? 1 : ad[ad.size() - 2], k = ad.back(), n = b1 ? 1 : bd.back();
+  if ((b1 ? bd[0] : bd[bd.size() - 2]) != k) return ctx.fail("inner dimensions differ");
   // Broadcast batch dims, right-aligned.
-  const size_t ra = ad.size() - 2, rb = bd.size() - 2, r = std::max(ra, rb);
-  std::vector<int64_t> abat(r, 1), bbat(r, 1), bat(r, 1);
-  for (size_t i = 0; i < ra; ++i) abat[r - ra + i] = ad[i];
-  for (size_t i = 0; i < rb; ++i) bbat[r - rb + i] = bd[i];
+  const size_t ra = a1 ? 0 : ad.size() - 2, rb = b1 ? 0 : bd.size() - 2, r = std::max(ra, rb);
+  int64_t abat[kMaxRank], bbat[kMaxRank], bat[kMaxRank], idx[kMaxRank];
+  int64_t na = 1, nbb = 1, nb = 1;
   for (size_t i = 0; i < r; ++i) {
+    abat[i] = i + ra >= r ? ad[i + ra - r] : 1;
+    bbat[i] = i + rb >= r ? bd[i + rb - r] : 1;
     if (abat[i] != bbat[i] && abat[i] != 1 && bbat[i] != 1) return ctx.fail("batch dims do not broadcast");
     bat[i] = abat[i] == 1 ? bbat[i] : abat[i];
+    na *= abat[i];
+    nbb *= bbat[i];
+    nb *= bat[i];
+    idx[i] = 0;
   }
-  const int64_t nb = prod(bat), na = prod(abat), nbb = prod(bbat);
   if (ty.numel() == 0) return Status::ok();
   if (k == 0) return check(cudaMemsetAsync(ty.data, 0, ty.nbytes(), ctx.stream), "MatMul zero fill");
   GemmArgs g;
@@ -201,7 +202,6 @@ Status matmul(LaunchContext& ctx) {
   }
   // Mixed broadcast (e.g. [2,1] x [1,3]): one GEMM per output batch.
   const size_t es = dtype_size(ty.dtype);
-  std::vector<int64_t> idx(r, 0);
   for (int64_t i = 0; i < nb; ++i) {
     int64_t oa = 0, ob = 0;
     for (size_t d = 0; d < r; ++d) {
@@ -259,9 +259,9 @@ Status gemm(LaunchContext& ctx) {
   const bool use_c = ctx.has_input(2) && beta != 0.f;
   if (use_c) {
     const DeviceTensor& tc = ctx.inputs[2];
-    std::vector<int64_t> cd = tc.dims;
-    while (cd.size() < 2) cd.insert(cd.begin(), 1);
-    if (cd.size() != 2 || (cd[0] != 1 && cd[0] != g.m) || (cd[1] != 1 && cd[1] != g.n))
+    const size_t cr = tc.dims.size();
+    const int64_t cd[2] = {cr >= 2 ? tc.dims[cr - 2] : 1, cr >= 1 ? tc.dims[cr - 1] : 1};
+    if (cr > 2 || (cd[0] != 1 && cd[0] != g.m) || (cd[1] != 1 && cd[1] != g.n))
       return ctx.fail("C does not broadcast to the output");
     if (g.k > 0 && beta == 1.f && cd[0] == 1 && cd[1] == g.n) {  // a row vector: the BIAS epilogue
       g.bias = tc.data;
@@ -290,9 +290,11 @@ Status gemm(LaunchContext& ctx) {
 }
 
 Support float_types(const Node& n) {
-  for (const Value* v : n.inputs)
+  for (const Value* v : n.inputs) {
     if (v && v->dtype != DataType::kFloat32 && v->dtype != DataType::kFloat16 && v->dtype != DataType::kBFloat16)
       return Support::no(std::string("element type ") + dtype_name(v->dtype));
+    if (v && v->shape.rank_known() && v->shape.rank() > kMaxRank) return Support::no("rank above 8");
+  }
   if (n.outputs.empty() || !n.outputs[0]) return Support::no("no output");
   return Support::yes();
 }
