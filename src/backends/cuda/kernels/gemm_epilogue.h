@@ -1,0 +1,35 @@
+// One row-major GEMM on cuBLASLt, with an optional fused epilogue, for MatMul/Gemm and for the
+// fusion passes (Gemm+bias+activation) that will call it later:
+//   Y[b] = act(alpha * op(A[b]) * op(B[b]) + beta * Y[b] + bias)    for b in [0, batch)
+// where op() transposes when trans_* is set, bias (length n, the output's dtype) is added per
+// column. Descriptors and the heuristic's algorithm are cached per (key, shape, dtype,
+// alignment), so the steady state allocates nothing.
+#pragma once
+#include "backends/cuda/launch.h"
+
+namespace kiln::cuda {
+
+enum class GemmEpilogue { kNone, kBias, kRelu, kBiasRelu, kGelu, kBiasGelu };
+
+struct GemmArgs {
+  DataType dtype = DataType::kFloat32;  // of A, B, Y and bias: float32, float16 or bfloat16
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;          // Y is m x n, op(A) m x k, op(B) k x n
+  const void* a = nullptr;
+  int64_t lda = 0;                      // row-major leading dims (elements)
+  const void* b = nullptr;
+  int64_t ldb = 0;
+  void* y = nullptr;
+  int64_t ldy = 0;
+  const void* c = nullptr;              // beta's operand (Y's layout); null: Y itself
+  float alpha = 1.f, beta = 0.f;
+  const void* bias = nullptr;           // with kBias/kBiasRelu/kBiasGelu
+  GemmEpilogue epilogue = GemmEpilogue::kNone;
+  int64_t batch = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_y = 0;  // elements between batches; 0 broadcasts A or B
+  const void* key = nullptr;            // cache owner (the node), so nodes never share tuned state
+};
+
+Status run_gemm(LaunchContext& ctx, const GemmArgs& g);
+
+}  // namespace kiln::cuda
