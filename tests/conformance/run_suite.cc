@@ -146,12 +146,18 @@ struct Buffer {
 };
 
 // Host memory for outputs whose shape only the run decides (CPU engines).
-struct HostOutputAllocator : OutputAllocator {
-  std::vector<char> bytes;
+// Memory for outputs whose shape only the run decides: host memory for CPU engines, device
+// memory for CUDA engines (read back after the run).
+struct RunOutputAllocator : OutputAllocator {
+  explicit RunOutputAllocator(bool on_device) : device(on_device) {}
+  bool device;
+  std::unique_ptr<Buffer> buffer;
+  uint64_t size = 0;
   Dims dims;
-  void* reallocateOutput(const char*, void*, uint64_t size, uint64_t) noexcept override {
-    bytes.resize(size ? size : 1);
-    return bytes.data();
+  void* reallocateOutput(const char*, void*, uint64_t n, uint64_t) noexcept override {
+    buffer = std::make_unique<Buffer>(n, device);
+    size = n;
+    return buffer->ptr;
   }
   void notifyShape(const char*, const Dims& d) noexcept override { dims = d; }
 };
@@ -190,14 +196,13 @@ Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std
   }
   std::vector<Tensor> outs;
   std::vector<Buffer*> out_bufs;
-  std::map<size_t, std::unique_ptr<HostOutputAllocator>> allocators;  // by output index
+  std::map<size_t, std::unique_ptr<RunOutputAllocator>> allocators;  // by output index
   for (const auto& name : output_names) {
     Dims d = ctx->getTensorShape(name);
     bool dynamic = false;
     for (int64_t x : d) dynamic = dynamic || x < 0;
     if (dynamic) {
-      if (device) return err("output '", name, "' has a data-dependent shape, which CUDA engines do not support yet");
-      auto a = std::make_unique<HostOutputAllocator>();
+      auto a = std::make_unique<RunOutputAllocator>(device);
       ctx->setOutputAllocator(name, a.get());
       allocators[outs.size()] = std::move(a);
       outs.emplace_back();
@@ -218,7 +223,8 @@ Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std
     if (auto a = allocators.find(k); a != allocators.end()) {
       DataType t = static_cast<DataType>(engine->getTensorDataType(output_names[k]));
       KILN_ASSIGN_OR_RETURN(outs[k], Tensor::zeros(t, a->second->dims));
-      std::memcpy(outs[k].mutable_raw(), a->second->bytes.data(), outs[k].nbytes());
+      if (outs[k].nbytes() > a->second->size) return err("output '", output_names[k], "' exceeds its allocation");
+      if (outs[k].nbytes()) a->second->buffer->read(outs[k].mutable_raw(), outs[k].nbytes());
       continue;
     }
     out_bufs[k]->read(outs[k].mutable_raw(), outs[k].nbytes());

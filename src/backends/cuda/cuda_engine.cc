@@ -71,7 +71,8 @@ class CudaContext : public BackendContext {
  private:
   void* resolve(const Value* v, const std::map<std::string, void*>& io) const;
   std::vector<int64_t> dims_of(const Value* v) const;
-  Status run_fallback(const Layer& l, LaunchContext& lc);
+  Status run_fallback(const Layer& l, LaunchContext& lc, const std::map<std::string, void*>& io, const OutputSink& sink);
+  Expected<Tensor> to_host(const DeviceTensor& d, cudaStream_t stream);
 
   CudaEngine& engine_;
   cublasLtHandle_t cublaslt_ = nullptr;
@@ -117,6 +118,15 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
     bool all = !engine_.layers[i].node->outputs.empty();
     for (const Value* o : engine_.layers[i].node->outputs) all = all && (!o || host_known(o));
     skip_[i] = all;
+  }
+  // Only graph outputs may have shapes the host cannot know before running (NonZero, or a Pad
+  // whose pads are an input); a layer reading such a value cannot be laid out.
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    if (skip_[i]) continue;
+    for (const Value* v : engine_.layers[i].node->inputs)
+      if (v && !v->initializer && !v->is_graph_input && !shapes.dims.count(v))
+        return err(engine_.layers[i].node->label(), ": input '", v->name,
+                   "' has a data-dependent shape; the CUDA backend supports that only for graph outputs");
   }
   // 2. Host values read by device layers get a device copy (uploaded now, once per shape).
   std::vector<const Value*> uploads;
@@ -173,39 +183,66 @@ void* CudaContext::resolve(const Value* v, const std::map<std::string, void*>& i
   return nullptr;
 }
 
-Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc) {
+Expected<Tensor> CudaContext::to_host(const DeviceTensor& d, cudaStream_t stream) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(d.dtype, d.dims));
+  if (t.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(t.mutable_raw(), d.data, t.nbytes(), cudaMemcpyDeviceToHost, stream));
+  return t;
+}
+
+// Copies the layer's inputs (and the outer values its subgraphs read) to the host, runs the CPU
+// kernel, and copies the outputs back; an output of data-dependent shape gets its memory from
+// the caller's allocator (`sink`), since nothing on the device could be sized for it.
+Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::map<std::string, void*>& io,
+                                 const OutputSink& sink) {
   std::vector<Tensor> host(lc.inputs.size());
   std::vector<const Tensor*> args(lc.inputs.size(), nullptr);
   for (size_t i = 0; i < lc.inputs.size(); ++i) {
     if (lc.host_inputs[i]) { args[i] = lc.host_inputs[i]; continue; }
     if (!lc.inputs[i].data) continue;
-    KILN_ASSIGN_OR_RETURN(host[i], Tensor::zeros(lc.inputs[i].dtype, lc.inputs[i].dims));
-    KILN_CUDA_CHECK(cudaMemcpyAsync(host[i].mutable_raw(), lc.inputs[i].data, host[i].nbytes(),
-                                    cudaMemcpyDeviceToHost, lc.stream));
+    KILN_ASSIGN_OR_RETURN(host[i], to_host(lc.inputs[i], lc.stream));
     args[i] = &host[i];
   }
-  KILN_CUDA_CHECK(cudaStreamSynchronize(lc.stream));
-  KILN_ASSIGN_OR_RETURN(auto outs, cpu::run_node(*l.node, args));
-  for (size_t k = 0; k < lc.outputs.size(); ++k) {
-    if (!lc.outputs[k].data) continue;
-    if (outs[k].nbytes() != lc.outputs[k].nbytes())
-      return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
-    KILN_CUDA_CHECK(cudaMemcpy(lc.outputs[k].data, outs[k].raw(), outs[k].nbytes(), cudaMemcpyHostToDevice));
+  std::vector<Value*> implicit = l.node->implicit_inputs();
+  std::vector<Tensor> scope(implicit.size());
+  std::vector<const Tensor*> scope_args;
+  for (size_t i = 0; i < implicit.size(); ++i) {
+    const Value* v = implicit[i];
+    if (v->initializer) { scope_args.push_back(v->initializer); continue; }
+    if (auto hv = shapes_->values.find(v); hv != shapes_->values.end()) { scope_args.push_back(&hv->second); continue; }
+    KILN_ASSIGN_OR_RETURN(scope[i], to_host(DeviceTensor{resolve(v, io), v->dtype, dims_of(v)}, lc.stream));
+    scope_args.push_back(&scope[i]);
   }
+  KILN_CUDA_CHECK(cudaStreamSynchronize(lc.stream));
+  KILN_ASSIGN_OR_RETURN(auto outs, implicit.empty() ? cpu::run_node(*l.node, args)
+                                                    : cpu::run_node_in_scope(*l.node, args, scope_args));
+  for (size_t k = 0; k < lc.outputs.size(); ++k) {
+    const Value* v = l.node->outputs[k];
+    if (!v) continue;
+    void* dst = lc.outputs[k].data;
+    if (!shapes_->dims.count(v)) {  // data-dependent: only a graph output can be, and the caller sizes it
+      if (!sink) return lc.fail("output '", v->name, "' has a data-dependent shape and no allocator");
+      KILN_ASSIGN_OR_RETURN(dst, sink(*v, outs[k].dims(), outs[k].nbytes()));
+    } else if (outs[k].nbytes() != lc.outputs[k].nbytes()) {
+      return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
+    }
+    if (dst && outs[k].nbytes())
+      KILN_CUDA_CHECK(cudaMemcpyAsync(dst, outs[k].raw(), outs[k].nbytes(), cudaMemcpyHostToDevice, lc.stream));
+  }
+  // The host tensors must outlive the copies: pageable copies are staged before they return,
+  // but wait anyway so the next layer's host reads see finished data.
+  KILN_CUDA_CHECK(cudaStreamSynchronize(lc.stream));
   return Status::ok();
 }
 
 Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer,
-                            const OutputSink& /*sink*/) {
+                            const OutputSink& sink) {
   if (!shapes_) return err("the context has no input shapes yet");
-  for (const Value* v : engine_.graph.outputs)
-    if (!v->initializer && !shapes_->dims.count(v))
-      return err("output '", v->name, "' has a data-dependent shape, which the CUDA backend does not support yet");
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   const Graph& g = engine_.graph;
   for (const Value* v : g.inputs)
     if (!io.count(v->name) || !io.at(v->name)) return err("input '", v->name, "' has no address (setTensorAddress)");
   for (const Value* v : g.outputs) {
+    if (!v->initializer && !shapes_->dims.count(v)) continue;  // data-dependent: the allocator sizes it
     if (!io.count(v->name) || !io.at(v->name)) return err("output '", v->name, "' has no address (setTensorAddress)");
     if (v->initializer) {  // a constant output (folded): copy it from the weights
       KILN_CUDA_CHECK(cudaMemcpyAsync(io.at(v->name), engine_.weight_ptr.at(v), v->initializer->nbytes(),
@@ -245,7 +282,7 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
     }
     Status s;
     if (!l.kernel) {
-      s = run_fallback(l, lc);
+      s = run_fallback(l, lc, io, sink);
     } else if (l.kernel->view) {
       if (lc.outputs[0].data != lc.inputs[0].data)
         s = check(cudaMemcpyAsync(lc.outputs[0].data, lc.inputs[0].data, lc.outputs[0].nbytes(), cudaMemcpyDeviceToDevice, stream),
