@@ -28,4 +28,7 @@ if [ "$models" != "none" ]; then
   "$c/bin/kiln_run_suite" --suite=/tmp/kiln_models --via-engine=cuda --metric=rel_l2 --rel-l2=1e-3 --jobs=1 \
       --name="torchvision models (CUDA engines, rel L2 <= 1e-3)" --log="$out/models_cuda.log" >/dev/null
   cat "$out/models_cuda.log" | tee -a "$out/summary.txt"
+  "$c/bin/kiln_run_suite" --suite=/tmp/kiln_models --via-engine=cuda --precision=fp16 --metric=rel_l2 --rel-l2=1e-2 \
+      --jobs=1 --name="torchvision models (CUDA engines, FP16, rel L2 <= 1e-2)" --log="$out/models_cuda_fp16.log" >/dev/null
+  cat "$out/models_cuda_fp16.log" | tee -a "$out/summary.txt"
 fi

@@ -125,5 +125,6 @@ void register_detection_ops(OpRegistry& r);
 void register_signal_ops(OpRegistry& r);
 void register_text_ops(OpRegistry& r);
 void register_control_flow_ops(OpRegistry& r);
+void register_kiln_conv_act_ops(OpRegistry& r);  // src/ir/ops/kiln/: kiln-domain fused ops
 
 }  // namespace kiln

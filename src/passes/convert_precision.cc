@@ -33,7 +33,7 @@ bool port_stays_f32(const Node& n, size_t port) {
 bool node_stays_f32(const Node& n) {
   static const std::set<std::string> keep = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
                                              "QLinearConv", "QLinearMatMul", "NonMaxSuppression", "RoiAlign"};
-  return !n.domain.empty() || keep.count(n.op_type) || !n.subgraphs().empty();
+  return (!n.domain.empty() && n.domain != "kiln") || keep.count(n.op_type) || !n.subgraphs().empty();
 }
 
 class Converter {

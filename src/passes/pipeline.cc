@@ -8,6 +8,7 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate nodes whose inputs are all constants; their outputs become weights", fold_constants},
       {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
+      {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
       {"convert_precision", "run float32 layers in float16/bfloat16 (--fp16/--bf16); I/O keep their types",
        convert_precision},
   };

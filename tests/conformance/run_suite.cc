@@ -42,6 +42,7 @@ struct Options {
   double rtol = 1e-3, atol = 1e-7, rel_l2 = 1e-4;
   int jobs = 2, timeout_s = 120;
   std::string via;  // "" = the CPU executor directly; "cpu" or "cuda" = through a built engine
+  std::string precision = "fp32";  // engines: fp32 (TF32 off) or fp16
 };
 
 enum class Outcome { kPass, kFail, kUnsupported };
@@ -174,6 +175,7 @@ Expected<std::vector<Tensor>> run_via_engine(const std::string& model, const std
   auto config = builder.createBuilderConfig();
   config->setBackend(o.via == "cuda" ? BackendKind::kCUDA : BackendKind::kCPU);
   config->clearFlag(BuilderFlag::kTF32);
+  if (o.precision == "fp16") config->setFlag(BuilderFlag::kFP16);
   OptimizationProfile profile;
   for (const auto& [name, t] : inputs)
     for (auto which : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX})
@@ -364,7 +366,8 @@ int main(int argc, char** argv) {
     std::string a = argv[i], v;
     if (parse_flag(a, "suite", o.suite) || parse_flag(a, "name", o.name) || parse_flag(a, "expected", o.expected) ||
         parse_flag(a, "write-passing", o.write_passing) || parse_flag(a, "filter", o.filter) ||
-        parse_flag(a, "log", o.log) || parse_flag(a, "metric", o.metric) || parse_flag(a, "via-engine", o.via)) continue;
+        parse_flag(a, "log", o.log) || parse_flag(a, "metric", o.metric) || parse_flag(a, "via-engine", o.via) ||
+        parse_flag(a, "precision", o.precision)) continue;
     if (parse_flag(a, "jobs", v)) { o.jobs = std::max(1, std::stoi(v)); continue; }
     if (parse_flag(a, "timeout", v)) { o.timeout_s = std::stoi(v); continue; }
     if (parse_flag(a, "rel-l2", v)) { o.rel_l2 = std::stod(v); continue; }
@@ -372,6 +375,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.suite.empty()) { std::fprintf(stderr, "run_suite: --suite=DIR is required\n"); return 2; }
+  if (o.precision != "fp32" && (o.precision != "fp16" || o.via.empty())) {
+    std::fprintf(stderr, "run_suite: --precision takes fp32, or fp16 with --via-engine\n");
+    return 2;
+  }
   if (!o.via.empty() && o.via != "cpu" && o.via != "cuda") {
     std::fprintf(stderr, "run_suite: --via-engine takes cpu or cuda\n");
     return 2;

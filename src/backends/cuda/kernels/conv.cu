@@ -104,10 +104,16 @@ __global__ void conv_transpose_direct(const T* x, const T* w, const T* bias, T* 
 }
 
 // y[n, m, :] += bias[m] after cuDNN (one pass, coalesced along the spatial axis).
+// The epilogue of a convolution in one pass over y: y = act(y + bias[channel] + z), each part
+// optional (kiln.ConvAct folds the residual Add and the Relu in here; plain Conv adds its bias).
 template <class T>
-__global__ void add_bias(T* y, const T* bias, int64_t m, int64_t spatial, int64_t total) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
-    st(y, i, ld(y, i) + ld(bias, (i / spatial) % m));
+__global__ void conv_epilogue(T* y, const T* bias, const T* z, bool relu, int64_t m, int64_t spatial, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    float v = ld(y, i);
+    if (bias) v += ld(bias, (i / spatial) % m);
+    if (z) v += ld(z, i);
+    st(y, i, relu ? fmaxf(v, 0.f) : v);
+  }
 }
 
 // Conv with asymmetric pads: x copied into the workspace with the pads' difference made explicit,
@@ -310,10 +316,14 @@ void launch_direct(LaunchContext& ctx, bool transpose, const Geom& g) {
 }
 
 template <class T>
-void launch_bias(LaunchContext& ctx, const Geom& g) {
+void launch_epilogue(LaunchContext& ctx, const Geom& g, bool with_bias) {
   const int64_t total = ctx.outputs[0].numel();
-  add_bias<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), ctx.inputs[2].as<const T>(),
-                                                                  g.m, g.out[0] * g.out[1] * g.out[2], total);
+  const T* bias = with_bias && ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
+  const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
+  const bool relu = ctx.node.attr_string("activation", "") == "Relu";
+  if (!bias && !z && !relu) return;
+  conv_epilogue<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), bias, z, relu, g.m,
+                                                                        g.out[0] * g.out[1] * g.out[2], total);
 }
 
 template <bool transpose>
@@ -339,11 +349,14 @@ Status conv(LaunchContext& ctx) {
     it = c.emplace(key, std::move(p)).first;
   }
   const ConvPlan& p = *it->second;
-  if (!p.cudnn) {
+  if (!p.cudnn) {  // the direct kernel adds the bias itself
     switch (y.dtype) {
-      case DataType::kFloat32: launch_direct<float>(ctx, transpose, p.g); break;
-      case DataType::kFloat16: launch_direct<__half>(ctx, transpose, p.g); break;
-      case DataType::kBFloat16: launch_direct<__nv_bfloat16>(ctx, transpose, p.g); break;
+      case DataType::kFloat32: launch_direct<float>(ctx, transpose, p.g); launch_epilogue<float>(ctx, p.g, false); break;
+      case DataType::kFloat16: launch_direct<__half>(ctx, transpose, p.g); launch_epilogue<__half>(ctx, p.g, false); break;
+      case DataType::kBFloat16:
+        launch_direct<__nv_bfloat16>(ctx, transpose, p.g);
+        launch_epilogue<__nv_bfloat16>(ctx, p.g, false);
+        break;
       default: return ctx.fail("no CUDA convolution for type ", dtype_name(y.dtype));
     }
     return Status::ok();
@@ -366,10 +379,8 @@ Status conv(LaunchContext& ctx) {
   else
     KILN_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.xd, xp, p.wd, w.data, p.cd, p.fwd, ws, p.ws, &zero,
                                             p.yd, y.data));
-  if (ctx.has_input(2)) {
-    if (y.dtype == DataType::kFloat16) launch_bias<__half>(ctx, p.g);
-    else launch_bias<float>(ctx, p.g);
-  }
+  if (y.dtype == DataType::kFloat16) launch_epilogue<__half>(ctx, p.g, true);
+  else launch_epilogue<float>(ctx, p.g, true);
   return Status::ok();
 }
 
@@ -388,6 +399,7 @@ Support check_conv(const Node& n) {
 void register_cuda_conv_kernels(CudaKernelTable& t) {
   t.add({"", "Conv", "cuda.conv", conv<false>, check_conv});
   t.add({"", "ConvTranspose", "cuda.conv", conv<true>, check_conv});
+  t.add({"kiln", "ConvAct", "cuda.conv", conv<false>, check_conv});  // conv, then bias + residual + Relu in one pass
 }
 
 }  // namespace kiln::cuda

@@ -1,0 +1,39 @@
+// CPU kernel of kiln.ConvAct: the reference Conv kernel, then the residual and the activation.
+#include <algorithm>
+
+#include "backends/cpu/kernel_table.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+Status conv_act(KernelContext& ctx) {
+  KernelFn conv = KernelTable::global().find("", "Conv");
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < 3 && i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
+  std::vector<Tensor> outs(1);
+  outs[0] = ctx.output(0);  // shares the buffer: the conv writes straight into Y
+  KernelContext cctx(ctx.node(), ins, outs);
+  KILN_RETURN_IF_ERROR(conv(cctx));
+  ctx.set_output(0, std::move(outs[0]));  // the same buffer, unless the conv allocated its own
+  Tensor& y = ctx.output(0);
+  const bool relu = ctx.node().attr_string("activation", "") == "Relu";
+  const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  if (z && z->dims() != y.dims()) return ctx.fail("residual ", z->describe(), " does not match output ", y.describe());
+  return visit_dtype(y.dtype(), FloatTypes{}, [&](auto tag) {
+    using T = decltype(tag);
+    using C = compute_t<T>;
+    T* py = y.mutable_data<T>();
+    const T* pz = z ? z->data<T>() : nullptr;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      C v = static_cast<C>(py[i]) + (pz ? static_cast<C>(pz[i]) : C(0));
+      py[i] = static_cast<T>(relu ? std::max(v, C(0)) : v);
+    }
+  });
+}
+
+}  // namespace
+
+void register_conv_act_kernels(KernelTable& t) { t.add("kiln", "ConvAct", conv_act); }
+
+}  // namespace kiln::cpu

@@ -1,0 +1,102 @@
+// fuse_conv_act: folds a convolution's residual add and ReLU into the convolution.
+//
+//   before:  %c = Conv(%x, %w, %b)            after:  %y = kiln.ConvAct(%x, %w, %b, %z)
+//            %s = Add(%c, %z)                                 {activation="Relu", <Conv's attrs>}
+//            %y = Relu(%s)
+//
+// Also Conv -> Relu (no residual) and Conv -> Add (no activation). Fires only when every
+// intermediate value has exactly one reader and is not a graph output, and the residual has the
+// convolution's shape (no broadcasting). Pre: types and shapes inferred, topological order.
+// Post: the fused node stands where the last matched node stood, so every input is still
+// defined before it. Must not fire: a Conv whose output is read twice, or a broadcasting Add.
+#include <map>
+#include <set>
+
+#include "passes/pipeline.h"
+
+namespace kiln::passes {
+
+namespace {
+
+struct Readers {
+  std::map<const Value*, std::vector<Node*>> of;
+  std::set<const Value*> graph_outputs;
+  // The single reader of v, if v has exactly one and is not a graph output.
+  Node* only(const Value* v) const {
+    auto it = of.find(v);
+    if (it == of.end() || it->second.size() != 1 || graph_outputs.count(v)) return nullptr;
+    return it->second[0];
+  }
+};
+
+bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op; }
+
+// Equal shapes whose every dim is a number or a named symbol ("batch" == "batch"); unknown
+// dims prove nothing.
+bool same_known_shape(const Shape& a, const Shape& b) {
+  if (!a.rank_known() || a != b) return false;
+  for (const Dim& d : a.dims()) if (!d.is_static() && !d.is_symbolic()) return false;
+  return true;
+}
+
+}  // namespace
+
+Status fuse_conv_act(Graph& graph, PassContext& ctx) {
+  Readers r;
+  r.graph_outputs.insert(graph.outputs.begin(), graph.outputs.end());
+  for (const auto& n : graph.nodes()) {
+    for (const Value* v : n->inputs) if (v) r.of[v].push_back(n.get());
+    for (const Value* v : n->implicit_inputs()) r.of[v].push_back(n.get());
+  }
+  std::map<Node*, std::unique_ptr<Node>> replace;  // last matched node -> fused node
+  std::set<Node*> drop;
+  for (const auto& np : graph.nodes()) {
+    Node* conv = np.get();
+    if (!is_op(conv, "Conv") || conv->outputs.size() != 1 || drop.count(conv)) continue;
+    Value* out = conv->outputs[0];
+    Node* next = r.only(out);
+    if (next && drop.count(next)) continue;  // already part of another match (the other branch of an Add)
+    Node* add = nullptr;
+    Value* residual = nullptr;
+    if (is_op(next, "Add") && next->inputs.size() == 2) {
+      residual = next->inputs[0] == out ? next->inputs[1] : next->inputs[0];
+      if (residual == out || !same_known_shape(residual->shape, out->shape)) residual = nullptr;
+      if (residual) { add = next; next = r.only(add->outputs[0]); }
+      if (next && drop.count(next)) continue;
+    }
+    Node* relu = is_op(next, "Relu") ? next : nullptr;
+    if (!add && !relu) continue;
+    Node* last = relu ? relu : add;
+    auto fused = std::make_unique<Node>();
+    fused->name = conv->name + (add ? "+Add" : "") + (relu ? "+Relu" : "");
+    fused->op_type = "ConvAct";
+    fused->domain = "kiln";
+    fused->opset = 1;
+    fused->attrs = conv->attrs;
+    fused->attrs["activation"] = std::string(relu ? "Relu" : "");
+    fused->inputs = {conv->inputs[0], conv->inputs[1], conv->inputs.size() > 2 ? conv->inputs[2] : nullptr};
+    if (residual) fused->inputs.push_back(residual);
+    fused->outputs = {last->outputs[0]};
+    drop.insert(conv);
+    if (add) drop.insert(add);
+    if (relu) drop.insert(relu);
+    replace[last] = std::move(fused);
+  }
+  auto& nodes = graph.mutable_nodes();
+  std::vector<std::unique_ptr<Node>> kept;
+  int fused = 0;
+  for (auto& n : nodes) {
+    if (auto it = replace.find(n.get()); it != replace.end()) {
+      for (Value* o : it->second->outputs) o->producer = it->second.get();
+      kept.push_back(std::move(it->second));
+      ++fused;
+      continue;
+    }
+    if (!drop.count(n.get())) kept.push_back(std::move(n));
+  }
+  nodes = std::move(kept);
+  ctx.counters["fuse_conv_act.fused"] += fused;
+  return Status::ok();
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,101 @@
+// fuse_conv_act: fires on Conv+Add+Relu, Conv+Relu and Conv+Add; must not fire when the Conv's
+// output has a second reader or the Add broadcasts; the fused graph computes the same values.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "backends/cpu/executor.h"
+#include "ir/op_registry.h"
+#include "passes/pipeline.h"
+
+namespace kiln::passes {
+namespace {
+
+Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
+  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
+struct Net {
+  Graph g;
+  Value* x;
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
+    auto n = std::make_unique<Node>();
+    n->name = out + "_node";
+    n->op_type = op;
+    n->opset = 17;
+    n->inputs = std::move(in);
+    n->outputs = {*g.add_value(out)};
+    if (std::string(op) == "Conv") n->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+    return g.add_node(std::move(n));
+  }
+  Net() {
+    g.opsets[""] = 17;
+    x = *g.add_value("x", DataType::kFloat32, Shape({1, 2, 5, 5}));
+    x->is_graph_input = true;
+    g.inputs.push_back(x);
+  }
+  Value* w(const char* name, unsigned seed) { return *g.add_initializer(name, random_tensor({2, 2, 3, 3}, seed)); }
+  Value* v(const char* name) { return g.find_value(name); }
+};
+
+std::vector<float> run(const Graph& g, const Tensor& x) {
+  auto ex = cpu::Executor::create(g);
+  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
+  auto out = (*ex)->run({{"x", x}});
+  EXPECT_TRUE(out.is_ok()) << out.status().message();
+  std::vector<float> all;
+  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
+  return all;
+}
+
+int count(const Graph& g, const char* op) {
+  int n = 0;
+  for (const auto& node : g.nodes()) n += node->op_type == op;
+  return n;
+}
+
+TEST(FuseConvAct, FoldsResidualAddAndReluAndKeepsValues) {
+  Net n;
+  Value* b = *n.g.add_initializer("b", random_tensor({2}, 3));
+  n.add("Conv", {n.x, n.w("w1", 1), b}, "c1");
+  n.add("Relu", {n.v("c1")}, "r1");             // Conv -> Relu
+  n.add("Conv", {n.v("r1"), n.w("w2", 2)}, "c2");
+  n.add("Add", {n.v("c2"), n.x}, "s");            // Conv -> Add(residual x) -> Relu
+  n.add("Relu", {n.v("s")}, "y");
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor x = random_tensor({1, 2, 5, 5}, 9);
+  auto want = run(n.g, x);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_conv_act(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["fuse_conv_act.fused"], 2);
+  EXPECT_EQ(count(n.g, "ConvAct"), 2);
+  EXPECT_EQ(n.g.nodes().size(), 2u);
+  auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], want[i]);
+}
+
+TEST(FuseConvAct, MustNotFireOnASharedOutputOrABroadcastingAdd) {
+  Net n;
+  n.add("Conv", {n.x, n.w("w1", 1)}, "c1");
+  n.add("Relu", {n.v("c1")}, "r1");
+  n.add("Neg", {n.v("c1")}, "k");                 // c1 read twice: no fusion
+  Value* bias = *n.g.add_initializer("row", random_tensor({5}, 4));
+  n.add("Conv", {n.x, n.w("w2", 2)}, "c2");
+  n.add("Add", {n.v("c2"), bias}, "s");           // broadcasting Add: no residual fusion
+  n.g.outputs = {n.v("r1"), n.v("k"), n.v("s")};
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  PassContext ctx;
+  ASSERT_TRUE(fuse_conv_act(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_conv_act.fused"], 0);
+  EXPECT_EQ(count(n.g, "Conv"), 2);
+}
+
+}  // namespace
+}  // namespace kiln::passes
