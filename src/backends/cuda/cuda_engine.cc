@@ -219,10 +219,13 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
     const Value* v = l.node->outputs[k];
     if (!v) continue;
     void* dst = lc.outputs[k].data;
-    if (!shapes_->dims.count(v)) {  // data-dependent: only a graph output can be, and the caller sizes it
+    // Data-dependent: only a graph output can be; it goes to the caller's buffer when the shape
+    // the caller was told (the model's declared static shape) is what came out, else to the sink.
+    bool told = v->shape.is_static() && v->shape.static_dims() == outs[k].dims() && dst;
+    if (!shapes_->dims.count(v) && !told) {
       if (!sink) return lc.fail("output '", v->name, "' has a data-dependent shape and no allocator");
       KILN_ASSIGN_OR_RETURN(dst, sink(*v, outs[k].dims(), outs[k].nbytes()));
-    } else if (outs[k].nbytes() != lc.outputs[k].nbytes()) {
+    } else if (shapes_->dims.count(v) && outs[k].nbytes() != lc.outputs[k].nbytes()) {
       return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
     }
     if (dst && outs[k].nbytes())
