@@ -22,4 +22,6 @@ nodes = [helper.make_node("Add", ["x", "b1"], ["a1"], name="add1"),
 g = helper.make_graph(nodes, "cuda_eltwise",
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, H, W])],
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", C * H * W])], inits)
-onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), sys.argv[1])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+m.ir_version = 8  # kiln reads IR 3 to 10; newer onnx writes higher by default
+onnx.save(m, sys.argv[1])
