@@ -40,16 +40,17 @@ void export_output(const std::string& path, const std::vector<HostTensor>& outpu
   write_json(path, j, "--exportOutput");
 }
 
-// One record per query. On the CPU backend H2D/D2H take no time and compute is the enqueue.
+// One record per query, as trtexec's: times in ms since the start of the run (CUDA: the enqueue
+// call on the host, H2D/compute/D2H from CUDA events; CPU: H2D/D2H take no time and the compute
+// is the synchronous enqueue).
 void export_times(const std::string& path, const InferenceResult& r) {
   json j = json::array();
-  for (const QueryTime& q : r.queries) {
-    double ms = q.end_ms - q.start_ms;
-    j.push_back({{"startEnqMs", q.start_ms}, {"endEnqMs", q.end_ms}, {"startH2DMs", q.start_ms},
-                 {"endH2DMs", q.start_ms}, {"startComputeMs", q.start_ms}, {"endComputeMs", q.end_ms},
-                 {"startD2HMs", q.end_ms}, {"endD2HMs", q.end_ms}, {"h2dMs", 0.0}, {"computeMs", ms},
-                 {"d2hMs", 0.0}, {"latencyMs", ms}});
-  }
+  for (const QueryTime& q : r.queries)
+    j.push_back({{"startEnqMs", q.start_enq}, {"endEnqMs", q.end_enq}, {"startH2DMs", q.start_h2d},
+                 {"endH2DMs", q.end_h2d}, {"startComputeMs", q.start_compute}, {"endComputeMs", q.end_compute},
+                 {"startD2HMs", q.start_d2h}, {"endD2HMs", q.end_d2h}, {"h2dMs", q.h2d_ms()},
+                 {"computeMs", q.compute_ms()}, {"d2hMs", q.d2h_ms()}, {"latencyMs", q.latency_ms()},
+                 {"enqMs", q.enq_ms()}});
   write_json(path, j, "--exportTimes");
 }
 

@@ -15,19 +15,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-class LayerProfiler : public Profiler {
- public:
-  void reportLayerTime(const char* layer, float ms) noexcept override {
-    auto [it, fresh] = p_.ms.try_emplace(layer);
-    if (fresh) p_.order.push_back(layer);
-    it->second.push_back(ms);
-  }
-  LayerProfile& profile() { return p_; }
-
- private:
-  LayerProfile p_;
-};
-
 std::vector<std::string> inputs_of(const Engine& e) {
   std::vector<std::string> v;
   for (int i = 0; i < e.getNbIOTensors(); ++i)
@@ -106,7 +93,7 @@ void time_stream(BoundContext& b, const Options& o, Clock::time_point t0, Profil
   for (int n = 0; n < o.iterations || ms_between(start, Clock::now()) < o.duration_s * 1000; ++n) {
     auto s = Clock::now();
     if (!b.ctx->enqueue(nullptr)) { error = "inference failed"; return; }
-    out.push_back({ms_between(t0, s), ms_between(t0, Clock::now())});
+    out.push_back(QueryTime::host(ms_between(t0, s), ms_between(t0, Clock::now())));
   }
 }
 
@@ -144,13 +131,32 @@ std::vector<HostTensor> prepare_inputs(Engine& e, const Options& o, CliLogger& l
   return inputs;
 }
 
+void LayerProfile::merge(const LayerProfile& other) {
+  for (const auto& name : other.order) {
+    auto [it, fresh] = ms.try_emplace(name);
+    if (fresh) order.push_back(name);
+    const auto& v = other.ms.at(name);
+    it->second.insert(it->second.end(), v.begin(), v.end());
+  }
+}
+
+void finish_result(InferenceResult& r, std::vector<std::vector<QueryTime>>& times) {
+  for (auto& v : times) r.queries.insert(r.queries.end(), v.begin(), v.end());
+  std::sort(r.queries.begin(), r.queries.end(), [](auto& a, auto& b) { return a.start_h2d < b.start_h2d; });
+  double end = 0;
+  for (auto& q : r.queries) end = std::max(end, q.end_d2h);
+  r.walltime_ms = r.queries.empty() ? 0 : end - r.queries.front().start_h2d;
+}
+
 std::vector<HostTensor> run_once(Engine& e, const std::vector<HostTensor>& inputs, int profile, CliLogger& logger) {
+  if (e.getBackend() == "cuda") return run_once_cuda(e, inputs, profile, logger);
   BoundContext b = bind(e, inputs, profile, logger);
   if (!b.ctx->execute()) logger.fail_api("inference failed");
   return std::move(b.outputs);
 }
 
 InferenceResult run_inference(Engine& e, const std::vector<HostTensor>& inputs, const Options& o, CliLogger& logger) {
+  if (e.getBackend() == "cuda") return run_inference_cuda(e, inputs, o, logger);
   std::vector<BoundContext> ctxs;
   for (int s = 0; s < o.streams; ++s) ctxs.push_back(bind(e, inputs, o.profile, logger));
   bool want_profile = o.dump_profile || !o.export_profile.empty();
@@ -167,10 +173,7 @@ InferenceResult run_inference(Engine& e, const std::vector<HostTensor>& inputs, 
   for (int s = 0; s < o.streams; ++s)
     if (!errors[s].empty()) logger.fail_api("stream " + std::to_string(s) + ": " + errors[s]);
   InferenceResult r;
-  for (auto& v : times) r.queries.insert(r.queries.end(), v.begin(), v.end());
-  std::sort(r.queries.begin(), r.queries.end(), [](auto& a, auto& b) { return a.start_ms < b.start_ms; });
-  for (auto& q : r.queries) r.walltime_ms = std::max(r.walltime_ms, q.end_ms);
-  if (!r.queries.empty()) r.walltime_ms -= r.queries.front().start_ms;
+  finish_result(r, times);
   if (want_profile) {
     if (o.separate_profile_run) {
       ctxs[0].ctx->setProfiler(nullptr);
@@ -178,14 +181,7 @@ InferenceResult run_inference(Engine& e, const std::vector<HostTensor>& inputs, 
       profile_run(ctxs[0], o, profs[0], logger);
       r.profile = profs[0].profile();
     } else {
-      for (auto& p : profs) {
-        for (const auto& name : p.profile().order) {
-          auto [it, fresh] = r.profile.ms.try_emplace(name);
-          if (fresh) r.profile.order.push_back(name);
-          auto& v = p.profile().ms[name];
-          it->second.insert(it->second.end(), v.begin(), v.end());
-        }
-      }
+      for (auto& p : profs) r.profile.merge(p.profile());
       r.profile.runs = static_cast<int>(r.queries.size());
     }
     r.profiled = true;

@@ -23,6 +23,8 @@ void check_outputs(const Options& o) {
 }
 
 void print_engine(const Engine& e) {
+  info("Engine backend: " + e.getBackend());
+  info("Total Activation Memory: " + std::to_string(e.getDeviceMemorySize()) + " bytes");
   for (int i = 0; i < e.getNbIOTensors(); ++i) {
     std::string name = e.getIOTensorName(i);
     bool in = e.getTensorIOMode(name) == TensorIOMode::kINPUT;
@@ -54,13 +56,30 @@ std::unique_ptr<Engine> get_engine(const Options& o, CliLogger& logger, Runtime&
   return e;
 }
 
+// --backend=cpu|cuda with --loadEngine: the saved engine must be of that backend. Flags for
+// CUDA engines are ignored on a CPU engine, with a warning.
+void check_backend(const Options& o, const Engine& e) {
+  if (!o.load_engine.empty() && o.backend != "auto" && o.backend != e.getBackend())
+    fail("--backend=", o.backend, ": the engine from --loadEngine is a ", e.getBackend(), " engine");
+  if (e.getBackend() == "cuda") return;
+  std::vector<std::string> ignored;
+  if (o.use_cuda_graph) ignored.push_back("--useCudaGraph");
+  if (o.no_data_transfers) ignored.push_back("--noDataTransfers");
+  if (o.use_spin_wait) ignored.push_back("--useSpinWait");
+  if (!ignored.empty())
+    warning(join(ignored, ", ") + ": ignored, the engine runs on the CPU backend (synchronous, no host/device "
+            "transfers)");
+}
+
 void run(const Options& o, CliLogger& logger) {
+  select_device(o);  // before any other CUDA call
   for (const auto& n : o.notices) warning(n);
   check_outputs(o);
   Runtime runtime(logger);
   std::vector<uint8_t> bytes;
   auto engine = get_engine(o, logger, runtime, bytes);
   print_engine(*engine);
+  check_backend(o, *engine);
   std::vector<HostTensor> inputs;
   if (!o.skip_inference || !o.load_inputs.empty() || !o.shapes.empty()) inputs = prepare_inputs(*engine, o, logger);
   if (!o.save_engine.empty()) {

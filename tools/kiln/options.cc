@@ -97,9 +97,6 @@ std::vector<double> parse_percentiles(const std::string& value) {
 // trtexec flags kiln does not implement: refused by name with the reason.
 const std::map<std::string, std::string>& refused_flags() {
   static const std::map<std::string, std::string> m = {
-      {"useCudaGraph", "CUDA graphs need the CUDA backend, which the kiln command cannot run yet"},
-      {"noDataTransfers", "the CPU backend has no host/device transfers to skip"},
-      {"useSpinWait", "the CPU backend runs synchronously; there is no GPU event to wait on"},
       {"threads", "not supported by kiln yet"},
       {"useDLACore", "kiln has no DLA backend"},
       {"allowGPUFallback", "kiln has no DLA backend"},
@@ -164,6 +161,9 @@ const std::map<std::string, Flag>& flag_table() {
       {"dumpProfile", on(&Options::dump_profile)},
       {"dumpOutput", on(&Options::dump_output)},
       {"separateProfileRun", on(&Options::separate_profile_run)},
+      {"useCudaGraph", on(&Options::use_cuda_graph)},
+      {"noDataTransfers", on(&Options::no_data_transfers)},
+      {"useSpinWait", on(&Options::use_spin_wait)},
       {"skipInference", on(&Options::skip_inference)},
       {"timingCacheFile", str(&Options::timing_cache)},
       {"calib", str(&Options::calib)},
@@ -207,8 +207,6 @@ void validate(Options& o) {
   if (!build && (!o.min_shapes.empty() || !o.opt_shapes.empty() || !o.max_shapes.empty() || o.max_batch))
     fail("--minShapes/--optShapes/--maxShapes/--maxBatch are build flags; the engine from --loadEngine has its "
          "profiles already");
-  if (o.backend == "cuda") fail("--backend=cuda: the kiln command cannot run CUDA engines yet (use --backend=cpu)");
-  if (o.device > 0) fail("--device=", o.device, ": no CUDA device ", o.device, " on this machine (kiln runs on the CPU here)");
   if (!o.calib.empty() && !o.int8 && !o.best) fail("--calib needs --int8 (or --best)");
   if (o.skip_inference && (o.validate || !o.export_output.empty() || !o.export_times.empty() ||
                            !o.export_profile.empty() || o.dump_profile || o.dump_output))

@@ -22,8 +22,8 @@ struct Options {
   ShapeMap shapes;                                            // --shapes: run-time (or static) shapes
   int max_batch = 0;                                          // --maxBatch (deprecated)
   std::string timing_cache, calib;
-  std::string backend = "auto";
-  int device = 0;
+  std::string backend = "auto";  // auto: CUDA when a GPU is usable, else CPU
+  int device = 0;                 // --device: the CUDA device (made current before anything else)
   // Inference.
   int iterations = 10;
   double duration_s = 3.0;
@@ -34,6 +34,8 @@ struct Options {
   int profile = 0;                               // --profile: the profile contexts use
   std::map<std::string, std::string> load_inputs;  // name -> file
   bool skip_inference = false, separate_profile_run = false, validate = false;
+  // CUDA engines only (on a CPU engine they are ignored with a warning).
+  bool use_cuda_graph = false, no_data_transfers = false, use_spin_wait = false;
   // Reporting.
   bool dump_profile = false, dump_output = false, verbose = false, help = false;
   std::string export_output, export_times, export_profile, export_layer_info;

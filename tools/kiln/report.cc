@@ -21,19 +21,25 @@ std::string stats_line(std::vector<double> v, const std::vector<double>& percent
 }
 
 // With --verbose only: a line per --avgRuns queries is thousands of lines for a small model.
-void print_trace_averages(const std::vector<double>& latency, const Options& o, double walltime_ms) {
-  const int avg_runs = o.avg_runs;
+// As trtexec: GPU latency is the compute time, host latency H2D + compute + D2H.
+void print_trace_averages(const InferenceResult& r, const Options& o) {
+  const size_t avg_runs = static_cast<size_t>(o.avg_runs);
   std::ostringstream t;
-  t << "Timing trace has " << latency.size() << " queries over " << walltime_ms / 1000 << " s";
+  t << "Timing trace has " << r.queries.size() << " queries over " << r.walltime_ms / 1000 << " s";
   info(t.str());
   if (!o.verbose) return;
   info("=== Trace details ===");
   info("Trace averages of " + std::to_string(avg_runs) + " runs:");
-  for (size_t i = 0; i + avg_runs <= latency.size(); i += avg_runs) {
-    double sum = std::accumulate(latency.begin() + i, latency.begin() + i + avg_runs, 0.0);
+  for (size_t i = 0; i + avg_runs <= r.queries.size(); i += avg_runs) {
+    double gpu = 0, host = 0, enq = 0;
+    for (size_t k = i; k < i + avg_runs; ++k) {
+      gpu += r.queries[k].compute_ms();
+      host += r.queries[k].latency_ms();
+      enq += r.queries[k].enq_ms();
+    }
     std::ostringstream s;
-    s << "Average on " << avg_runs << " runs - GPU latency: " << sum / avg_runs << " ms - Host latency: "
-      << sum / avg_runs << " ms (enqueue " << sum / avg_runs << " ms)";
+    s << "Average on " << avg_runs << " runs - GPU latency: " << gpu / double(avg_runs) << " ms - Host latency: "
+      << host / double(avg_runs) << " ms (enqueue " << enq / double(avg_runs) << " ms)";
     info(s.str());
   }
 }
@@ -54,27 +60,36 @@ double median_of(const std::vector<double>& sorted) {
 }
 
 void print_performance_summary(const InferenceResult& r, const Options& o) {
-  std::vector<double> latency, zeros(r.queries.size(), 0.0);
-  for (const QueryTime& q : r.queries) latency.push_back(q.end_ms - q.start_ms);
-  print_trace_averages(latency, o, r.walltime_ms);
-  double compute = std::accumulate(latency.begin(), latency.end(), 0.0);
+  std::vector<double> latency, enqueue, h2d, compute, d2h;
+  for (const QueryTime& q : r.queries) {
+    latency.push_back(q.latency_ms());
+    enqueue.push_back(q.enq_ms());
+    h2d.push_back(q.h2d_ms());
+    compute.push_back(q.compute_ms());
+    d2h.push_back(q.d2h_ms());
+  }
+  print_trace_averages(r, o);
+  double compute_total = std::accumulate(compute.begin(), compute.end(), 0.0);
   std::ostringstream s;
   info("=== Performance summary ===");
   s << "Throughput: " << (r.walltime_ms > 0 ? 1000.0 * double(r.queries.size()) / r.walltime_ms : 0) << " qps";
   if (o.streams > 1) s << " (" << o.streams << " streams together)";
   info(s.str());
   info("Latency: " + stats_line(latency, o.percentiles));
-  info("Enqueue Time: " + stats_line(latency, o.percentiles));
-  info("H2D Latency: " + stats_line(zeros, o.percentiles));
-  info("GPU Compute Time: " + stats_line(latency, o.percentiles));
-  info("D2H Latency: " + stats_line(zeros, o.percentiles));
+  info("Enqueue Time: " + stats_line(enqueue, o.percentiles));
+  info("H2D Latency: " + stats_line(h2d, o.percentiles));
+  info("GPU Compute Time: " + stats_line(compute, o.percentiles));
+  info("D2H Latency: " + stats_line(d2h, o.percentiles));
   std::ostringstream w, c;
   w << "Total Host Walltime: " << r.walltime_ms / 1000 << " s";
-  c << "Total GPU Compute Time: " << compute / 1000 << " s";
+  c << "Total GPU Compute Time: " << compute_total / 1000 << " s";
   info(w.str());
   info(c.str());
-  info("On the CPU backend there are no host/device copies: H2D/D2H Latency are 0, and Enqueue Time and GPU Compute "
-       "Time are the synchronous execute time.");
+  if (!r.cuda)
+    info("On the CPU backend there are no host/device copies: H2D/D2H Latency are 0, and Enqueue Time and GPU "
+         "Compute Time are the synchronous execute time.");
+  else if (o.no_data_transfers)
+    info("--noDataTransfers: the timed queries made no host/device copies (H2D/D2H Latency are 0).");
 }
 
 void print_profile_table(const LayerProfile& p) {

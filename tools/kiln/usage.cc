@@ -22,8 +22,9 @@ Build:
   --memPoolSize=workspace:<MiB>  workspace limit (units K/M/G accepted)
   --timingCacheFile=<file>    timing cache path (recorded; the CPU backend does no timing)
   --calib=<file>              INT8 calibration cache (with --int8; calibration not implemented yet)
-  --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice)
-  --device=<N>                device index (only 0, the CPU, in this build)
+  --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice;
+                              cuda: fails without a GPU)
+  --device=<N>                CUDA device to run on (default 0)
 Deprecated (mapped, with a notice):
   --workspace=<MiB>           -> --memPoolSize=workspace:<MiB>
   --maxBatch=<N>              -> batch dim of the max (and opt) shape of dynamic-batch inputs
@@ -40,20 +41,25 @@ Inference:
                               (otherwise random: floats in [-1, 1], integers in [0, 3])
   --skipInference             build (and save) only
   --separateProfileRun        profile layers in a separate run, not during timing
+  --useCudaGraph              CUDA: capture the enqueue into a CUDA graph after warm-up and replay it
+                              (falls back to plain enqueue, with a warning, if capture fails)
+  --noDataTransfers           CUDA: no H2D/D2H copies in the timed queries
+  --useSpinWait               CUDA: spin on the end event instead of a blocking wait
   --validate                  kiln: compare outputs with an unoptimized CPU reference built from --onnx
                               (with --loadEngine, --onnx names the reference model)
 Reporting:
   --dumpOutput                print the outputs
   --dumpProfile               print per-layer times
   --exportOutput=<file>       JSON: [{name, dimensions, values}]
-  --exportTimes=<file>        JSON: one record per query
+  --exportTimes=<file>        JSON: one record per query (startEnqMs .. endD2HMs, h2dMs, computeMs,
+                              d2hMs, latencyMs, enqMs)
   --exportProfile=<file>      JSON: [{count}, {name, timeMs, averageMs, medianMs, percentage}, ...]
   --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName}], Bindings}
   --profilingVerbosity=<v>    accepted (layer information is always detailed)
   --verbose                   every pass and layer decision
   --help, -h                  this text
-Refused by name (the CPU backend cannot do them): --useCudaGraph, --noDataTransfers, --useSpinWait,
-  --device=N>0, --backend=cuda, and other trtexec flags kiln does not implement yet.
+Refused by name: --threads, --useDLACore, --plugins, --sparsity, --safe and other trtexec flags kiln
+does not implement yet.
 )";
 }
 
