@@ -29,6 +29,11 @@ __device__ __forceinline__ C wmul(C x, C y) {
   else return x * y;
 }
 
+// Float or double math by the accumulator type.
+template <class C> __device__ __forceinline__ C mexp(C x) { if constexpr (std::is_same_v<C, double>) return exp(x); else return expf(x); }
+template <class C> __device__ __forceinline__ C mlog(C x) { if constexpr (std::is_same_v<C, double>) return log(x); else return logf(x); }
+template <class C> __device__ __forceinline__ C msqrt(C x) { if constexpr (std::is_same_v<C, double>) return sqrt(x); else return sqrtf(x); }
+
 template <R op, class C>
 struct Red {
   __device__ static Acc<C> init() {
@@ -45,8 +50,8 @@ struct Red {
     else if constexpr (op == R::kL1) s.a = wadd(s.a, x < C(0) ? C(-x) : x);
     else if constexpr (op == R::kL2 || op == R::kSumSquare) s.a = wadd(s.a, wmul(x, x));
     else if constexpr (op == R::kLogSumExp) {  // online max + rescaled sum
-      if (x > s.a) { s.b = s.b * expf(s.a - x) + 1.f; s.a = x; }
-      else if (s.a != -INFINITY) s.b += expf(x - s.a);
+      if (x > s.a) { s.b = s.b * mexp(s.a - x) + C(1); s.a = x; }
+      else if (s.a != C(-INFINITY)) s.b += mexp(x - s.a);
     } else s.a = wadd(s.a, x);
   }
   __device__ static void combine(Acc<C>& s, const Acc<C>& o) {
@@ -54,9 +59,9 @@ struct Red {
     else if constexpr (op == R::kMin) s.a = (o.a < s.a || o.a != o.a) ? o.a : s.a;
     else if constexpr (op == R::kProd) s.a = wmul(s.a, o.a);
     else if constexpr (op == R::kLogSumExp) {
-      const C m = fmaxf(s.a, o.a);
-      if (m == -INFINITY) return;
-      s.b = (s.a == -INFINITY ? 0.f : s.b * expf(s.a - m)) + (o.a == -INFINITY ? 0.f : o.b * expf(o.a - m));
+      const C m = s.a > o.a ? s.a : o.a;
+      if (m == C(-INFINITY)) return;
+      s.b = (s.a == C(-INFINITY) ? C(0) : s.b * mexp(s.a - m)) + (o.a == C(-INFINITY) ? C(0) : o.b * mexp(o.a - m));
       s.a = m;
     } else s.a = wadd(s.a, o.a);
   }
@@ -65,9 +70,9 @@ struct Red {
       if constexpr (std::is_integral_v<C>) return n ? C(s.a / n) : C(0);
       else return s.a / static_cast<C>(n);
     }
-    if constexpr (op == R::kL2) return sqrtf(s.a);
-    if constexpr (op == R::kLogSum) return logf(s.a);
-    if constexpr (op == R::kLogSumExp) return isfinite(s.a) ? s.a + logf(s.b) : s.a;
+    if constexpr (op == R::kL2) return msqrt(s.a);
+    if constexpr (op == R::kLogSum) return mlog(s.a);
+    if constexpr (op == R::kLogSumExp) return isfinite(s.a) ? s.a + mlog(s.b) : s.a;
     return s.a;
   }
   __device__ static Acc<C> shfl(const Acc<C>& s, int o) {
@@ -215,6 +220,7 @@ Status reduce(LaunchContext& c) {
     case DataType::kFloat32: launch<op, float>(c, p); break;
     case DataType::kFloat16: launch<op, __half>(c, p); break;
     case DataType::kBFloat16: launch<op, __nv_bfloat16>(c, p); break;
+    case DataType::kFloat64: launch<op, double>(c, p); break;
     case DataType::kInt32: if constexpr (int_ok(op)) { launch<op, int32_t>(c, p); break; } [[fallthrough]];
     case DataType::kInt64: if constexpr (int_ok(op)) { launch<op, int64_t>(c, p); break; } [[fallthrough]];
     default: return c.fail("no CUDA kernel for type ", dtype_name(x.dtype));
@@ -226,7 +232,7 @@ Status reduce(LaunchContext& c) {
 template <R op>
 Support check(const Node& n) {
   if (n.inputs.empty() || !n.inputs[0]) return Support::no("no input");
-  Support s = float_or_int_type(n.inputs[0]->dtype, int_ok(op));
+  Support s = float_or_int_type(n.inputs[0]->dtype, int_ok(op), true);
   if (!s.ok) return s;
   s = rank_at_most_8(n.inputs[0]);
   if (!s.ok) return s;

@@ -93,6 +93,7 @@ Status arg(LaunchContext& c) {
     case DataType::kFloat32: launch_arg<max, float>(c, l, last); break;
     case DataType::kFloat16: launch_arg<max, __half>(c, l, last); break;
     case DataType::kBFloat16: launch_arg<max, __nv_bfloat16>(c, l, last); break;
+    case DataType::kFloat64: launch_arg<max, double>(c, l, last); break;
     case DataType::kInt32: launch_arg<max, int32_t>(c, l, last); break;
     case DataType::kInt64: launch_arg<max, int64_t>(c, l, last); break;
     default: return c.fail("no CUDA kernel for type ", dtype_name(x.dtype));
@@ -102,7 +103,7 @@ Status arg(LaunchContext& c) {
 
 Support check_arg(const Node& n) {
   if (n.inputs.empty() || !n.inputs[0]) return Support::no("no input");
-  return float_or_int_type(n.inputs[0]->dtype, true);
+  return float_or_int_type(n.inputs[0]->dtype, true, true);
 }
 
 // CumSum: one thread per line along the axis (the axis is tiny next to the lines in practice:
@@ -172,6 +173,7 @@ Status cumsum(LaunchContext& c) {
     case DataType::kBFloat16:
       cumsum_lines<__nv_bfloat16><<<grid, 256, 0, c.stream>>>(x.as<__nv_bfloat16>(), c.outputs[0].as<__nv_bfloat16>(), total, a);
       break;
+    case DataType::kFloat64: cumsum_lines<double><<<grid, 256, 0, c.stream>>>(x.as<double>(), c.outputs[0].as<double>(), total, a); break;
     case DataType::kInt32: cumsum_lines<int32_t><<<grid, 256, 0, c.stream>>>(x.as<int32_t>(), c.outputs[0].as<int32_t>(), total, a); break;
     case DataType::kInt64: cumsum_lines<int64_t><<<grid, 256, 0, c.stream>>>(x.as<int64_t>(), c.outputs[0].as<int64_t>(), total, a); break;
     default: return c.fail("no CUDA kernel for type ", dtype_name(x.dtype));
@@ -181,7 +183,7 @@ Status cumsum(LaunchContext& c) {
 
 Support check_cumsum(const Node& n) {
   if (n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1]) return Support::no("missing input");
-  Support s = float_or_int_type(n.inputs[0]->dtype, true);
+  Support s = float_or_int_type(n.inputs[0]->dtype, true, true);
   if (!s.ok) return s;
   const DataType at = n.inputs[1]->dtype;
   if (at != DataType::kInt32 && at != DataType::kInt64) return Support::no("axis type");

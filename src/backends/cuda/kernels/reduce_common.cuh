@@ -17,9 +17,9 @@ namespace kiln::cuda::red {
 
 constexpr int kMaxRank = 8;
 
-// Compute type: float for float32/float16/bfloat16, long long for integers.
+// Compute type: float for float32/float16/bfloat16, double for double, long long for integers.
 template <class T>
-using compute_t = std::conditional_t<std::is_integral_v<T>, long long, float>;
+using compute_t = std::conditional_t<std::is_integral_v<T>, long long, std::conditional_t<std::is_same_v<T, double>, double, float>>;
 
 template <class T>
 __device__ __forceinline__ compute_t<T> ld(const T* p, int64_t i) {
@@ -125,7 +125,8 @@ inline AxisPlan plan_axes(const std::vector<int64_t>& dims, const std::vector<bo
   return p;
 }
 
-inline Support float_or_int_type(DataType t, bool ints) {
+inline Support float_or_int_type(DataType t, bool ints, bool f64 = false) {
+  if (f64 && t == DataType::kFloat64) return Support::yes();
   if (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16) return Support::yes();
   if (ints && (t == DataType::kInt32 || t == DataType::kInt64)) return Support::yes();
   return Support::no(std::string("element type ") + dtype_name(t));
