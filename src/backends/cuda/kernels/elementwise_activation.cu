@@ -45,7 +45,8 @@ struct EluF {
 struct SeluF {
   float a = 1.67326319217681884765625f, g = 1.05070102214050292968750f;
   SeluF() = default;
-  explicit SeluF(const Node& n) : a(attr(n, "alpha", a)), g(attr(n, "gamma", g)) {}
+  explicit SeluF(const Node& n)
+      : a(attr(n, "alpha", 1.67326319217681884765625f)), g(attr(n, "gamma", 1.05070102214050292968750f)) {}
   template <class C> __device__ C operator()(C x) const { return x > C(0) ? C(g) * x : C(g) * C(a) * m_expm1(x); }
 };
 struct CeluF {
@@ -131,7 +132,12 @@ Support check_gelu(const Node& n) {
 }
 
 // ---- PRelu ----------------------------------------------------------------------------------
-struct PReluF { template <class C> __device__ C operator()(C v, C a) const { return v < C(0) ? C(a * v) : v; } };
+struct PReluF {
+  template <class C> __device__ C operator()(C v, C a) const {
+    if constexpr (std::is_unsigned_v<C>) return v;  // never negative
+    else return v < C(0) ? C(a * v) : v;
+  }
+};
 
 Status run_prelu(LaunchContext& c) {
   const DeviceTensor& x = c.inputs[0];

@@ -57,14 +57,20 @@ KILN_EW_FN(AcoshF, m_acosh(x))
 KILN_EW_FN(AtanhF, m_atanh(x))
 KILN_EW_FN(ReciprocalF, C(1) / x)
 KILN_EW_FN(NegF, C(-x))
-KILN_EW_FN(AbsF, x < C(0) ? C(-x) : x)
 KILN_EW_FN(BitNotF, C(~x))
 #undef KILN_EW_FN
 
+struct AbsF {
+  template <class C> __device__ C operator()(C x) const {
+    if constexpr (std::is_unsigned_v<C>) return x;
+    else return x < C(0) ? C(-x) : x;
+  }
+};
 struct SignF {
   template <class C> __device__ C operator()(C x) const {
     if constexpr (std::is_floating_point_v<C>) if (isnan(x)) return x;
-    return C(C(C(0) < x) - C(x < C(0)));
+    if constexpr (std::is_unsigned_v<C>) return C(x != 0);
+    else return C(C(C(0) < x) - C(x < C(0)));
   }
 };
 struct NotF { __device__ bool operator()(bool x) const { return !x; } };
