@@ -83,6 +83,7 @@ class CudaContext : public BackendContext {
   void* consts_ = nullptr;  // host-evaluated values that device layers read, uploaded at prepare
   const ValueShapes* shapes_ = nullptr;
   std::vector<bool> skip_;                      // per layer: outputs known on the host
+  std::vector<bool> dynamic_;                   // per layer: output shape data-dependent: CPU for now
   std::map<const Value*, uint64_t> offset_;     // arena placement
   std::map<const Value*, const Value*> alias_;  // view output -> the value whose bytes it shows
   std::map<const Value*, void*> const_ptr_;
@@ -119,6 +120,13 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
     for (const Value* o : engine_.layers[i].node->outputs) all = all && (!o || host_known(o));
     skip_[i] = all;
   }
+  // Layers whose output shape the host could not fix (their shape parameters are run-time data,
+  // e.g. Pad's pads fed as an input) run on the CPU for these shapes: only there can an output
+  // be sized after it is computed.
+  dynamic_.assign(engine_.layers.size(), false);
+  for (size_t i = 0; i < engine_.layers.size(); ++i)
+    for (const Value* o : engine_.layers[i].node->outputs)
+      if (o && !skip_[i] && !shapes.dims.count(o)) dynamic_[i] = true;
   // Only graph outputs may have shapes the host cannot know before running (NonZero, or a Pad
   // whose pads are an input); a layer reading such a value cannot be laid out.
   for (size_t i = 0; i < engine_.layers.size(); ++i) {
@@ -155,7 +163,7 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
   // 3. Plan the arena over the remaining activations; views share their source's block.
   auto plan = engine::plan_graph_memory(
       g, shapes, [&](size_t i) { return !skip_[i]; },
-      [&](size_t i) { return engine_.layers[i].kernel && engine_.layers[i].kernel->view; });
+      [&](size_t i) { return engine_.layers[i].kernel && engine_.layers[i].kernel->view && !dynamic_[i]; });
   offset_ = std::move(plan.offsets);
   alias_ = std::move(plan.aliases);
   arena_size_ = plan.arena_bytes;
@@ -284,7 +292,7 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
       KILN_CUDA_CHECK(cudaEventRecord(start, stream));
     }
     Status s;
-    if (!l.kernel) {
+    if (!l.kernel || dynamic_[i]) {
       s = run_fallback(l, lc, io, sink);
     } else if (l.kernel->view) {
       if (lc.outputs[0].data != lc.inputs[0].data)
