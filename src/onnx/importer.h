@@ -1,5 +1,5 @@
-// ONNX -> kiln Graph. Reads IR versions 3 to 10 and default-domain opsets 7 to 21 (newer
-// ones are read as 21, with a warning); initializers in every encoding and external data;
+// ONNX -> kiln Graph. Reads IR versions 3 to 14 and default-domain opsets 7 to 24 (newer
+// ones are read as 24, with a warning); initializers in every encoding and external data;
 // Constant nodes become initializers. Fails with one error that lists every unsupported
 // (op, domain, opset) with the first node of each.
 #pragma once
@@ -11,8 +11,8 @@
 
 namespace kiln::onnx_import {
 
-constexpr int kMinIrVersion = 3, kMaxIrVersion = 10;
-constexpr int kMinOpset = 7, kMaxOpset = 21;
+constexpr int kMinIrVersion = 3, kMaxIrVersion = 14;
+constexpr int kMinOpset = 7, kMaxOpset = 24;
 
 struct UnsupportedOp {
   std::string op_type, domain;
