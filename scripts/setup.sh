@@ -23,8 +23,20 @@ else
   echo "setup: all Debian packages present"
 fi
 
-# Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
 here=$(cd "$(dirname "$0")/.." && pwd)
+
+# Python tooling from PyPI, pinned, in a virtual environment of the machine's `python3` (the
+# PyPI interpreter, not Debian's /usr/bin/python3, whose onnx is 1.12): onnx 1.23 generates the
+# current node-test suite, onnxruntime is the second reference. Without network this step only
+# warns, and the tests that need it report themselves skipped.
+venv="$here/build/pyenv"
+want="onnx==1.23.2 onnxruntime==1.23.2 numpy==2.4.6"
+if ! "$venv/bin/python" -c "import onnx, onnxruntime, sys; sys.exit(onnx.__version__ != '1.23.2')" 2>/dev/null; then
+  echo "setup: python tooling into $venv ($want)"
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q $want; } || echo "setup: WARNING: could not install $want"
+fi
+
+# Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
 # CUDA code is compiled only where the toolkit is found; CI compiles it for sm_90 alone, to prove
 # it builds (KILN_CUDA_ARCHITECTURES overrides; the default is 80;86;89;90).
 cuda_arch=()
