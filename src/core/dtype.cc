@@ -14,6 +14,11 @@ constexpr TypeRow kTypes[] = {
     {DataType::kUInt32, "uint32", 4},       {DataType::kUInt64, "uint64", 8},
     {DataType::kComplex64, "complex64", 8}, {DataType::kComplex128, "complex128", 16},
     {DataType::kBFloat16, "bfloat16", 2},
+    {DataType::kFloat8E4M3FN, "float8e4m3fn", 1}, {DataType::kFloat8E4M3FNUZ, "float8e4m3fnuz", 1},
+    {DataType::kFloat8E5M2, "float8e5m2", 1},   {DataType::kFloat8E5M2FNUZ, "float8e5m2fnuz", 1},
+    {DataType::kUInt4, "uint4", 0},             {DataType::kInt4, "int4", 0},
+    {DataType::kFloat4E2M1, "float4e2m1", 0},   {DataType::kFloat8E8M0, "float8e8m0", 1},
+    {DataType::kUInt2, "uint2", 0},             {DataType::kInt2, "int2", 0},
 };
 const TypeRow* row(DataType t) {
   for (const auto& r : kTypes) if (r.type == t) return &r;
@@ -22,6 +27,21 @@ const TypeRow* row(DataType t) {
 }  // namespace
 
 size_t dtype_size(DataType t) { const TypeRow* r = row(t); return r ? r->size : 0; }
+size_t dtype_bits(DataType t) {
+  switch (t) {
+    case DataType::kUInt4: case DataType::kInt4: case DataType::kFloat4E2M1: return 4;
+    case DataType::kUInt2: case DataType::kInt2: return 2;
+    default: return dtype_size(t) * 8;
+  }
+}
+size_t dtype_nbytes(DataType t, int64_t n) {
+  return (static_cast<size_t>(n) * dtype_bits(t) + 7) / 8;
+}
+bool dtype_is_packed(DataType t) { size_t b = dtype_bits(t); return b != 0 && b < 8; }
+bool dtype_is_quantized(DataType t) {
+  int32_t c = static_cast<int32_t>(t);
+  return c >= static_cast<int32_t>(DataType::kFloat8E4M3FN) && c <= static_cast<int32_t>(DataType::kInt2);
+}
 const char* dtype_name(DataType t) { const TypeRow* r = row(t); return r ? r->name : "unknown"; }
 bool dtype_code_known(int32_t code) { return row(static_cast<DataType>(code)) != nullptr; }
 

@@ -30,10 +30,36 @@ enum class DataType : int32_t {
   kComplex64 = 14,
   kComplex128 = 15,
   kBFloat16 = 16,
+  // Quantized types (opset 19 and later). The float8 types are one byte per element; the
+  // 4-bit types are packed two per byte and the 2-bit ones four per byte, low bits first,
+  // as ONNX stores them. Kernels reach them through load_element/store_element, not
+  // visit_dtype.
+  kFloat8E4M3FN = 17,
+  kFloat8E4M3FNUZ = 18,
+  kFloat8E5M2 = 19,
+  kFloat8E5M2FNUZ = 20,
+  kUInt4 = 21,
+  kInt4 = 22,
+  kFloat4E2M1 = 23,
+  kFloat8E8M0 = 24,
+  kUInt2 = 25,
+  kInt2 = 26,
 };
 
-// Bytes per element; 0 for kUndefined and kString (not stored as fixed-size elements).
+// Bytes per element; 0 for kUndefined and kString (not stored as fixed-size elements) and
+// for the packed sub-byte types (int4, uint4, float4e2m1, int2, uint2), so code that walks
+// elements byte-wise never mistakes them for one byte each. Use dtype_bits/dtype_nbytes
+// for storage sizes.
 size_t dtype_size(DataType t);
+// Bits per element as stored (4 for int4, 2 for int2, 8 * dtype_size otherwise).
+size_t dtype_bits(DataType t);
+// Bytes that n elements occupy, packed as ONNX packs them: ceil(n * bits / 8).
+size_t dtype_nbytes(DataType t, int64_t n);
+// Whether t packs several elements into one byte.
+bool dtype_is_packed(DataType t);
+// Whether t is one of the quantized types (float8*, float4e2m1, int4/uint4, int2/uint2)
+// that visit_dtype does not dispatch.
+bool dtype_is_quantized(DataType t);
 // ONNX spelling: "float", "float16", "int64", ...
 const char* dtype_name(DataType t);
 // Parses dtype_name()'s spelling.

@@ -134,7 +134,7 @@ Status add_weights(const EngineHeader& h, const std::shared_ptr<const std::byte>
                    uint64_t w_size, Graph& g) {
   for (const auto& w : h.weights()) {
     std::string where = "engine weight '" + w.name() + "'";
-    if (!dtype_code_known(w.dtype()) || dtype_size(static_cast<DataType>(w.dtype())) == 0)
+    if (!dtype_code_known(w.dtype()) || dtype_bits(static_cast<DataType>(w.dtype())) == 0)
       return err(where, ": unknown element type ", w.dtype(), kRebuild);
     if (w.offset() % kWeightAlignment != 0 || w.offset() > w_size || w.nbytes() > w_size - w.offset())
       return err(where, ": lies outside the weights blob", kRebuild);

@@ -112,7 +112,7 @@ void tensor_to_proto(const Tensor& t, kilnpb::TensorData* out) {
 }
 
 Expected<Tensor> tensor_from_proto(const kilnpb::TensorData& p, const std::string& where) {
-  if (!dtype_code_known(p.dtype()) || dtype_size(static_cast<DataType>(p.dtype())) == 0)
+  if (!dtype_code_known(p.dtype()) || dtype_bits(static_cast<DataType>(p.dtype())) == 0)
     return err(where, ": unknown element type ", p.dtype(), kRebuild);
   auto t = Tensor::zeros(static_cast<DataType>(p.dtype()), {p.dims().begin(), p.dims().end()});
   if (!t) return err(where, ": ", t.status().message(), kRebuild);

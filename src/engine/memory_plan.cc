@@ -89,9 +89,9 @@ GraphMemoryPlan plan_graph_memory(const Graph& g, const ValueShapes& shapes, con
   auto bytes_of = [&](const Value* v) -> uint64_t {
     auto it = shapes.dims.find(v);
     if (it == shapes.dims.end()) return 0;
-    uint64_t n = dtype_size(v->dtype);
+    uint64_t n = 1;
     for (int64_t d : it->second) n *= static_cast<uint64_t>(d);
-    return n;
+    return static_cast<uint64_t>(dtype_nbytes(v->dtype, static_cast<int64_t>(n)));  // packed types: ceil
   };
   GraphMemoryPlan out;
   std::vector<PlanRequest> reqs;

@@ -111,9 +111,9 @@ uint64_t peak_live_bytes(const Graph& graph, const ValueShapes& shapes) {
   auto bytes = [&](const Value* v) -> uint64_t {
     auto it = shapes.dims.find(v);
     if (it == shapes.dims.end() || v->initializer) return 0;
-    uint64_t n = dtype_size(v->dtype);
+    uint64_t n = 1;
     for (int64_t d : it->second) n *= static_cast<uint64_t>(d);
-    return n;
+    return static_cast<uint64_t>(dtype_nbytes(v->dtype, static_cast<int64_t>(n)));  // packed types: ceil
   };
   uint64_t live = 0, peak = 0;
   for (const Value* in : graph.inputs) live += bytes(in);

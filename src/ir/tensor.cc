@@ -1,5 +1,8 @@
 #include "ir/tensor.h"
 
+#include "core/float8.h"
+
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -17,16 +20,16 @@ std::shared_ptr<std::byte> allocate_bytes(size_t n) {
 }  // namespace
 
 Expected<Tensor> Tensor::zeros(DataType dtype, std::vector<int64_t> dims) {
-  if (dtype_size(dtype) == 0) return err("cannot allocate a tensor of type ", dtype_name(dtype));
+  if (dtype_bits(dtype) == 0) return err("cannot allocate a tensor of type ", dtype_name(dtype));
   KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(dims, std::string("tensor of type ") + dtype_name(dtype)));
-  if (n > static_cast<int64_t>(SIZE_MAX / 2 / dtype_size(dtype)))
+  if (n > static_cast<int64_t>(SIZE_MAX / 2 / dtype_bits(dtype)))
     return err("tensor ", dims_to_string(dims), " is too large to allocate");
   Tensor t;
   t.dtype_ = dtype;
   t.dims_ = std::move(dims);
   t.numel_ = n;
   try {
-    t.data_ = allocate_bytes(static_cast<size_t>(n) * dtype_size(dtype));
+    t.data_ = allocate_bytes(dtype_nbytes(dtype, n));
   } catch (const std::bad_alloc&) {
     return err("out of memory allocating ", dtype_name(dtype), dims_to_string(t.dims_));
   }
@@ -36,9 +39,9 @@ Expected<Tensor> Tensor::zeros(DataType dtype, std::vector<int64_t> dims) {
 Expected<Tensor> Tensor::view(DataType dtype, std::vector<int64_t> dims,
                               std::shared_ptr<const std::byte> data, size_t nbytes) {
   KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(dims, "tensor view"));
-  size_t esize = dtype_size(dtype);
-  if (esize == 0) return err("cannot hold a tensor of type ", dtype_name(dtype));
-  if (static_cast<uint64_t>(n) > SIZE_MAX / esize || static_cast<size_t>(n) * esize != nbytes)
+  size_t bits = dtype_bits(dtype);
+  if (bits == 0) return err("cannot hold a tensor of type ", dtype_name(dtype));
+  if (static_cast<uint64_t>(n) > SIZE_MAX / 2 / bits || dtype_nbytes(dtype, n) != nbytes)
     return err("byte size ", nbytes, " does not match ", dtype_name(dtype), dims_to_string(dims));
   Tensor t;
   t.dtype_ = dtype;
@@ -64,6 +67,7 @@ Tensor Tensor::clone() const {
 }
 
 double Tensor::get_as_double(int64_t i) const {
+  if (dtype_is_quantized(dtype_)) return load_quantized(raw(), dtype_, i);
   double v = 0;
   (void)visit_dtype(dtype_, AllTypes{}, [&](auto tag) {
     using T = decltype(tag);
@@ -73,6 +77,10 @@ double Tensor::get_as_double(int64_t i) const {
 }
 
 int64_t Tensor::get_as_int64(int64_t i) const {
+  if (dtype_is_quantized(dtype_)) {
+    double d = load_quantized(raw(), dtype_, i);
+    return std::isfinite(d) ? static_cast<int64_t>(d) : 0;  // float8 NaN/inf have no integer value
+  }
   int64_t v = 0;
   (void)visit_dtype(dtype_, AllTypes{}, [&](auto tag) {
     using T = decltype(tag);

@@ -33,7 +33,8 @@ class Tensor {
   size_t rank() const { return dims_.size(); }
   int64_t dim(size_t i) const { return dims_[i]; }
   int64_t numel() const { return numel_; }
-  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  // Storage bytes; the packed types (int4, ...) take ceil(numel * bits / 8).
+  size_t nbytes() const { return dtype_nbytes(dtype_, numel_); }
   Shape shape() const { return Shape::from_static(dims_); }
 
   const std::byte* raw() const { return data_.get(); }
@@ -45,7 +46,8 @@ class Tensor {
   Expected<Tensor> reshaped(std::vector<int64_t> dims) const;
   // A deep copy with its own buffer.
   Tensor clone() const;
-  // Reads element i as double / int64 whatever the element type (for shape inputs, tests).
+  // Reads element i as double / int64 whatever the element type (for shape inputs, tests);
+  // the quantized types (float8, int4, ...) decode to their values.
   double get_as_double(int64_t i) const;
   int64_t get_as_int64(int64_t i) const;
   // All elements as int64 (for shape/axes/indices inputs); fails for non-integer types.

@@ -55,6 +55,18 @@ Expected<Tensor> decode_typed_fields(const onnx::TensorProto& p, DataType dt, st
       return from_field<decltype(p.uint64_data()), uint64_t>(dt, dims, p.uint64_data(), same);
     default: break;
   }
+  if (dtype_is_quantized(dt)) {
+    // float8 types: one element's bits per int32_data entry. Packed types (int4, ...): one
+    // packed byte per entry, ceil(n * bits / 8) of them, low bits first.
+    const int64_t entries = dtype_is_packed(dt) ? static_cast<int64_t>(dtype_nbytes(dt, n)) : n;
+    if (p.int32_data_size() != entries)
+      return err("tensor '", p.name(), "' holds ", p.int32_data_size(), " int32_data entries but ",
+                 dtype_name(dt), dims_to_string(dims), " needs ", entries);
+    Tensor t = Tensor::zeros(dt, dims).value();
+    auto* out = reinterpret_cast<uint8_t*>(t.mutable_raw());
+    for (int i = 0; i < p.int32_data_size(); ++i) out[i] = static_cast<uint8_t>(p.int32_data(i));
+    return t;
+  }
   // Every other fixed-size type travels in int32_data, one element per entry; 16-bit floats
   // as their bit patterns.
   KILN_RETURN_IF_ERROR(count_ok(p.int32_data_size()));
@@ -97,7 +109,8 @@ Expected<Tensor> decode_external(const onnx::TensorProto& p, DataType dt, std::v
                f->path(), "' (", f->size(), " bytes)");
   // Alias the mapping: the tensor keeps the file mapped for as long as it lives.
   std::shared_ptr<const std::byte> bytes(f, f->data() + offset);
-  if (reinterpret_cast<uintptr_t>(bytes.get()) % dtype_size(dt) != 0) {  // misaligned: copy
+  const size_t align = dtype_size(dt) ? dtype_size(dt) : 1;  // packed types: byte-aligned
+  if (reinterpret_cast<uintptr_t>(bytes.get()) % align != 0) {  // misaligned: copy
     Tensor t = Tensor::zeros(dt, dims).value();
     std::memcpy(t.mutable_raw(), bytes.get(), nbytes);
     return t;
@@ -118,10 +131,11 @@ Expected<Tensor> decode_tensor(const onnx::TensorProto& p, ExternalData* externa
   std::vector<int64_t> dims(p.dims().begin(), p.dims().end());
   auto numel = checked_numel(dims, "tensor '" + p.name() + "'");
   if (!numel) return numel.status();
-  size_t esize = dtype_size(dt);
-  if (static_cast<uint64_t>(*numel) > SIZE_MAX / esize)
+  // Packed types (int4, int2, float4e2m1) store ceil(numel * bits / 8) bytes.
+  size_t bits = dtype_bits(dt);
+  if (static_cast<uint64_t>(*numel) > SIZE_MAX / 2 / bits)
     return err("tensor '", p.name(), "' shape ", dims_to_string(dims), " is too large");
-  size_t nbytes = static_cast<size_t>(*numel) * esize;
+  size_t nbytes = dtype_nbytes(dt, *numel);
 
   if (p.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
     return decode_external(p, dt, std::move(dims), nbytes, external);

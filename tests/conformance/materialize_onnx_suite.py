@@ -20,7 +20,15 @@ def write_value(path, name, value, type_proto):
     if type_proto is not None and not type_proto.HasField("tensor_type"):
         return False  # sequences, maps, optionals: kiln does not read them; the case is unsupported
     import numpy as np
+    from onnx import TensorProto
 
+    if isinstance(value, TensorProto):  # cases stored as .pb in the package (cast, float8, int4): as is
+        proto = TensorProto()
+        proto.CopyFrom(value)
+        proto.name = name
+        with open(path, "wb") as f:
+            f.write(proto.SerializeToString())
+        return True
     try:
         proto = numpy_helper.from_array(value if isinstance(value, np.ndarray) else np.asarray(value), name)
     except Exception:  # a value numpy_helper cannot encode: the case has no data for it

@@ -53,4 +53,79 @@ TEST(DynamicQuantizeLinear, RangeIncludesZero) {
   EXPECT_TRUE(tensors_near((*z)[0], Tensor::from_vector<uint8_t>({2}, {0, 0})));
 }
 
+// Blocked quantization (opset 21): scale has x's shape with ceil(extent / block_size) on axis;
+// the last block may be short.
+TEST(QuantizeLinear, BlockedWithShortLastBlock) {
+  Tensor x = Tensor::from_vector<float>({2, 3}, {2, 4, 6, 8, 10, 12});
+  Tensor s = Tensor::from_vector<float>({2, 2}, {1, 2, 2, 4});
+  Tensor z = Tensor::from_vector<uint8_t>({2, 2}, {0, 1, 0, 0});
+  auto y = run_op("QuantizeLinear", {x, s, z}, {{"axis", int64_t(1)}, {"block_size", int64_t(2)}}, 1, 21);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<uint8_t>({2, 3}, {2, 4, 4, 4, 5, 3})));
+  auto d = run_op("DequantizeLinear", {(*y)[0], s, z}, {{"axis", int64_t(1)}, {"block_size", int64_t(2)}}, 1, 21);
+  ASSERT_TRUE(d.is_ok()) << d.status().message();
+  EXPECT_TRUE(tensors_near((*d)[0], x));
+  // A scale that does not fit the blocks is one clear error.
+  auto bad = run_op("QuantizeLinear", {x, Tensor::from_vector<float>({2, 3}, {1, 1, 1, 1, 1, 1})},
+                    {{"axis", int64_t(1)}, {"block_size", int64_t(2)}}, 1, 21);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("block_size"), std::string::npos) << bad.status().message();
+}
+
+// int4 output through output_dtype: rounds half to even, clips to [-8, 7], packs two per byte.
+TEST(QuantizeLinear, Int4ViaOutputDtypeAndBack) {
+  Tensor x = Tensor::from_vector<float>({5}, {-20, -2.5, 0.5, 3.5, 100});
+  auto y = run_op("QuantizeLinear", {x, Tensor::scalar<float>(1.0f)},
+                  {{"output_dtype", int64_t(DataType::kInt4)}}, 1, 21);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  ASSERT_EQ((*y)[0].dtype(), DataType::kInt4);
+  EXPECT_EQ((*y)[0].nbytes(), 3u);
+  const double want[] = {-8, -2, 0, 4, 7};
+  for (int64_t i = 0; i < 5; ++i) EXPECT_EQ((*y)[0].get_as_double(i), want[i]);
+  auto d = run_op("DequantizeLinear", {(*y)[0], Tensor::scalar<float>(0.5f)}, {}, 1, 21);
+  ASSERT_TRUE(d.is_ok()) << d.status().message();
+  EXPECT_TRUE(tensors_near((*d)[0], Tensor::from_vector<float>({5}, {-4, -1, 0, 2, 3.5})));
+}
+
+// float8 output: x / scale rounded to nearest even, saturating by default, NaN without.
+TEST(QuantizeLinear, Float8SaturatesUnlessTold) {
+  Tensor x = Tensor::from_vector<float>({3}, {1.0f, 17.0f, 1e6f});
+  auto y = run_op("QuantizeLinear", {x, Tensor::scalar<float>(1.0f)},
+                  {{"output_dtype", int64_t(DataType::kFloat8E4M3FN)}}, 1, 21);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_EQ((*y)[0].get_as_double(0), 1.0);
+  EXPECT_EQ((*y)[0].get_as_double(1), 16.0);  // 17 is a tie between 16 and 18: even mantissa
+  EXPECT_EQ((*y)[0].get_as_double(2), 448.0);
+  auto n = run_op("QuantizeLinear", {x, Tensor::scalar<float>(1.0f)},
+                  {{"output_dtype", int64_t(DataType::kFloat8E4M3FN)}, {"saturate", int64_t(0)}}, 1, 21);
+  ASSERT_TRUE(n.is_ok()) << n.status().message();
+  EXPECT_TRUE(std::isnan((*n)[0].get_as_double(2)));
+}
+
+TEST(Cast, ToAndFromPackedAndFloat8Types) {
+  Tensor x = Tensor::from_vector<float>({5}, {-9.5f, 7.9f, 8.0f, 0.3f, 1e6f});
+  auto i4 = run_op("Cast", {x}, {{"to", int64_t(DataType::kInt4)}}, 1, 21);
+  ASSERT_TRUE(i4.is_ok()) << i4.status().message();
+  const double wrapped[] = {7, 7, -8, 0, 0};  // truncate, then wrap like numpy's astype
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ((*i4)[0].get_as_double(i), wrapped[i]);
+  auto back = run_op("Cast", {(*i4)[0]}, {{"to", int64_t(DataType::kInt8)}}, 1, 21);
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ((*back)[0].get_as_double(2), -8);
+  auto f8 = run_op("Cast", {x}, {{"to", int64_t(DataType::kFloat8E5M2)}, {"saturate", int64_t(0)}}, 1, 21);
+  ASSERT_TRUE(f8.is_ok()) << f8.status().message();
+  EXPECT_TRUE(std::isinf((*f8)[0].get_as_double(4)));
+  auto f16 = run_op("Cast", {(*f8)[0]}, {{"to", int64_t(DataType::kFloat16)}}, 1, 21);
+  ASSERT_TRUE(f16.is_ok()) << f16.status().message();
+  EXPECT_EQ((*f16)[0].get_as_double(1), 8.0);  // 7.9 in e5m2
+}
+
+// Ops that move elements byte-wise refuse packed tensors instead of misreading them.
+TEST(Cast, PackedTypesRejectedByByteWiseOps) {
+  auto i4 = run_op("Cast", {Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4})}, {{"to", int64_t(DataType::kInt4)}}, 1, 21);
+  ASSERT_TRUE(i4.is_ok()) << i4.status().message();
+  auto t = run_op("Transpose", {(*i4)[0]}, {}, 1, 21);
+  ASSERT_FALSE(t.is_ok());
+  EXPECT_NE(t.status().message().find("not supported"), std::string::npos) << t.status().message();
+}
+
 }  // namespace kiln::testing

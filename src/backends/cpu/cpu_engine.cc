@@ -17,9 +17,9 @@ class CpuContext : public BackendContext {
     arena_ = 0;
     for (const auto& [v, d] : shapes.dims) {
       if (v->initializer) continue;
-      uint64_t n = dtype_size(v->dtype);
+      uint64_t n = 1;
       for (int64_t x : d) n *= static_cast<uint64_t>(x);
-      arena_ += n;  // the reference executor frees as it goes; this is an upper bound
+      arena_ += dtype_nbytes(v->dtype, static_cast<int64_t>(n));  // the reference executor frees as it goes; this is an upper bound
     }
     return Status::ok();
   }
@@ -35,7 +35,7 @@ class CpuContext : public BackendContext {
       KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(dims, "input '" + in->name + "'"));
       // A non-owning view of the caller's buffer: inputs are never copied.
       std::shared_ptr<const std::byte> data(static_cast<const std::byte*>(it->second), [](const std::byte*) {});
-      KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, n * dtype_size(in->dtype)));
+      KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::view(in->dtype, dims, data, dtype_nbytes(in->dtype, n)));
       feeds[in->name] = std::move(t);
     }
     Executor::NodeObserver observer;

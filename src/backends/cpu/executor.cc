@@ -61,6 +61,30 @@ Status check_input(const Value& decl, const Tensor& t) {
       return err("input '", decl.name, "' expects shape ", decl.shape.to_string(), ", got ", t.describe());
   return Status::ok();
 }
+// Packed sub-byte tensors (int4, uint4, float4e2m1, int2, uint2) have no whole-byte element,
+// so kernels that move elements byte-wise (Transpose, Gather, Slice, Concat, ...) cannot carry
+// them. Only these ops read or write them: the casts, the quantize pair, and the views whose
+// bytes stay as they are.
+bool carries_packed_types(const Node& n) {
+  static const char* const kOps[] = {"Cast", "CastLike", "QuantizeLinear", "DequantizeLinear",
+                                     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity",
+                                     "Shape", "Size", "Constant"};
+  if (!n.domain.empty() && n.domain != "ai.onnx") return false;
+  for (const char* op : kOps) if (n.op_type == op) return true;
+  return false;
+}
+
+Status check_packed_types(const Node& n, const std::vector<const Tensor*>& args, const InferContext& ictx,
+                          size_t num_outputs) {
+  if (carries_packed_types(n)) return Status::ok();
+  for (const Tensor* t : args)
+    if (t && dtype_is_packed(t->dtype()))
+      return err(n.label(), ": packed element type ", dtype_name(t->dtype()), " is not supported by ", n.op_type);
+  for (size_t i = 0; i < num_outputs; ++i)
+    if (dtype_is_packed(ictx.output(i).dtype))
+      return err(n.label(), ": packed element type ", dtype_name(ictx.output(i).dtype), " is not supported by ", n.op_type);
+  return Status::ok();
+}
 }  // namespace
 
 Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Tensor*>& args) {
@@ -79,11 +103,12 @@ Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector
   size_t num_outputs = std::max<size_t>(n.outputs.size(), schema->max_outputs > 0 ? schema->max_outputs : 0);
   InferContext ictx(n, std::move(infos), num_outputs);
   KILN_RETURN_IF_ERROR(infer_node(*schema, ictx));
+  KILN_RETURN_IF_ERROR(check_packed_types(n, args, ictx, num_outputs));
 
   std::vector<Tensor> outs(num_outputs);
   for (size_t i = 0; i < outs.size(); ++i) {
     const auto& o = ictx.output(i);
-    if (!o.shape.is_static() || dtype_size(o.dtype) == 0) continue;
+    if (!o.shape.is_static() || dtype_bits(o.dtype) == 0) continue;
     auto t = Tensor::zeros(o.dtype, o.shape.static_dims());
     if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
     outs[i] = std::move(t).value();

@@ -28,7 +28,7 @@ struct DeviceTensor {
     for (int64_t d : dims) n *= d;
     return n;
   }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_nbytes(dtype, numel()); }  // packed types: ceil
   template <class T> T* as() const { return static_cast<T*>(data); }
 };
 

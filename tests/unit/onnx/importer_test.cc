@@ -110,6 +110,42 @@ TEST(Importer, ReadsTypedFieldsAndFloat16InInt32Data) {
   EXPECT_EQ(t->get_as_double(1), -2.0);
 }
 
+// int4 in raw_data and int32_data is packed two per byte (low nibble first), float8 one
+// element per int32 entry; a packed byte count that does not fit the shape is refused.
+TEST(Importer, DecodesPackedAndFloat8Tensors) {
+  onnx::TensorProto p;
+  p.set_name("w4");
+  p.set_data_type(22);  // INT4 (the bundled onnx.proto predates it; the field is an int32)
+  p.add_dims(3);
+  p.set_raw_data(std::string("\x9F\x07", 2));  // -1, -7, 7
+  auto t = onnx_import::decode_tensor(p, nullptr);
+  ASSERT_TRUE(t.is_ok()) << t.status().message();
+  EXPECT_EQ(t->get_as_double(0), -1);
+  EXPECT_EQ(t->get_as_double(1), -7);
+  EXPECT_EQ(t->get_as_double(2), 7);
+  p.set_raw_data(std::string("\x9F\x07\x00", 3));
+  auto bad = onnx_import::decode_tensor(p, nullptr);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("w4"), std::string::npos) << bad.status().message();
+  p.clear_raw_data();
+  p.add_int32_data(0x9F);
+  p.add_int32_data(0x07);
+  auto fields = onnx_import::decode_tensor(p, nullptr);
+  ASSERT_TRUE(fields.is_ok()) << fields.status().message();
+  EXPECT_EQ(fields->get_as_double(1), -7);
+
+  onnx::TensorProto f;
+  f.set_name("f8");
+  f.set_data_type(17);  // FLOAT8E4M3FN
+  f.add_dims(2);
+  f.add_int32_data(0x38);  // 1.0
+  f.add_int32_data(0xFE);  // -448
+  auto g = onnx_import::decode_tensor(f, nullptr);
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  EXPECT_EQ(g->get_as_double(0), 1.0);
+  EXPECT_EQ(g->get_as_double(1), -448.0);
+}
+
 TEST(Importer, ReadsExternalDataAndInitializersListedAsInputs) {
   TempDir dir;
   auto m = add_model();

@@ -1,7 +1,10 @@
-// CPU kernels of Cast and CastLike between all numeric types and bool. String casts are
-// rejected by the schema ("not supported").
+// CPU kernels of Cast and CastLike between all numeric types and bool, the float8 types,
+// float4e2m1 and the packed int4/uint4/int2/uint2. String casts are rejected by the schema
+// ("not supported").
 #include <cmath>
 #include <limits>
+
+#include "core/float8.h"
 
 #include "backends/cpu/kernels/elementwise_loops.h"
 
@@ -31,10 +34,53 @@ To convert(From v) {
   }
 }
 
+// One value, exactly decoded to double, into a quantized type as ONNX's reference casts:
+// float8 rounds to nearest even (saturating unless saturate=0), float8e8m0 by `round_mode`,
+// float4e2m1 saturates, and the small integers truncate then wrap like numpy's astype.
+uint8_t encode_quantized(DataType to, double v, bool saturate, E8M0Round mode) {
+  switch (to) {
+    case DataType::kFloat8E8M0: return encode_float8e8m0(static_cast<float>(v), saturate, mode);
+    case DataType::kUInt4: case DataType::kInt4: case DataType::kUInt2: case DataType::kInt2: {
+      if (!std::isfinite(v)) return 0;
+      return encode_small_int(to, static_cast<int64_t>(std::fmod(std::trunc(v), 65536.0)));
+    }
+    default: return encode_float8(to, v, saturate);
+  }
+}
+
+Expected<E8M0Round> round_mode(const Node& n) {
+  const std::string m = n.attr_string("round_mode", "up");
+  if (m == "up") return E8M0Round::kUp;
+  if (m == "down") return E8M0Round::kDown;
+  if (m == "nearest") return E8M0Round::kNearest;
+  return err("round_mode must be 'up', 'down' or 'nearest', got '", m, "'");
+}
+
+// Casts touching a quantized type go through double, which holds every value of those
+// types (and of the source types they are cast from) exactly, so nothing rounds twice.
+Status cast_quantized(KernelContext& ctx, const Tensor& x, Tensor& y) {
+  const bool saturate = ctx.node().attr_int("saturate", 1) != 0;
+  auto mode = round_mode(ctx.node());
+  if (!mode) return ctx.fail(mode.status().message());
+  auto read = [&](int64_t i) { return x.get_as_double(i); };
+  if (dtype_is_quantized(y.dtype())) {
+    for (int64_t i = 0; i < x.numel(); ++i)
+      store_bits(y.mutable_raw(), y.dtype(), i, encode_quantized(y.dtype(), read(i), saturate, *mode));
+    return Status::ok();
+  }
+  Status s = visit_dtype(y.dtype(), AllTypes{}, [&](auto to_tag) {
+    using To = decltype(to_tag);
+    To* py = y.mutable_data<To>();
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = convert<To>(read(i));
+  });
+  return s.with_context(ctx.node().label() + ": ");
+}
+
 Status cast_to(KernelContext& ctx, DataType to) {
   const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
   if (y.dtype() != to) return ctx.fail("output was allocated as ", y.describe(), ", expected ", dtype_name(to));
+  if (dtype_is_quantized(x.dtype()) || dtype_is_quantized(to)) return cast_quantized(ctx, x, y);
   Status inner;
   Status s = visit_dtype(x.dtype(), AllTypes{}, [&](auto from_tag) {
     using From = decltype(from_tag);
