@@ -1,6 +1,6 @@
 // Op schemas of the attention family: Attention (opset 23/24; the window attributes of later
 // opsets are accepted too, since kiln reads newer models as its newest opset), RotaryEmbedding
-// (opset 23) and TensorScatter (opset 24, the KV-cache update).
+// (opset 23) and TensorScatter (opset 24, the KV-cache update) and LinearAttention (opset 24).
 #include "ir/ops/shape_rules.h"
 
 namespace kiln {
@@ -162,11 +162,37 @@ Status infer_tensor_scatter(InferContext& ctx) {
   return infer_same_as_input0(ctx);
 }
 
+// LinearAttention: 3-D query/key/value [batch, seq, heads * size]; output [batch, seq,
+// q_num_heads * d_v] and present_state [batch, kv_num_heads, d_k, d_v] (past_state's type).
+Status infer_linear_attention(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_type(ctx, 0, kFloats));
+  KILN_RETURN_IF_ERROR(require_same_types(ctx, 0, 3));
+  const int64_t qh = ctx.node().attr_int("q_num_heads", 0), kvh = ctx.node().attr_int("kv_num_heads", 0);
+  if (qh <= 0 || kvh <= 0 || qh % kvh != 0)
+    return ctx.fail("inconsistent head counts: q_num_heads ", qh, " must be a positive multiple of kv_num_heads ",
+                    kvh);
+  const Shape &q = ctx.input_shape(0), &v = ctx.input_shape(2);
+  for (const Shape* s : {&q, &ctx.input_shape(1), &v})
+    if (s->rank_known() && s->rank() != 3) return ctx.fail("query, key and value must be 3-D, got ", s->to_string());
+  const DataType t = ctx.input_type(0);
+  if (!q.rank_known() || !v.rank_known()) {
+    ctx.set_output(0, t, Shape::unknown_rank());
+    if (ctx.num_outputs() > 1) ctx.set_output(1, ctx.has_input(3) ? ctx.input_type(3) : t, Shape::unknown_rank());
+    return Status::ok();
+  }
+  const Dim dk = q[2].is_static() ? Dim(q[2].value() / qh) : Dim::unknown();
+  const Dim dv = v[2].is_static() ? Dim(v[2].value() / kvh) : Dim::unknown();
+  ctx.set_output(0, t, Shape({q[0], q[1], dv.is_static() ? Dim(dv.value() * qh) : Dim::unknown()}));
+  if (ctx.num_outputs() > 1) ctx.set_output(1, ctx.has_input(3) ? ctx.input_type(3) : t, Shape({q[0], Dim(kvh), dk, dv}));
+  return Status::ok();
+}
+
 }  // namespace
 
 void register_attention_ops(OpRegistry& r) {
   r.add(OpSchema::make("Attention", 23, 3, 7, infer_attention).outputs(1, 4));
   r.add(OpSchema::make("RotaryEmbedding", 23, 3, 4, infer_rotary));
+  r.add(OpSchema::make("LinearAttention", 24, 3, 6, infer_linear_attention).outputs(1, 2));
   r.add(OpSchema::make("TensorScatter", 24, 2, 3, infer_tensor_scatter));
 }
 

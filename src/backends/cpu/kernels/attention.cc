@@ -308,11 +308,13 @@ Status attention(KernelContext& ctx) {
 
 }  // namespace
 
-void register_rotary_kernels(KernelTable& t);  // kernels/rotary.cc
+void register_rotary_kernels(KernelTable& t);            // kernels/rotary.cc
+void register_linear_attention_kernels(KernelTable& t);  // kernels/linear_attention.cc
 
 void register_attention_kernels(KernelTable& t) {
   t.add("", "Attention", attention);
   register_rotary_kernels(t);
+  register_linear_attention_kernels(t);
 }
 
 }  // namespace kiln::cpu
