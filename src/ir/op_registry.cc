@@ -22,6 +22,7 @@ const OpRegistry& OpRegistry::global() {
     register_signal_ops(r);
     register_text_ops(r);
     register_control_flow_ops(r);
+    register_attention_ops(r);
     register_kiln_conv_act_ops(r);
     return r;
   }();

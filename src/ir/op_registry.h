@@ -125,6 +125,7 @@ void register_detection_ops(OpRegistry& r);
 void register_signal_ops(OpRegistry& r);
 void register_text_ops(OpRegistry& r);
 void register_control_flow_ops(OpRegistry& r);
+void register_attention_ops(OpRegistry& r);
 void register_kiln_conv_act_ops(OpRegistry& r);  // src/ir/ops/kiln/: kiln-domain fused ops
 
 }  // namespace kiln

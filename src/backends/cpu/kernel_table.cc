@@ -29,6 +29,7 @@ const KernelTable& KernelTable::global() {
     register_signal_kernels(t);
     register_text_kernels(t);
     register_control_flow_kernels(t);
+    register_attention_kernels(t);
     register_conv_act_kernels(t);
     return t;
   }();

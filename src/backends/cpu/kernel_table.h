@@ -75,6 +75,7 @@ void register_detection_kernels(KernelTable& t);
 void register_signal_kernels(KernelTable& t);
 void register_text_kernels(KernelTable& t);
 void register_control_flow_kernels(KernelTable& t);
+void register_attention_kernels(KernelTable& t);
 void register_conv_act_kernels(KernelTable& t);  // kiln.ConvAct
 
 }  // namespace kiln::cpu

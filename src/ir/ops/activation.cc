@@ -62,6 +62,20 @@ Status infer_gelu(InferContext& ctx) {
   return infer_same_as_input0(ctx);
 }
 
+// SwiGLU: Swish(A) * B for A and B of one type and shape (no broadcasting).
+Status infer_swiglu(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_float(ctx, 0));
+  KILN_RETURN_IF_ERROR(require_same_types(ctx, 0, 2));
+  const Shape &a = ctx.input_shape(0), &b = ctx.input_shape(1);
+  if (a.rank_known() && b.rank_known()) {
+    bool same = a.rank() == b.rank();
+    for (size_t i = 0; same && i < a.rank(); ++i)
+      same = !a[i].is_static() || !b[i].is_static() || a[i].value() == b[i].value();
+    if (!same) return ctx.fail("A ", a.to_string(), " and B ", b.to_string(), " must have the same shape");
+  }
+  return infer_same_as_input0(ctx);
+}
+
 // Softmax family: axis defaults to 1 before opset 13 (input coerced to 2D there), -1 after.
 Status infer_softmax(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_float(ctx, 0));
@@ -93,6 +107,12 @@ void register_activation_ops(OpRegistry& r) {
   r.add(pointwise("ThresholdedRelu", 10));
   r.add(pointwise("Shrink", 9, true));
   r.add(pointwise("Mish", 18));
+  r.add(pointwise("Swish", 24));
+  // SwiGLU is newer than opset 24, kiln's newest: newer models read as 24 (importer), so 24.
+  OpSchema swiglu = pointwise("SwiGLU", 24);
+  swiglu.min_inputs = swiglu.max_inputs = 2;
+  swiglu.infer = infer_swiglu;
+  r.add(std::move(swiglu));
   OpSchema gelu = pointwise("Gelu", 20);
   gelu.infer = infer_gelu;
   r.add(std::move(gelu));

@@ -1,5 +1,5 @@
 // Op schemas of the normalization family: BatchNormalization (inference and training forms),
-// InstanceNormalization, LayerNormalization, GroupNormalization, LRN,
+// InstanceNormalization, LayerNormalization, RMSNormalization, GroupNormalization, LRN,
 // MeanVarianceNormalization and LpNormalization.
 #include "ir/ops/shape_rules.h"
 
@@ -87,6 +87,26 @@ Status infer_layer_norm(InferContext& ctx) {
   return Status::ok();
 }
 
+// RMSNormalization (opset 23): like LayerNormalization without the mean, bias or stat outputs.
+Status infer_rms_norm(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_type(ctx, 0, kFloats));
+  const int64_t stash = ctx.node().attr_int("stash_type", 1);
+  if (!dtype_code_known(static_cast<int32_t>(stash)) || !dtype_is_float(static_cast<DataType>(stash)))
+    return ctx.fail("stash_type ", stash, " is not a float type");
+  const Shape& x = ctx.input_shape(0);
+  if (x.rank_known()) {
+    KILN_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(ctx, ctx.node().attr_int("axis", -1),
+                                                       static_cast<int64_t>(x.rank())));
+    (void)axis;  // validated; the scale broadcasts to X itself, as in the reference
+    const Shape& scale = ctx.input_shape(1);
+    if (scale.rank_known() && scale.rank() > x.rank())
+      return ctx.fail("scale of shape ", scale.to_string(), " does not broadcast to ", x.to_string());
+    auto b = broadcast_shapes({x, scale});
+    if (!b) return ctx.fail("scale: ", b.status().message());
+  }
+  return infer_same_as_input0(ctx);
+}
+
 Status infer_group_norm(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_type(ctx, 0, kFloats));
   if (!ctx.node().has_attr("num_groups")) return ctx.fail("attribute 'num_groups' is required");
@@ -135,6 +155,7 @@ void register_normalization_ops(OpRegistry& r) {
   r.add(schema("BatchNormalization", 1, 5, 5, 1, 5, infer_batch_norm));
   r.add(schema("InstanceNormalization", 1, 3, 3, 1, 1, infer_instance_norm));
   r.add(schema("LayerNormalization", 17, 2, 3, 1, 3, infer_layer_norm));
+  r.add(schema("RMSNormalization", 23, 2, 2, 1, 1, infer_rms_norm));
   r.add(schema("GroupNormalization", 18, 3, 3, 1, 1, infer_group_norm));
   r.add(schema("LRN", 1, 1, 1, 1, 1, infer_lrn));
   r.add(schema("MeanVarianceNormalization", 9, 1, 1, 1, 1, infer_mvn));

@@ -70,6 +70,33 @@ Status gelu(KernelContext& c) {
   return map_double(c, [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
 }
 
+Status swish(KernelContext& c) {
+  double a = attr(c, "alpha", 1.0f);
+  return map_double(c, [a](double x) { return x / (1 + std::exp(-a * x)); });
+}
+
+// Swish(A) * B with the reference's roundings to the element type after each step, so float16
+// results match it bit for bit rather than a float64 ideal.
+Status swiglu(KernelContext& ctx) {
+  const Tensor &a = ctx.input(0), &b = ctx.input(1);
+  if (a.dims() != b.dims() || a.dtype() != b.dtype())
+    return ctx.fail("A ", a.describe(), " and B ", b.describe(), " must have the same type and shape");
+  const double alpha = attr(ctx, "alpha", 1.0f);
+  Status s = visit_dtype(a.dtype(), FloatTypes{}, [&](auto tag) {
+    using T = decltype(tag);
+    using C = compute_t<T>;
+    auto r = [](double v) { return static_cast<double>(static_cast<C>(static_cast<T>(static_cast<C>(v)))); };
+    const T *pa = a.data<T>(), *pb = b.data<T>();
+    T* py = ctx.output(0).mutable_data<T>();
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      const double x = static_cast<C>(pa[i]);
+      const double sig = r(1 / r(1 + r(std::exp(r(-alpha * x)))));
+      py[i] = static_cast<T>(static_cast<C>(r(x * sig) * static_cast<C>(pb[i])));
+    }
+  });
+  return s.with_context(ctx.node().label() + ": ");
+}
+
 // Before opset 7 a 1-D slope of X's channel count applies along axis 1 (see the schema).
 Status prelu(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
@@ -105,6 +132,8 @@ void register_activation_kernels(KernelTable& t) {
   t.add("", "ThresholdedRelu", thresholded_relu);
   t.add("", "Shrink", shrink);
   t.add("", "Mish", mish);
+  t.add("", "Swish", swish);
+  t.add("", "SwiGLU", swiglu);
   t.add("", "Gelu", gelu);
   t.add("", "PRelu", prelu);
   register_softmax_kernels(t);

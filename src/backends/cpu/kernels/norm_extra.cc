@@ -1,9 +1,10 @@
 // CPU kernels of the normalization family beyond the batch/instance/layer norms:
-// GroupNormalization, LRN, MeanVarianceNormalization and LpNormalization. Like the others they
-// compute in double and write back in the input's type.
+// GroupNormalization, LRN, MeanVarianceNormalization, LpNormalization and RMSNormalization.
+// Like the others they compute in double and write back in the input's type.
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/broadcast.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels/as_double.h"
 #include "backends/cpu/kernels/reduce_axes.h"
@@ -132,6 +133,35 @@ Status lp_norm(KernelContext& ctx) {
   return write_y(ctx, y);
 }
 
+// RMSNormalization: y = x / sqrt(mean(x^2 over dims [axis, rank)) + epsilon) * scale, the scale
+// broadcast numpy-style to X as in the reference.
+Status rms_norm(KernelContext& ctx) {
+  const Tensor& xt = ctx.input(0);
+  const Tensor& st = ctx.input(1);
+  KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, axes_mask(ctx, {ctx.node().attr_int("axis", -1)}, xt.rank()));
+  for (size_t k = 0; k < mask.size(); ++k) mask[k] = mask[k] || (k > 0 && mask[k - 1]);  // [axis, rank)
+  if (st.rank() > xt.rank()) return ctx.fail("scale ", st.describe(), " does not broadcast to ", xt.describe());
+  for (size_t k = 0; k < st.rank(); ++k) {
+    const int64_t d = xt.dim(xt.rank() - st.rank() + k);
+    if (st.dim(k) != 1 && st.dim(k) != d) return ctx.fail("scale ", st.describe(), " does not broadcast to ", xt.describe());
+  }
+  const double eps = ctx.node().attr_float("epsilon", 1e-5f);
+  KILN_ASSIGN_OR_RETURN(std::vector<double> x, read(ctx, 0));
+  KILN_ASSIGN_OR_RETURN(std::vector<double> s, read(ctx, 1));
+  std::vector<double> scale;  // one value per element of X
+  scale.reserve(x.size());
+  for_each_broadcast<1>(xt.dims(), {st.dims()}, [&](int64_t, const std::array<int64_t, 1>& o) { scale.push_back(s[o[0]]); });
+  const AxisGroups g = split_axes(xt.dims(), mask);
+  std::vector<double> y(x.size());
+  for (int64_t base : g.kept) {
+    double sq = 0;
+    for (int64_t r : g.reduced) sq += x[base + r] * x[base + r];
+    const double inv_rms = 1.0 / std::sqrt(sq / static_cast<double>(g.reduced.size()) + eps);
+    for (int64_t r : g.reduced) y[base + r] = x[base + r] * inv_rms * scale[base + r];
+  }
+  return write_y(ctx, y);
+}
+
 }  // namespace
 
 void register_norm_extra_kernels(KernelTable& t) {
@@ -139,6 +169,7 @@ void register_norm_extra_kernels(KernelTable& t) {
   t.add("", "LRN", lrn);
   t.add("", "MeanVarianceNormalization", mean_variance_norm);
   t.add("", "LpNormalization", lp_norm);
+  t.add("", "RMSNormalization", rms_norm);
 }
 
 }  // namespace kiln::cpu
