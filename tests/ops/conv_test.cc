@@ -127,3 +127,47 @@ TEST(QLinearConv, RequantizesWithBias) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+
+TEST(Conv, Col2ImSumsOverlappingBlocks) {
+  // One channel, 1x3 image, 1x2 blocks at stride 1: columns [[a, b], [c, d]] -> [a, b + c, d].
+  Tensor cols = Tensor::from_vector<float>({1, 2, 2}, {1, 2, 10, 20});
+  Tensor image = Tensor::from_vector<int64_t>({2}, {1, 3});
+  Tensor block = Tensor::from_vector<int64_t>({2}, {1, 2});
+  auto y = run_op("Col2Im", {cols, image, block}, {}, 1, 18);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<float>({1, 1, 1, 3}, {1, 12, 20})));
+}
+
+TEST(Conv, DeformConvWithZeroOffsetsIsConv) {
+  Tensor x = random({1, 2, 4, 4}, 7), w = random({3, 2, 2, 2}, 8), b = random({3}, 9);
+  Tensor offset = Tensor::zeros(DataType::kFloat32, {1, 8, 3, 3}).value();
+  auto d = run_op("DeformConv", {x, w, offset, b}, {}, 1, 19);
+  auto c = run_op("Conv", {x, w, b});
+  ASSERT_TRUE(d.is_ok()) << d.status().message();
+  ASSERT_TRUE(c.is_ok()) << c.status().message();
+  EXPECT_TRUE(tensors_near((*d)[0], (*c)[0]));
+}
+
+TEST(Conv, DeformConvHalfPixelOffsetInterpolates) {
+  // 1x1 kernel of weight 1, offset +0.5 along w: the average of neighbours, zero past the edge.
+  Tensor x = Tensor::from_vector<float>({1, 1, 1, 2}, {2, 4});
+  Tensor w = Tensor::from_vector<float>({1, 1, 1, 1}, {1});
+  Tensor offset = Tensor::from_vector<float>({1, 2, 1, 2}, {0, 0, 0.5f, 0.5f});
+  auto y = run_op("DeformConv", {x, w, offset}, {}, 1, 19);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<float>({1, 1, 1, 2}, {3, 2})));
+}
+
+TEST(Conv, CausalConvWithStateCarriesTheTail) {
+  Tensor x = Tensor::from_vector<float>({1, 1, 3}, {1, 2, 3});
+  Tensor w = Tensor::from_vector<float>({1, 1, 2}, {1, 10});
+  Tensor past = Tensor::from_vector<float>({1, 1, 1}, {5});
+  auto y = run_op("CausalConvWithState", {x, w, Tensor(), past}, {}, 2, 24);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<float>({1, 1, 3}, {15, 21, 32})));
+  EXPECT_TRUE(tensors_near((*y)[1], Tensor::from_vector<float>({1, 1, 1}, {3})));
+}
+
+}  // namespace kiln::testing

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "tests/ops/op_test.h"
 
 namespace kiln::testing {
@@ -52,9 +54,31 @@ TEST(Elementwise, IntegerModFollowsDivisorSign) {
   EXPECT_TRUE(tensors_near(run1("Mod", {a, b}, {{"fmod", int64_t(1)}}), Tensor::from_vector<int32_t>({4}, {-1, 1, 0, 0})));
 }
 
-TEST(Elementwise, FloatModNeedsFmod) {
-  auto y = run_op("Mod", {Tensor::from_vector<float>({1}, {1}), Tensor::from_vector<float>({1}, {2})});
-  EXPECT_FALSE(y.is_ok());
+TEST(Elementwise, FloatModWithoutFmodFollowsDivisorSign) {
+  // numpy.mod (the ONNX reference for fmod=0): the result, a zero one included, takes b's sign.
+  Tensor a = Tensor::from_vector<float>({4}, {-4.5f, 4.5f, 4.0f, -3.0f});
+  Tensor b = Tensor::from_vector<float>({4}, {2.0f, -2.0f, -2.0f, INFINITY});
+  Tensor y = run1("Mod", {a, b});
+  EXPECT_TRUE(tensors_near(y, Tensor::from_vector<float>({4}, {1.5f, -1.5f, 0.0f, INFINITY})));
+  EXPECT_TRUE(std::signbit(y.data<float>()[2]));
+}
+
+TEST(Elementwise, BitShiftSignedIsArithmeticAndWraps) {
+  Tensor a = Tensor::from_vector<int8_t>({4}, {-8, 64, -1, 5});
+  Tensor b = Tensor::from_vector<int8_t>({4}, {1, 1, 9, -1});
+  EXPECT_TRUE(tensors_near(run1("BitShift", {a, b}, {{"direction", std::string("RIGHT")}}),
+                           Tensor::from_vector<int8_t>({4}, {-4, 32, -1, 0})));
+  EXPECT_TRUE(tensors_near(run1("BitShift", {a, b}, {{"direction", std::string("LEFT")}}),
+                           Tensor::from_vector<int8_t>({4}, {-16, -128, 0, 0})));
+}
+
+TEST(Elementwise, BitCastKeepsBits) {
+  Tensor a = Tensor::from_vector<float>({2}, {1.0f, -2.0f});
+  Tensor y = run1("BitCast", {a}, {{"to", int64_t(6)}}, 24);  // to int32
+  ASSERT_EQ(y.dtype(), DataType::kInt32);
+  EXPECT_EQ(y.data<int32_t>()[0], 0x3f800000);
+  EXPECT_EQ(uint32_t(y.data<int32_t>()[1]), 0xc0000000u);
+  EXPECT_FALSE(run_op("BitCast", {a}, {{"to", int64_t(11)}}, 1, 24).is_ok());  // to double: width differs
 }
 
 TEST(Elementwise, PowMixedTypesKeepsBaseType) {

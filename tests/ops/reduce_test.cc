@@ -103,3 +103,29 @@ TEST(Reduce, CumSumAlongAxis1) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+
+TEST(Reduce, BoolMaxMinAreAnyAllFromOpset20) {
+  Tensor b = Tensor::from_vector<bool>({2, 2}, {true, false, false, false});
+  auto mx = run_op("ReduceMax", {b, axes({1})}, {{"keepdims", int64_t(0)}}, 1, 20);
+  ASSERT_TRUE(mx.is_ok()) << mx.status().message();
+  EXPECT_TRUE(tensors_near((*mx)[0], Tensor::from_vector<bool>({2}, {true, false})));
+  auto mn = run_op("ReduceMin", {b, axes({0})}, {{"keepdims", int64_t(0)}}, 1, 20);
+  ASSERT_TRUE(mn.is_ok()) << mn.status().message();
+  EXPECT_TRUE(tensors_near((*mn)[0], Tensor::from_vector<bool>({2}, {false, false})));
+  EXPECT_FALSE(run_op("ReduceMax", {b, axes({1})}, {}, 1, 18).is_ok());
+}
+
+TEST(Reduce, CumProdExclusiveReverse) {
+  Tensor x = Tensor::from_vector<float>({4}, {1, 2, 3, 4});
+  Tensor axis = Tensor::scalar<int64_t>(0);
+  auto y = run_op("CumProd", {x, axis}, {}, 1, 24);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<float>({4}, {1, 2, 6, 24})));
+  auto z = run_op("CumProd", {x, axis}, {{"exclusive", int64_t(1)}, {"reverse", int64_t(1)}}, 1, 24);
+  ASSERT_TRUE(z.is_ok()) << z.status().message();
+  EXPECT_TRUE(tensors_near((*z)[0], Tensor::from_vector<float>({4}, {24, 12, 4, 1})));
+}
+
+}  // namespace kiln::testing

@@ -103,3 +103,49 @@ TEST(RoiAlign, RejectsBatchIndexOutOfRange) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+
+TEST(Resize, AxesAttributeResizesOnlyListedAxes) {
+  auto y = run_op("Resize", {f32({1, 1, 2, 2}, {1, 2, 3, 4}), Tensor(), f32({1}, {2})},
+                  {{"mode", std::string("nearest")}, {"axes", std::vector<int64_t>{3}}}, 1, 18);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], f32({1, 1, 2, 4}, {1, 1, 2, 2, 3, 3, 4, 4})));
+}
+
+TEST(Resize, NotLargerKeepsAspectRatio) {
+  // sizes [4, 8] for a 2x2 input: scale min(2, 4) = 2 on both axes -> 4x4.
+  auto y = run_op("Resize", {f32({1, 1, 2, 2}, {1, 2, 3, 4}), Tensor(), Tensor(), i64({2}, {4, 8})},
+                  {{"mode", std::string("nearest")}, {"axes", std::vector<int64_t>{2, 3}},
+                   {"keep_aspect_ratio_policy", std::string("not_larger")}},
+                  1, 18);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_EQ((*y)[0].dims(), (std::vector<int64_t>{1, 1, 4, 4}));
+}
+
+TEST(Resize, AntialiasLinearDownsampleAveragesWider) {
+  // Downsampling [0..3] by 2 with antialias: triangle filter of half-width 2 around 0.5 and 2.5.
+  auto y = run_op("Resize", {f32({4}, {0, 1, 2, 3}), Tensor(), f32({1}, {0.5f})},
+                  {{"mode", std::string("linear")}, {"antialias", int64_t(1)}}, 1, 18);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  // Taps at offsets -1..2 around 0.5: weights 0.25, 0.75, 0.75, 0.25 (edge-clamped index -1 -> 0).
+  EXPECT_TRUE(tensors_near((*y)[0], f32({2}, {(0 * 0.25f + 0 * 0.75f + 1 * 0.75f + 2 * 0.25f) / 2,
+                                              (1 * 0.25f + 2 * 0.75f + 3 * 0.75f + 3 * 0.25f) / 2})));
+}
+
+TEST(Resize, GridSampleVolumetricLinear) {
+  // 3-D identity-ish sample at the center of a 2x2x2 cube averages all eight values.
+  auto y = run_op("GridSample", {f32({1, 1, 2, 2, 2}, {0, 1, 2, 3, 4, 5, 6, 7}), f32({1, 1, 1, 1, 3}, {0, 0, 0})},
+                  {{"mode", std::string("linear")}}, 1, 20);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], f32({1, 1, 1, 1, 1}, {3.5f})));
+}
+
+TEST(Resize, AffineGridIdentity) {
+  auto y = run_op("AffineGrid", {f32({1, 2, 3}, {1, 0, 0, 0, 1, 0}), i64({4}, {1, 1, 1, 2})},
+                  {{"align_corners", int64_t(1)}}, 1, 20);
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  EXPECT_TRUE(tensors_near((*y)[0], f32({1, 1, 2, 2}, {-1, -1, 1, -1})));
+}
+
+}  // namespace kiln::testing

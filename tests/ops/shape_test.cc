@@ -241,3 +241,27 @@ TEST(Shape, DropoutInference) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+
+TEST(Shape, CenterCropPadCropsAndPadsAroundTheCenter) {
+  // [3, 4] -> [2, 6]: rows 0..1 kept (odd crop drops the last), columns padded 1 + 1.
+  Tensor y = run1("CenterCropPad", {iota_f({3, 4}), ints({2, 6})}, {}, 18);
+  EXPECT_TRUE(tensors_near(y, Tensor::from_vector<float>({2, 6}, {0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 7, 0})));
+  Tensor z = run1("CenterCropPad", {iota_f({3, 4}), ints({2})}, {{"axes", I64{-1}}}, 18);
+  EXPECT_TRUE(tensors_near(z, Tensor::from_vector<float>({3, 2}, {1, 2, 5, 6, 9, 10})));
+  EXPECT_NE(error_of("CenterCropPad", {iota_f({3, 4}), ints({2, 2, 2})}, {}, 18), "");
+}
+
+TEST(Shape, PadWrapRepeatsTheInput) {
+  Tensor y = run1("Pad", {iota_f({3}), ints({2, 1})}, {{"mode", std::string("wrap")}}, 19);
+  EXPECT_TRUE(tensors_near(y, Tensor::from_vector<float>({6}, {1, 2, 0, 1, 2, 0})));
+}
+
+TEST(Shape, SpaceToDepthCrdKeepsChannelsOutermost) {
+  // [1, 2, 2, 2], blocksize 2: CRD output channel c * 4 + b1 * 2 + b2.
+  Tensor y = run1("SpaceToDepth", {iota_f({1, 2, 2, 2})}, {{"blocksize", int64_t(2)}, {"mode", std::string("CRD")}}, 24);
+  EXPECT_TRUE(tensors_near(y, Tensor::from_vector<float>({1, 8, 1, 1}, {0, 1, 2, 3, 4, 5, 6, 7})));
+}
+
+}  // namespace kiln::testing

@@ -1,5 +1,5 @@
-// Op schemas of the conv family: Conv, ConvTranspose and the integer/quantized ConvInteger,
-// QLinearConv. Window arithmetic (pads, auto_pad, output sizes) lives in conv_window.h.
+// Op schemas of the conv family: Conv, ConvTranspose, the integer/quantized ConvInteger,
+// QLinearConv, DeformConv (opset 19) and Col2Im (opset 18). Window arithmetic (pads, auto_pad, output sizes) lives in conv_window.h.
 #include "ir/ops/conv_window.h"
 #include "ir/ops/shape_rules.h"
 
@@ -88,17 +88,71 @@ Status infer_qlinear_conv(InferContext& ctx) {
   return infer_conv_like(ctx, 0, 3, 8, ctx.input_type(7), false);
 }
 
+// DeformConv(X, W, offset, B, mask): Conv's output shape; offset [N, offset_group * 2 * prod(k),
+// *out] (2-D only in kiln, like the ONNX reference) and mask [N, offset_group * prod(k), *out].
+Status infer_deform_conv(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_type(ctx, 0, kFloats));
+  KILN_RETURN_IF_ERROR(require_same_types(ctx, 0, 5));
+  const int64_t og = ctx.node().attr_int("offset_group", 1);
+  if (og < 1) return ctx.fail("offset_group must be positive, got ", og);
+  if (ctx.input_shape(0).rank_known() && ctx.input_shape(0).rank() != 4)
+    return ctx.fail("only 2-D DeformConv is supported, X is ", ctx.input_shape(0).to_string());
+  return infer_conv_like(ctx, 0, 1, 3, ctx.input_type(0), false);
+}
+
+// Col2Im(input [N, C * prod(block), L], image_shape, block_shape) -> [N, C, *image_shape].
+Status infer_col2im(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
+  KILN_RETURN_IF_ERROR(require_type(ctx, 2, {DataType::kInt64}));
+  const Shape& x = ctx.input_shape(0);
+  if (x.rank_known() && x.rank() != 3) return ctx.fail("input must have rank 3, got ", x.to_string());
+  const Tensor* image = ctx.input_value(1);
+  const Tensor* block = ctx.input_value(2);
+  Dim n = x.rank_known() ? x[0] : Dim::unknown(), c = Dim::unknown();
+  std::vector<int64_t> img, blk;
+  if (block) {
+    KILN_ASSIGN_OR_RETURN(blk, input_ints(ctx, 2));
+    int64_t prod = 1;
+    for (int64_t b : blk) {
+      if (b < 1) return ctx.fail("block_shape must be positive");
+      prod *= b;
+    }
+    if (x.rank_known() && x[1].is_static()) {
+      if (x[1].value() % prod != 0) return ctx.fail("input dim 1 (", x[1].value(), ") is not a multiple of ", prod);
+      c = Dim(x[1].value() / prod);
+    }
+  }
+  if (!image) {
+    ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank());
+    return Status::ok();
+  }
+  KILN_ASSIGN_OR_RETURN(img, input_ints(ctx, 1));
+  if (block && blk.size() != img.size()) return ctx.fail("image_shape and block_shape lengths differ");
+  std::vector<Dim> out{n, c};
+  for (int64_t d : img) {
+    if (d < 1) return ctx.fail("image_shape must be positive");
+    out.push_back(Dim(d));
+  }
+  ctx.set_output(0, ctx.input_type(0), Shape(out));
+  return Status::ok();
+}
+
 OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn infer) {
   return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(FusionKind::kAnchor);
 }
 
 }  // namespace
 
+void register_causal_conv_ops(OpRegistry& r);
+
 void register_conv_ops(OpRegistry& r) {
+  register_causal_conv_ops(r);
   r.add(schema("Conv", 1, 2, 3, infer_conv));
   r.add(schema("ConvTranspose", 1, 2, 3, infer_conv_transpose));
   r.add(schema("ConvInteger", 10, 2, 4, infer_conv_integer));
   r.add(schema("QLinearConv", 10, 8, 9, infer_qlinear_conv));
+  r.add(schema("DeformConv", 19, 3, 5, infer_deform_conv));
+  r.add(OpSchema::make("Col2Im", 18, 3, 3, infer_col2im));
 }
 
 }  // namespace kiln

@@ -30,7 +30,9 @@ Shape reduced_shape(const Shape& in, const std::set<int64_t>& axes, bool keepdim
 
 Status infer_reduce(InferContext& ctx) {
   const Node& n = ctx.node();
-  KILN_RETURN_IF_ERROR(require_type(ctx, 0, kNumeric));
+  // Opset 20 lets ReduceMax/ReduceMin take bool (any/all).
+  const bool bool_ok = ctx.opset() >= 20 && (n.op_type == "ReduceMax" || n.op_type == "ReduceMin");
+  if (!(bool_ok && ctx.input_type(0) == DataType::kBool)) KILN_RETURN_IF_ERROR(require_type(ctx, 0, kNumeric));
   const bool keepdims = n.attr_int("keepdims", 1) != 0;
   const bool noop_empty = n.attr_int("noop_with_empty_axes", 0) != 0;
   const Shape& in = ctx.input_shape(0);
@@ -138,6 +140,10 @@ void register_reduce_ops(OpRegistry& r) {
   cumsum.min_inputs = cumsum.max_inputs = 2;
   cumsum.infer = infer_cumsum;
   r.add(cumsum);
+  OpSchema cumprod = cumsum;
+  cumprod.name = "CumProd";
+  cumprod.since_version = 24;  // ONNX: 26; the importer reads newer models as opset 24 (kMaxOpset)
+  r.add(cumprod);
 }
 
 }  // namespace kiln

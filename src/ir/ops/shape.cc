@@ -11,6 +11,7 @@ namespace kiln {
 
 void register_shape_slice_ops(OpRegistry& r);
 void register_shape_fill_ops(OpRegistry& r);
+void register_center_crop_pad_ops(OpRegistry& r);
 
 namespace {
 
@@ -232,6 +233,7 @@ Status infer_dropout(InferContext& ctx) {
 }  // namespace
 
 void register_shape_ops(OpRegistry& r) {
+  register_center_crop_pad_ops(r);
   r.add(schema("Reshape", 1, 1, 2, FusionKind::kInjective, infer_reshape));
   r.add(schema("Flatten", 1, 1, 1, FusionKind::kInjective, infer_flatten));
   r.add(schema("Squeeze", 1, 1, 2, FusionKind::kInjective, infer_squeeze));

@@ -60,7 +60,8 @@ Status infer_slice(InferContext& ctx) {
 Status infer_pad(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   std::string mode = ctx.node().attr_string("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge") return ctx.fail("unsupported pad mode '", mode, "'");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
+    return ctx.fail("unsupported pad mode '", mode, "'");
   const bool attrs = ctx.opset() < 11;
   KILN_ASSIGN_OR_RETURN(IntList pads, ints_of(ctx, 1, attrs ? (ctx.node().has_attr("paddings") ? "paddings" : "pads") : nullptr));
   KILN_ASSIGN_OR_RETURN(IntList axes, ints_of(ctx, 3, nullptr));

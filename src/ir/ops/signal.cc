@@ -33,28 +33,53 @@ Status infer_window(InferContext& ctx) {
   return Status::ok();
 }
 
+// DFT's axis: the `axis` attribute (default 1) before opset 20, then optional input 2 (default
+// -2). Either way a negative axis counts from the end of the full shape, complex dim included.
+Expected<std::optional<int64_t>> dft_axis(const InferContext& ctx, int64_t rank) {
+  int64_t axis = ctx.node().attr_int("axis", 1);
+  if (ctx.opset() >= 20) {
+    if (ctx.node().has_attr("axis")) return ctx.fail("attribute 'axis' is an input from opset 20");
+    axis = -2;
+    if (ctx.has_input(2)) {
+      KILN_ASSIGN_OR_RETURN(auto a, scalar_int(ctx, 2, "axis"));
+      if (!a) return std::optional<int64_t>();
+      axis = *a;
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t norm, normalize_axis(ctx, axis, rank));
+  if (norm == rank - 1) return ctx.fail("axis must not be the last (complex) dim");
+  return std::optional<int64_t>(norm);
+}
+
+// Output: the transformed axis has dft_length entries (n/2 + 1 for a one-sided forward
+// transform); a one-sided inverse (irfft) is real, so its last dim is 1.
 Status infer_dft(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_type(ctx, 0, {DataType::kFloat32, DataType::kFloat64, DataType::kFloat16,
                                               DataType::kBFloat16}));
   const Shape& x = ctx.input_shape(0);
   const bool onesided = ctx.node().attr_int("onesided", 0) != 0;
-  if (onesided && ctx.node().attr_int("inverse", 0) != 0)
-    return ctx.fail("onesided inverse DFT is not supported");
+  const bool inverse = ctx.node().attr_int("inverse", 0) != 0;
   if (!x.rank_known()) { ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank()); return Status::ok(); }
   if (x.rank() < 2) return ctx.fail("input must have rank >= 2, got ", x.to_string());
   if (x[x.rank() - 1].is_static() && x[x.rank() - 1].value() != 1 && x[x.rank() - 1].value() != 2)
     return ctx.fail("last dim must be 1 (real) or 2 (complex), got ", x.to_string());
-  KILN_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(ctx, ctx.node().attr_int("axis", 1), int64_t(x.rank())));
-  if (axis == int64_t(x.rank()) - 1) return ctx.fail("axis must not be the last (complex) dim");
   std::vector<Dim> dims = x.dims();
-  Dim n = dims[size_t(axis)];
-  if (ctx.has_input(1)) {
-    KILN_ASSIGN_OR_RETURN(auto len, scalar_int(ctx, 1, "dft_length"));
-    n = len ? Dim(*len) : Dim::unknown();
-    if (len && *len <= 0) return ctx.fail("dft_length must be positive, got ", *len);
+  dims.back() = Dim(onesided && inverse ? 1 : 2);
+  KILN_ASSIGN_OR_RETURN(auto axis, dft_axis(ctx, int64_t(x.rank())));
+  if (!axis) {  // axis known only at run time
+    for (size_t d = 0; d + 1 < dims.size(); ++d) dims[d] = Dim::unknown();
+    ctx.set_output(0, ctx.input_type(0), Shape(dims));
+    return Status::ok();
   }
-  dims[size_t(axis)] = onesided && n.is_static() ? Dim(n.value() / 2 + 1) : onesided ? Dim::unknown() : n;
-  dims.back() = Dim(2);
+  const Dim len = dims[size_t(*axis)];
+  Dim n = onesided && inverse ? (len.is_static() ? Dim(2 * (len.value() - 1)) : Dim::unknown()) : len;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(auto l, scalar_int(ctx, 1, "dft_length"));
+    n = l ? Dim(*l) : Dim::unknown();
+    if (l && *l <= 0) return ctx.fail("dft_length must be positive, got ", *l);
+  }
+  if (n.is_static() && n.value() <= 0) return ctx.fail("the transform length must be positive");
+  dims[size_t(*axis)] = onesided && !inverse ? (n.is_static() ? Dim(n.value() / 2 + 1) : Dim::unknown()) : n;
   ctx.set_output(0, ctx.input_type(0), Shape(dims));
   return Status::ok();
 }
@@ -101,7 +126,7 @@ OpSchema schema(const char* name, int min_in, int max_in, InferFn infer) {
 }  // namespace
 
 void register_signal_ops(OpRegistry& r) {
-  r.add(schema("DFT", 1, 2, infer_dft));
+  r.add(schema("DFT", 1, 3, infer_dft));
   r.add(schema("STFT", 2, 4, infer_stft));
   for (const char* w : {"HannWindow", "HammingWindow", "BlackmanWindow"}) r.add(schema(w, 1, 1, infer_window));
   r.add(schema("MelWeightMatrix", 5, 5, infer_mel));

@@ -49,8 +49,9 @@ Status arg_kernel(KernelContext& ctx, Better better) {
 Status arg_max(KernelContext& c) { return arg_kernel(c, [](auto a, auto b) { return a > b; }); }
 Status arg_min(KernelContext& c) { return arg_kernel(c, [](auto a, auto b) { return a < b; }); }
 
-// y[i] = sum of x along the axis up to i (inclusive, or exclusive), from either end.
-Status cumsum(KernelContext& ctx) {
+// y[i] = sum (CumSum) or product (CumProd, opset 24) of x along the axis up to i (inclusive, or
+// exclusive), from either end.
+Status cumulative(KernelContext& ctx, bool product) {
   const Tensor& x = ctx.input(0);
   const Tensor& axis_t = ctx.input(1);
   if (axis_t.numel() != 1) return ctx.fail("axis must hold one value, got ", axis_t.describe());
@@ -70,18 +71,22 @@ Status cumsum(KernelContext& ctx) {
     T* py = y.mutable_data<T>();
     const size_t n = g.reduced.size();
     for (size_t o = 0; o < g.kept.size(); ++o) {
-      A acc = 0;
+      A acc = product ? A(1) : A(0);
+      auto combine = [&](A v) { acc = product ? A(acc * v) : A(acc + v); };
       for (size_t step = 0; step < n; ++step) {
         const size_t j = reverse ? n - 1 - step : step;
         const int64_t off = g.kept[o] + g.reduced[j];
         const A v = static_cast<A>(static_cast<C>(px[off]));
-        if (!exclusive) acc += v;
-        py[off] = static_cast<T>(acc);
-        if (exclusive) acc += v;
+        if (!exclusive) combine(v);
+        py[off] = static_cast<T>(static_cast<C>(acc));
+        if (exclusive) combine(v);
       }
     }
   });
 }
+
+Status cumsum(KernelContext& ctx) { return cumulative(ctx, false); }
+Status cumprod(KernelContext& ctx) { return cumulative(ctx, true); }
 
 }  // namespace
 
@@ -89,6 +94,7 @@ void register_arg_kernels(KernelTable& t) {
   t.add("", "ArgMax", arg_max);
   t.add("", "ArgMin", arg_min);
   t.add("", "CumSum", cumsum);
+  t.add("", "CumProd", cumprod);
 }
 
 }  // namespace kiln::cpu

@@ -11,6 +11,9 @@
 namespace kiln::cpu {
 
 void register_conv_transpose_kernels(KernelTable& t);
+void register_col2im_kernels(KernelTable& t);
+void register_deform_conv_kernels(KernelTable& t);
+void register_causal_conv_kernels(KernelTable& t);
 
 namespace {
 
@@ -182,6 +185,9 @@ Status qlinear_conv(KernelContext& ctx) {
 }  // namespace
 
 void register_conv_kernels(KernelTable& t) {
+  register_col2im_kernels(t);
+  register_deform_conv_kernels(t);
+  register_causal_conv_kernels(t);
   t.add("", "Conv", conv);
   t.add("", "ConvInteger", conv_integer);
   t.add("", "QLinearConv", qlinear_conv);

@@ -11,6 +11,7 @@ namespace kiln::cpu {
 void register_elementwise_unary_kernels(KernelTable& t);
 void register_elementwise_variadic_kernels(KernelTable& t);
 void register_cast_kernels(KernelTable& t);
+void register_bit_cast_kernels(KernelTable& t);
 
 namespace {
 
@@ -52,7 +53,11 @@ Status mod(KernelContext& c) {
       return int_mod<C>(a, b, fmod);
     } else {
       C r = std::fmod(a, b);
-      if (!fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+      if (fmod) return r;
+      // numpy's mod (ONNX's reference for fmod=0): the result takes the divisor's sign, a zero
+      // result included.
+      if (r == 0) return C(std::copysign(C(0), b));
+      if ((r < 0) != (b < 0)) r += b;
       return r;
     }
   });
@@ -84,12 +89,23 @@ Status pow_(KernelContext& ctx) {
   return s.with_context(ctx.node().label() + ": ");
 }
 
+// Shifts follow numpy as ONNX's reference does: a shift count outside [0, width) gives 0 (or -1
+// for a right shift of a negative value); a right shift of a signed value is arithmetic; a left
+// shift wraps within the type (done on the unsigned twin, since signed overflow is undefined).
 Status bitshift(KernelContext& c) {
   const bool left = c.node().attr_string("direction", "") == "LEFT";
-  return binary_kernel<UnsignedTypes>(c, [left](auto a, auto b) {
+  return binary_kernel<IntegerTypes>(c, [left](auto a, auto b) {
     using C = decltype(a);
-    if (b >= C(sizeof(C) * 8)) return C(0);  // shifting by the width or more is undefined in C++
-    return C(left ? a << b : a >> b);
+    using U = std::make_unsigned_t<C>;
+    bool negative_shift = false, negative_value = false;
+    if constexpr (std::is_signed_v<C>) {
+      negative_shift = b < 0;
+      negative_value = a < 0;
+    }
+    const bool in_range = !negative_shift && static_cast<U>(b) < U(sizeof(C) * 8);
+    if (left) return in_range ? C(static_cast<U>(static_cast<U>(a) << static_cast<U>(b))) : C(0);
+    if (!in_range) return negative_value ? C(-1) : C(0);
+    return C(a >> b);
   });
 }
 
@@ -124,6 +140,7 @@ Status greater_equal(KernelContext& c) {
 }  // namespace
 
 void register_elementwise_kernels(KernelTable& t) {
+  register_bit_cast_kernels(t);
   t.add("", "Add", add);
   t.add("", "Sub", sub);
   t.add("", "Mul", mul);

@@ -82,6 +82,42 @@ double grid_value(const double* img, int64_t H, int64_t W, double x, double y, c
          at(y0 + 1, x0 + 1) * tx * ty;
 }
 
+// N-d (opset 20) nearest and linear sampling of `img` (spatial dims `dims`) at unnormalized
+// coordinates `c` (spatial order, outermost first); same padding rules as the 2-D path.
+double grid_value_nd(const double* img, const std::vector<int64_t>& dims, std::vector<double> c, const GridParams& p) {
+  const size_t r = dims.size();
+  for (size_t d = 0; d < r; ++d) {
+    if (!std::isfinite(c[d])) return 0.0;
+    if (p.padding == "zeros") c[d] = std::clamp(c[d], -double(dims[d]) - 3, double(dims[d]) + 3);
+    c[d] = pad_coord(c[d], dims[d], p);
+  }
+  auto at = [&](const std::vector<int64_t>& idx) {
+    int64_t off = 0;
+    for (size_t d = 0; d < r; ++d) {
+      if (idx[d] < 0 || idx[d] >= dims[d]) return 0.0;
+      off = off * dims[d] + idx[d];
+    }
+    return img[off];
+  };
+  std::vector<int64_t> idx(r);
+  if (p.mode == "nearest") {
+    for (size_t d = 0; d < r; ++d) idx[d] = int64_t(std::nearbyint(c[d]));
+    return at(idx);
+  }
+  double acc = 0;
+  for (size_t corner = 0; corner < (size_t(1) << r); ++corner) {  // each of the 2^r neighbours
+    double w = 1;
+    for (size_t d = 0; d < r; ++d) {
+      const double lo = std::floor(c[d]), t = c[d] - lo;
+      const bool hi = (corner >> d) & 1;
+      idx[d] = int64_t(lo) + (hi ? 1 : 0);
+      w *= hi ? t : 1 - t;
+    }
+    if (w != 0) acc += w * at(idx);
+  }
+  return acc;
+}
+
 std::vector<double> to_doubles(const Tensor& t) {
   std::vector<double> v(size_t(t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i) v[size_t(i)] = t.get_as_double(i);
@@ -96,6 +132,8 @@ Status store_doubles(Tensor& y, const std::vector<double>& v) {
   });
 }
 
+// Opset 20 renamed the modes (bilinear -> linear, bicubic -> cubic) and allowed any number of
+// spatial dims; cubic stays 2-D only, as in the ONNX reference's tests.
 Status grid_sample(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& grid = ctx.input(1);
@@ -103,15 +141,62 @@ Status grid_sample(KernelContext& ctx) {
   if (grid.dim(0) != x.dim(0)) return ctx.fail("grid batch ", grid.dim(0), " != X batch ", x.dim(0));
   GridParams p{ctx.node().attr_string("mode", "bilinear"), ctx.node().attr_string("padding_mode", "zeros"),
                ctx.node().attr_int("align_corners", 0) != 0};
-  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), Ho = grid.dim(1), Wo = grid.dim(2);
-  std::vector<double> in = to_doubles(x), g = to_doubles(grid), out(size_t(y.numel()));
+  if (p.mode == "linear") p.mode = "bilinear";
+  if (p.mode == "cubic") p.mode = "bicubic";
+  const size_t r = x.rank() - 2;
+  if (p.mode == "bicubic" && r != 2) return ctx.fail("cubic mode needs 2 spatial dims, got ", r);
+  std::vector<int64_t> dims(x.dims().begin() + 2, x.dims().end());
+  int64_t in_sp = 1, out_sp = 1;
+  for (int64_t d : dims) in_sp *= d;
+  for (size_t d = 1; d + 1 < grid.rank(); ++d) out_sp *= grid.dim(d);
+  const int64_t N = x.dim(0), C = x.dim(1);
+  std::vector<double> in = to_doubles(x), g = to_doubles(grid), out(size_t(y.numel())), c(r);
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < Ho * Wo; ++i) {
-        const double* gp = &g[size_t((n * Ho * Wo + i) * 2)];
-        double sx = unnormalize(gp[0], W, p.align_corners), sy = unnormalize(gp[1], H, p.align_corners);
-        out[size_t((n * C + c) * Ho * Wo + i)] = grid_value(&in[size_t((n * C + c) * H * W)], H, W, sx, sy, p);
+    for (int64_t ch = 0; ch < C; ++ch)
+      for (int64_t i = 0; i < out_sp; ++i) {
+        // The grid lists coordinates innermost axis first (x, y, z).
+        const double* gp = &g[size_t((n * out_sp + i) * int64_t(r))];
+        for (size_t d = 0; d < r; ++d) c[d] = unnormalize(gp[r - 1 - d], dims[d], p.align_corners);
+        const double* img = &in[size_t((n * C + ch) * in_sp)];
+        out[size_t((n * C + ch) * out_sp + i)] =
+            p.mode == "bicubic" ? grid_value(img, dims[0], dims[1], c[1], c[0], p) : grid_value_nd(img, dims, c, p);
       }
+  return store_doubles(y, out);
+}
+
+// AffineGrid (opset 20): each output position's normalized base coordinates (x, y[, z], 1) --
+// pixel centers in [-1, 1], or the corners with align_corners -- times theta [N, nd, nd + 1].
+Status affine_grid(KernelContext& ctx) {
+  const Tensor& theta = ctx.input(0);
+  Tensor& y = ctx.output(0);
+  const size_t nd = y.rank() - 2;
+  const bool align = ctx.node().attr_int("align_corners", 0) != 0;
+  const int64_t N = y.dim(0);
+  if (theta.rank() != 3 || theta.dim(0) != N || theta.dim(1) != int64_t(nd) || theta.dim(2) != int64_t(nd) + 1)
+    return ctx.fail("theta ", theta.describe(), " does not fit ", nd, " spatial dims");
+  std::vector<int64_t> dims(y.dims().begin() + 1, y.dims().end() - 1);  // spatial, outermost first
+  int64_t count = 1;
+  for (int64_t d : dims) count *= d;
+  auto base = [&](int64_t i, int64_t size) {
+    if (align) return size == 1 ? -1.0 : -1.0 + 2.0 * double(i) / double(size - 1);
+    return -1.0 + (2.0 * double(i) + 1.0) / double(size);
+  };
+  const std::vector<double> th = to_doubles(theta);
+  std::vector<double> out(size_t(y.numel())), homo(nd + 1);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < count; ++p) {
+      int64_t rem = p;
+      for (size_t d = nd; d-- > 0;) {  // homo lists the innermost axis first: (x, y, z)
+        homo[nd - 1 - d] = base(rem % dims[d], dims[d]);
+        rem /= dims[d];
+      }
+      homo[nd] = 1.0;
+      for (size_t k = 0; k < nd; ++k) {
+        double acc = 0;
+        for (size_t j = 0; j <= nd; ++j) acc += th[size_t((n * int64_t(nd) + int64_t(k)) * int64_t(nd + 1)) + j] * homo[j];
+        out[size_t((n * count + p) * int64_t(nd)) + k] = acc;
+      }
+    }
   return store_doubles(y, out);
 }
 
@@ -184,6 +269,7 @@ Status roi_align(KernelContext& ctx) {
 
 void register_grid_sample_kernels(KernelTable& t) {
   t.add("", "GridSample", grid_sample);
+  t.add("", "AffineGrid", affine_grid);
   t.add("", "RoiAlign", roi_align);
 }
 

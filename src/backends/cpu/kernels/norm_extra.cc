@@ -128,7 +128,8 @@ Status lp_norm(KernelContext& ctx) {
     double norm = 0;
     for (int64_t r : g.reduced) norm += p == 1 ? std::fabs(x[base + r]) : x[base + r] * x[base + r];
     if (p == 2) norm = std::sqrt(norm);
-    for (int64_t r : g.reduced) y[base + r] = x[base + r] / norm;
+    // A zero norm gives zeros (the ONNX reference's np.where(norm == 0, 0, x / norm)).
+    for (int64_t r : g.reduced) y[base + r] = norm == 0 ? 0.0 : x[base + r] / norm;
   }
   return write_y(ctx, y);
 }

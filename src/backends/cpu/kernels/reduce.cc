@@ -110,7 +110,30 @@ Status reduce_mean(KernelContext& c) {
     else return v.empty() ? acc_t<C>(0) : acc_t<C>(sum_of(v) / static_cast<acc_t<C>>(v.size()));
   });
 }
+// Bool ReduceMax/ReduceMin (opset 20): any / all, so an empty group gives false / true.
+Status reduce_bool(KernelContext& ctx, bool is_max) {
+  const Tensor& x = ctx.input(0);
+  bool noop = false;
+  KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, reduce_mask(ctx, x.rank(), &noop));
+  if (noop) {
+    ctx.set_output(0, x);
+    return Status::ok();
+  }
+  Tensor& y = ctx.output(0);
+  const AxisGroups g = split_axes(x.dims(), mask);
+  if (static_cast<int64_t>(g.kept.size()) != y.numel()) return ctx.fail("output size mismatch");
+  const bool* px = x.data<bool>();
+  bool* py = y.mutable_data<bool>();
+  for (size_t o = 0; o < g.kept.size(); ++o) {
+    bool r = !is_max;
+    for (int64_t off : g.reduced) r = is_max ? (r || px[g.kept[o] + off]) : (r && px[g.kept[o] + off]);
+    py[o] = r;
+  }
+  return Status::ok();
+}
+
 Status reduce_max(KernelContext& c) {
+  if (c.input(0).dtype() == DataType::kBool) return reduce_bool(c, true);
   return reduce_kernel(c, [](const auto& v) {
     using C = typename std::decay_t<decltype(v)>::value_type;
     C m = std::numeric_limits<C>::has_infinity ? -std::numeric_limits<C>::infinity() : std::numeric_limits<C>::lowest();
@@ -119,6 +142,7 @@ Status reduce_max(KernelContext& c) {
   });
 }
 Status reduce_min(KernelContext& c) {
+  if (c.input(0).dtype() == DataType::kBool) return reduce_bool(c, false);
   return reduce_kernel(c, [](const auto& v) {
     using C = typename std::decay_t<decltype(v)>::value_type;
     C m = std::numeric_limits<C>::has_infinity ? std::numeric_limits<C>::infinity() : std::numeric_limits<C>::max();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/ops/resize_params.h"
 
 namespace kiln::cpu {
 
@@ -25,6 +26,7 @@ struct ResizeAttrs {
   bool exclude_outside = false;
   double extrapolation = 0.0;
   bool legacy_nearest = false;  // opset <= 10 Resize / Upsample: floor up, ceil down
+  bool antialias = false;       // opset 18: linear/cubic filters widen by 1/scale when downsampling
 };
 
 // For one output index along one axis: the input indices and weights, or "extrapolate".
@@ -36,11 +38,15 @@ struct Taps {
 
 // Maps an output coordinate to the input coordinate (ONNX reference's interpolate_1d_with_x).
 // Returns false when tf_crop_and_resize falls outside the input.
-bool source_coord(const ResizeAttrs& a, int64_t x, double scale, int64_t in, double roi_start,
+bool source_coord(const ResizeAttrs& a, int64_t x, double scale, int64_t in, int64_t out_int, double roi_start,
                   double roi_end, double* out) {
   const double out_len = scale * double(in);
   double xo = 0;
-  if (a.ctm == "align_corners") {
+  if (a.ctm == "half_pixel_symmetric") {
+    // Centers the sampled window when the output size was rounded from scale * in.
+    const double offset = double(in) / 2 * (1 - double(out_int) / out_len);
+    xo = offset + (double(x) + 0.5) / scale - 0.5;
+  } else if (a.ctm == "align_corners") {
     xo = out_len == 1 ? 0.0 : double(x) * double(in - 1) / (out_len - 1);
   } else if (a.ctm == "asymmetric") {
     xo = double(x) / scale;
@@ -79,10 +85,37 @@ int64_t nearest_index(const ResizeAttrs& a, int64_t lo, double r, bool integral,
   return up ? lo + 1 : lo;
 }
 
-Taps make_taps(const ResizeAttrs& a, int64_t x, double scale, int64_t in, double rs, double re) {
+// Antialiased filters (the reference's _linear/_cubic_coeffs_antialias): the kernel is stretched
+// by 1/scale when downsampling, over an even number of taps starting at offset `start` from lo + 1
+// (the neighbour at or left of the coordinate is at offset 0), and normalized.
+std::vector<double> antialias_coeffs(const ResizeAttrs& a, double r, double scale, int64_t* start) {
+  scale = std::min(scale, 1.0);
+  const bool cubic = a.mode == "cubic";
+  *start = int64_t(std::floor((cubic ? -2.0 : -1.0) / scale)) + 1;
+  const int64_t count = 2 - 2 * *start;
+  std::vector<double> w;
+  double sum = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    const double x = std::abs(scale * (double(*start + k) - r));
+    double c = 0;
+    if (!cubic) {
+      c = std::clamp(1 - x, 0.0, 1.0);
+    } else if (x <= 1) {
+      c = (a.cubic_a + 2) * x * x * x - (a.cubic_a + 3) * x * x + 1;
+    } else if (x < 2) {
+      c = a.cubic_a * x * x * x - 5 * a.cubic_a * x * x + 8 * a.cubic_a * x - 4 * a.cubic_a;
+    }
+    w.push_back(c);
+    sum += c;
+  }
+  for (double& c : w) c /= sum;
+  return w;
+}
+
+Taps make_taps(const ResizeAttrs& a, int64_t x, double scale, int64_t in, int64_t out_int, double rs, double re) {
   Taps t;
   double xo = 0;
-  if (!source_coord(a, x, scale, in, rs, re, &xo)) {
+  if (!source_coord(a, x, scale, in, out_int, rs, re, &xo)) {
     t.extrapolate = true;
     return t;
   }
@@ -95,6 +128,10 @@ Taps make_taps(const ResizeAttrs& a, int64_t x, double scale, int64_t in, double
   if (a.mode == "nearest") {
     first = nearest_index(a, lo, r, integral, scale);
     w = {1.0};
+  } else if (a.antialias) {
+    int64_t start = 0;
+    w = antialias_coeffs(a, r, scale, &start);
+    first = lo + start;
   } else if (a.mode == "cubic") {
     first = lo - 1;
     w = cubic_coeffs(r, a.cubic_a);
@@ -154,11 +191,13 @@ ResizeAttrs read_attrs(const KernelContext& ctx) {
   a.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
   a.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
   a.extrapolation = n.attr_float("extrapolation_value", 0.0f);
+  a.antialias = n.attr_int("antialias", 0) != 0 && a.mode != "nearest";
   return a;
 }
 
-// The per-axis scales the coordinate transform uses: the given scales, or sizes / input dims.
-Expected<std::vector<double>> read_scales(KernelContext& ctx, const std::vector<int64_t>& out_dims) {
+// The per-axis scales the coordinate transform uses: the given scales, or sizes / input dims
+// (adjusted by keep_aspect_ratio_policy), spread over opset 18's `axes`.
+Expected<std::vector<double>> read_scales(KernelContext& ctx, const std::vector<int64_t>& axes) {
   const Node& n = ctx.node();
   const Tensor& x = ctx.input(0);
   std::vector<double> s;
@@ -166,12 +205,17 @@ Expected<std::vector<double>> read_scales(KernelContext& ctx, const std::vector<
     for (float f : n.attr_floats("scales")) s.push_back(f);
   } else {
     const size_t si = (n.op_type == "Resize" && ctx.opset() >= 11) ? 2 : 1;
+    std::vector<int64_t> sizes;
     if (ctx.has_input(si) && ctx.input(si).numel() > 0) {
       for (int64_t i = 0; i < ctx.input(si).numel(); ++i) s.push_back(float(ctx.input(si).get_as_double(i)));
-    } else {
-      for (size_t d = 0; d < out_dims.size(); ++d)
-        s.push_back(x.dim(d) == 0 ? 1.0 : double(out_dims[d]) / double(x.dim(d)));
+    } else if (si == 2 && ctx.has_input(3)) {
+      auto v = ctx.input(3).to_int64_vector();
+      if (!v) return ctx.fail("sizes: ", v.status().message());
+      sizes = *v;
     }
+    auto plan = resize_plan(x.dims(), axes, s, sizes, n.attr_string("keep_aspect_ratio_policy", "stretch"));
+    if (!plan) return ctx.fail(plan.status().message());
+    s = plan->scales;
   }
   if (s.size() != x.rank()) return ctx.fail("expected ", x.rank(), " scales, got ", s.size());
   return s;
@@ -181,13 +225,20 @@ Status resize(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
   const ResizeAttrs a = read_attrs(ctx);
-  KILN_ASSIGN_OR_RETURN(std::vector<double> scales, read_scales(ctx, y.dims()));
   const size_t rank = x.rank();
+  auto axes = resize_axes(ctx.opset() >= 18 ? ctx.node().attr_ints("axes") : std::vector<int64_t>{}, rank);
+  if (!axes) return ctx.fail(axes.status().message());
+  KILN_ASSIGN_OR_RETURN(std::vector<double> scales, read_scales(ctx, *axes));
   std::vector<double> roi(2 * rank, 0.0);
   for (size_t d = 0; d < rank; ++d) roi[rank + d] = 1.0;
   if (a.ctm == "tf_crop_and_resize" && ctx.has_input(1) && ctx.input(1).numel() > 0) {
-    if (ctx.input(1).numel() != int64_t(2 * rank)) return ctx.fail("roi must have ", 2 * rank, " values");
-    for (size_t i = 0; i < 2 * rank; ++i) roi[i] = float(ctx.input(1).get_as_double(int64_t(i)));
+    // roi holds starts then ends, one each per entry of `axes`.
+    const size_t na = axes->size();
+    if (ctx.input(1).numel() != int64_t(2 * na)) return ctx.fail("roi must have ", 2 * na, " values");
+    for (size_t i = 0; i < na; ++i) {
+      roi[size_t((*axes)[i])] = float(ctx.input(1).get_as_double(int64_t(i)));
+      roi[rank + size_t((*axes)[i])] = float(ctx.input(1).get_as_double(int64_t(na + i)));
+    }
   }
   std::vector<double> data(size_t(x.numel()));
   for (int64_t i = 0; i < x.numel(); ++i) data[size_t(i)] = x.get_as_double(i);
@@ -195,7 +246,7 @@ Status resize(KernelContext& ctx) {
   if (x.numel() == 0 || y.numel() == 0) return Status::ok();
   for (size_t d = rank; d-- > 0;) {
     std::vector<Taps> taps;
-    for (int64_t o = 0; o < y.dim(d); ++o) taps.push_back(make_taps(a, o, scales[d], x.dim(d), roi[d], roi[rank + d]));
+    for (int64_t o = 0; o < y.dim(d); ++o) taps.push_back(make_taps(a, o, scales[d], x.dim(d), y.dim(d), roi[d], roi[rank + d]));
     data = resample_axis(data, dims, d, y.dim(d), taps, a.extrapolation);
   }
   return visit_dtype(y.dtype(), NumericTypes{}, [&](auto tag) {

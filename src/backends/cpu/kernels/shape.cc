@@ -13,6 +13,7 @@ namespace kiln::cpu {
 
 void register_shape_slice_kernels(KernelTable& t);
 void register_shape_fill_kernels(KernelTable& t);
+void register_center_crop_pad_kernels(KernelTable& t);
 
 namespace {
 
@@ -139,6 +140,7 @@ Status split(KernelContext& ctx) {
 }  // namespace
 
 void register_shape_kernels(KernelTable& t) {
+  register_center_crop_pad_kernels(t);
   t.add("", "Reshape", view_kernel);
   t.add("", "Flatten", view_kernel);
   t.add("", "Squeeze", view_kernel);

@@ -39,12 +39,14 @@ Status range(KernelContext& ctx) {
   Tensor& y = ctx.output(0);
   return visit_dtype(y.dtype(), NumericTypes{}, [&](auto tag) {
     using T = decltype(tag);
-    using C = compute_t<T>;
-    const C start = static_cast<C>(ctx.input(0).data<T>()[0]);
-    const C delta = static_cast<C>(ctx.input(2).data<T>()[0]);
+    // Floats in double, like numpy.arange on Python floats (the ONNX reference).
+    using C = std::conditional_t<std::is_integral_v<compute_t<T>>, compute_t<T>, double>;
+    const C start = static_cast<C>(static_cast<compute_t<T>>(ctx.input(0).data<T>()[0]));
+    const C delta = static_cast<C>(static_cast<compute_t<T>>(ctx.input(2).data<T>()[0]));
     T* p = y.mutable_data<T>();
     // start + i * delta (not repeated addition), like numpy.arange, so float error cannot grow.
-    for (int64_t i = 0; i < y.numel(); ++i) p[i] = static_cast<T>(start + static_cast<C>(i) * delta);
+    for (int64_t i = 0; i < y.numel(); ++i)
+      p[i] = static_cast<T>(static_cast<compute_t<T>>(start + static_cast<C>(i) * delta));
   });
 }
 

@@ -53,6 +53,7 @@ int64_t pad_source(int64_t i, int64_t n, const std::string& mode) {
     int64_t j = ((i % period) + period) % period;
     return j < n ? j : period - j;
   }
+  if (mode == "wrap") return ((i % n) + n) % n;  // opset 19: the input repeats periodically
   return -1;
 }
 
@@ -128,14 +129,20 @@ Status depth_to_space(KernelContext& ctx) {
   return Status::ok();
 }
 
-// SpaceToDepth: the output, seen as [N, b, b, C, H/b, W/b], reads input (n, c, h*b + b1, w*b + b2).
+// SpaceToDepth: the output, seen as [N, b, b, C, H/b, W/b] (DCR) or [N, C, b, b, H/b, W/b]
+// (CRD, opset 24's mode attribute), reads input (n, c, h*b + b1, w*b + b2).
 Status space_to_depth(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
   const int64_t b = ctx.node().attr_int("blocksize", 1);
   const int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const bool crd = ctx.node().attr_string("mode", "DCR") == "CRD";
   std::vector<int64_t> dims{x.dim(0), b, b, C, H / b, W / b};
   std::vector<int64_t> strides{C * H * W, W, 1, H * W, b * W, b};
+  if (crd) {
+    dims = {x.dim(0), C, b, b, H / b, W / b};
+    strides = {C * H * W, H * W, W, 1, b * W, b};
+  }
   strided_copy(x.raw(), 0, strides, y.mutable_raw(), dims, dtype_size(x.dtype()));
   return Status::ok();
 }

@@ -40,16 +40,43 @@ Status store(Tensor& y, const std::vector<double>& v) {
 
 int64_t normalized_axis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
+// A one-sided spectrum (the first n/2 + 1 bins) extended to all n bins by Hermitian symmetry,
+// as numpy's irfft reads it: the imaginary parts of the DC and (even n) Nyquist bins are ignored.
+std::vector<double> hermitian_full(const std::vector<double>& half, int64_t len_in, int64_t n) {
+  std::vector<double> full(size_t(2 * n), 0.0);
+  const int64_t used = std::min(len_in, n / 2 + 1);
+  for (int64_t k = 0; k < used; ++k) {
+    full[size_t(2 * k)] = half[size_t(2 * k)];
+    full[size_t(2 * k + 1)] = half[size_t(2 * k + 1)];
+    if (k > 0 && n - k > k) {
+      full[size_t(2 * (n - k))] = half[size_t(2 * k)];
+      full[size_t(2 * (n - k) + 1)] = -half[size_t(2 * k + 1)];
+    }
+  }
+  full[1] = 0;
+  if (n % 2 == 0 && n / 2 < used) full[size_t(n + 1)] = 0;
+  return full;
+}
+
+// Axis and length as the schema resolved them (see infer_dft in src/ir/ops/signal.cc).
+int64_t dft_axis(const KernelContext& ctx, int64_t rank) {
+  int64_t axis = ctx.node().attr_int("axis", 1);
+  if (ctx.opset() >= 20) axis = ctx.has_input(2) ? ctx.input(2).get_as_int64(0) : -2;
+  return normalized_axis(axis, rank);
+}
+
 Status dft(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
   const int64_t rank = int64_t(x.rank());
-  const int64_t axis = normalized_axis(ctx.node().attr_int("axis", 1), rank);
+  const int64_t axis = dft_axis(ctx, rank);
   const bool inverse = ctx.node().attr_int("inverse", 0) != 0;
-  const int64_t comps = x.dim(size_t(rank - 1));
+  const bool irfft = inverse && ctx.node().attr_int("onesided", 0) != 0;
+  const int64_t comps = x.dim(size_t(rank - 1)), comps_out = y.dim(size_t(rank - 1));
   const int64_t len_in = x.dim(size_t(axis));
-  const int64_t n = ctx.has_input(1) ? ctx.input(1).get_as_int64(0) : len_in;
+  const int64_t n = ctx.has_input(1) ? ctx.input(1).get_as_int64(0) : irfft ? 2 * (len_in - 1) : len_in;
   const int64_t m = y.dim(size_t(axis));
+  if (n <= 0) return ctx.fail("the transform length must be positive, got ", n);
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= x.dim(size_t(d));
   for (int64_t d = axis + 1; d < rank - 1; ++d) inner *= x.dim(size_t(d));
@@ -61,11 +88,12 @@ Status dft(KernelContext& ctx) {
         line[size_t(2 * j)] = x.get_as_double(base);
         line[size_t(2 * j + 1)] = comps == 2 ? x.get_as_double(base + 1) : 0.0;
       }
-      dft_1d(line, len_in, n, m, inverse, res.data());
+      if (irfft) dft_1d(hermitian_full(line, len_in, n), n, n, m, true, res.data());
+      else dft_1d(line, len_in, n, m, inverse, res.data());
       for (int64_t k = 0; k < m; ++k) {
-        int64_t base = ((o * m + k) * inner + i) * 2;
+        int64_t base = ((o * m + k) * inner + i) * comps_out;
         out[size_t(base)] = res[size_t(2 * k)];
-        out[size_t(base + 1)] = res[size_t(2 * k + 1)];
+        if (comps_out == 2) out[size_t(base + 1)] = res[size_t(2 * k + 1)];
       }
     }
   return store(y, out);
