@@ -196,6 +196,25 @@ TEST(ControlFlow, ScanInReverseAndAlongOtherAxes) {
   EXPECT_TRUE(tensors_near(y[1], vec<float>({2, 3}, {9, 8, 5, 12, 10, 6})));
 }
 
+TEST(ControlFlowBadInput, LoopBodyWithTheWrongNumberOfOutputs) {
+  auto m = loop_model();
+  Graph* body = const_cast<Graph*>(m->g->nodes().back()->attr_graph("body"));
+  body->outputs.pop_back();  // cond + 1 carried value, but the Loop has 1 carried + 1 scan output
+  auto y = run(*m->g, {{"M", Tensor::scalar<int64_t>(2)}, {"cond", Tensor::scalar<bool>(true)},
+                       {"v0", vec<float>({1}, {7})}, {"step", vec<float>({1}, {1})}});
+  ASSERT_FALSE(y.is_ok());
+  EXPECT_NE(y.status().message().find("Loop_"), std::string::npos) << y.status().message();
+  EXPECT_NE(y.status().message().find("output"), std::string::npos) << y.status().message();
+}
+
+TEST(ControlFlowBadInput, ScanWithMismatchedAxes) {
+  auto m = scan_model({{"scan_input_axes", std::vector<int64_t>{0, 1}}});  // two axes, one scan input
+  auto y = run(*m->g, {{"init", vec<float>({2}, {0, 0})}, {"x", vec<float>({3, 2}, {1, 2, 3, 4, 5, 6})}});
+  ASSERT_FALSE(y.is_ok());
+  EXPECT_NE(y.status().message().find("Scan_0"), std::string::npos) << y.status().message();
+  EXPECT_NE(y.status().message().find("axes"), std::string::npos) << y.status().message();
+}
+
 TEST(ControlFlow, ScanRejectsBadAttributes) {
   auto m = scan_model({{"scan_input_directions", std::vector<int64_t>{2}}});
   auto y = run(*m->g, {});
