@@ -7,6 +7,7 @@
 
 #include "backends/cpu/kernel_table.h"
 #include "backends/cpu/kernels/reduce_axes.h"
+#include "ir/ops/reduce_params.h"
 
 namespace kiln::cpu {
 
@@ -29,28 +30,9 @@ A wrap_mul(A a, A b) {
   else return a * b;
 }
 
-// The reduced-axes mask of a Reduce* node, or an empty vector meaning "copy the input" (noop).
+// The reduced-axes mask of a Reduce* node (see ir/ops/reduce_params.h).
 Expected<std::vector<bool>> reduce_mask(const KernelContext& ctx, size_t rank, bool* noop) {
-  const Node& n = ctx.node();
-  const int since = n.op_type == "ReduceSum" ? 13 : 18;
-  std::vector<int64_t> axes;
-  if (ctx.opset() >= since) {
-    if (ctx.has_input(1)) {
-      auto v = ctx.input(1).to_int64_vector();
-      if (!v) return ctx.fail("axes: ", v.status().message());
-      axes = *v;
-    }
-  } else {
-    axes = n.attr_ints("axes");
-  }
-  *noop = axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0;
-  std::vector<bool> mask(rank, axes.empty());
-  const int64_t r = static_cast<int64_t>(rank);
-  for (int64_t a : axes) {
-    if (a < -r || a >= r) return ctx.fail("axis ", a, " is out of range for rank ", r);
-    mask[static_cast<size_t>(a < 0 ? a + r : a)] = true;
-  }
-  return mask;
+  return reduce_axes_mask(ctx.node(), ctx.has_input(1) ? &ctx.input(1) : nullptr, rank, noop);
 }
 
 // Runs `fold(values)` for every output element; values are the group's elements as C.

@@ -11,17 +11,6 @@ namespace {
 
 using namespace ew;
 
-#define KILN_EW_MATH(name, f32, f64)                                 \
-  __device__ __forceinline__ float name(float x) { return f32(x); } \
-  __device__ __forceinline__ double name(double x) { return f64(x); }
-KILN_EW_MATH(m_exp, expf, ::exp)
-KILN_EW_MATH(m_expm1, expm1f, ::expm1)
-KILN_EW_MATH(m_log1p, log1pf, ::log1p)
-KILN_EW_MATH(m_tanh, tanhf, ::tanh)
-KILN_EW_MATH(m_erf, erff, ::erf)
-KILN_EW_MATH(m_fabs, fabsf, ::fabs)
-#undef KILN_EW_MATH
-
 template <class C> __device__ __forceinline__ C softplus(C x) {
   return x > C(0) ? x + m_log1p(m_exp(-x)) : m_log1p(m_exp(x));
 }

@@ -10,31 +10,6 @@ namespace {
 
 using namespace ew;
 
-// Float and double overloads of each libm function the functors below use, so a float never
-// silently goes through the double version.
-#define KILN_EW_MATH(name, f32, f64)                                          \
-  __device__ __forceinline__ float name(float x) { return f32(x); }          \
-  __device__ __forceinline__ double name(double x) { return f64(x); }
-KILN_EW_MATH(m_floor, floorf, ::floor)
-KILN_EW_MATH(m_ceil, ceilf, ::ceil)
-KILN_EW_MATH(m_rint, rintf, ::rint)  // round half to even (the default rounding mode)
-KILN_EW_MATH(m_sqrt, sqrtf, ::sqrt)
-KILN_EW_MATH(m_exp, expf, ::exp)
-KILN_EW_MATH(m_log, logf, ::log)
-KILN_EW_MATH(m_erf, erff, ::erf)
-KILN_EW_MATH(m_sin, sinf, ::sin)
-KILN_EW_MATH(m_cos, cosf, ::cos)
-KILN_EW_MATH(m_tan, tanf, ::tan)
-KILN_EW_MATH(m_asin, asinf, ::asin)
-KILN_EW_MATH(m_acos, acosf, ::acos)
-KILN_EW_MATH(m_atan, atanf, ::atan)
-KILN_EW_MATH(m_sinh, sinhf, ::sinh)
-KILN_EW_MATH(m_cosh, coshf, ::cosh)
-KILN_EW_MATH(m_asinh, asinhf, ::asinh)
-KILN_EW_MATH(m_acosh, acoshf, ::acosh)
-KILN_EW_MATH(m_atanh, atanhf, ::atanh)
-#undef KILN_EW_MATH
-
 #define KILN_EW_FN(F, expr) \
   struct F { template <class C> __device__ C operator()(C x) const { return expr; } };
 KILN_EW_FN(FloorF, m_floor(x))

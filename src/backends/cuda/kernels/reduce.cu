@@ -6,6 +6,7 @@
 #include <climits>
 
 #include "backends/cuda/kernels/reduce_common.cuh"
+#include "ir/ops/reduce_params.h"
 
 namespace kiln::cuda {
 
@@ -156,30 +157,11 @@ __global__ void strided(const T* x, T* y, int64_t outputs, int64_t n, Strided ke
   if (lane == 0) st(y, o, F::finalize(s, n));
 }
 
-int axes_input_since(const Node& n) { return n.op_type == "ReduceSum" ? 13 : 18; }
-
-// The reduced-axes mask; `noop` when noop_with_empty_axes applies (output = input).
+// The reduced-axes mask (see ir/ops/reduce_params.h); the axes come from their host copy.
 Expected<std::vector<bool>> reduce_mask(const LaunchContext& c, size_t rank, bool* noop) {
-  const Node& n = c.node;
-  std::vector<int64_t> axes;
-  if (n.opset >= axes_input_since(n)) {
-    if (c.has_input(1)) {
-      if (!c.host_inputs[1]) return c.fail("axes input has no host value at run time");
-      auto v = c.host_inputs[1]->to_int64_vector();
-      if (!v) return c.fail("axes: ", v.status().message());
-      axes = *v;
-    }
-  } else {
-    axes = n.attr_ints("axes");
-  }
-  *noop = axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0;
-  std::vector<bool> mask(rank, axes.empty());
-  const int64_t r = static_cast<int64_t>(rank);
-  for (int64_t a : axes) {
-    if (a < -r || a >= r) return c.fail("axis ", a, " is out of range for rank ", r);
-    mask[static_cast<size_t>(a < 0 ? a + r : a)] = true;
-  }
-  return mask;
+  const bool axes_input = c.node.opset >= reduce_axes_input_since(c.node) && c.has_input(1);
+  if (axes_input && !c.host_inputs[1]) return c.fail("axes input has no host value at run time");
+  return reduce_axes_mask(c.node, axes_input ? c.host_inputs[1] : nullptr, rank, noop);
 }
 
 template <R op, class T>
@@ -236,7 +218,7 @@ Support check(const Node& n) {
   if (!s.ok) return s;
   s = rank_at_most_8(n.inputs[0]);
   if (!s.ok) return s;
-  if (n.opset >= axes_input_since(n) && n.has_input(1) && n.inputs[1]->initializer == nullptr)
+  if (n.opset >= reduce_axes_input_since(n) && n.has_input(1) && n.inputs[1]->initializer == nullptr)
     return Support::no("axes input is not a constant");
   return Support::yes();
 }
