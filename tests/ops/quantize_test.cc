@@ -27,6 +27,20 @@ TEST(QuantizeLinear, PerAxis) {
   EXPECT_FALSE(run_op("QuantizeLinear", {x, Tensor::from_vector<float>({3}, {1, 1, 1})}, {{"axis", int64_t(1)}}).is_ok());
 }
 
+TEST(QuantizeLinearBadInput, ScaleThatDoesNotFitItsAxisOrBlockNamesNodeAndShapes) {
+  Tensor x = Tensor::from_vector<float>({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
+  auto per_axis = run_op("QuantizeLinear", {x, Tensor::from_vector<float>({3}, {1, 1, 1})}, {{"axis", int64_t(1)}}, 1, 21);
+  ASSERT_FALSE(per_axis.is_ok());
+  const std::string& m = per_axis.status().message();
+  EXPECT_NE(m.find("QuantizeLinear_under_test"), std::string::npos) << m;
+  EXPECT_NE(m.find("scale"), std::string::npos) << m;
+  // Blocks of 2 along axis 1 need a [2,2] scale; [2,3] does not fit.
+  auto blocked = run_op("QuantizeLinear", {x, Tensor::from_vector<float>({2, 3}, {1, 1, 1, 1, 1, 1})},
+                        {{"axis", int64_t(1)}, {"block_size", int64_t(2)}}, 1, 21);
+  ASSERT_FALSE(blocked.is_ok());
+  EXPECT_NE(blocked.status().message().find("scale"), std::string::npos) << blocked.status().message();
+}
+
 TEST(DequantizeLinear, PerTensorPerAxisInt32) {
   auto y = run_op("DequantizeLinear", {Tensor::from_vector<uint8_t>({3}, {0, 128, 255}), Tensor::scalar<float>(0.5f),
                                        Tensor::scalar<uint8_t>(128)});
