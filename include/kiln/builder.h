@@ -100,7 +100,7 @@ class BuilderConfig {
 
  private:
   bool flags_[5] = {false, false, false, true, false};  // TF32 on by default, as in TensorRT
-  size_t workspace_ = size_t(1) << 30;
+  size_t workspace_ = size_t(256) << 20;  // scratch each CUDA context allocates for cuBLASLt/cuDNN
   std::vector<OptimizationProfile> profiles_;
   BackendKind backend_ = BackendKind::kAUTO;
   Int8Calibrator* calibrator_ = nullptr;

@@ -266,7 +266,7 @@ Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data
     return err("engine was built for ", m.device_name, " (sm_", m.cc_major, m.cc_minor, "); this GPU is ", dev->name,
                " (sm_", dev->cc_major, dev->cc_minor, "): rebuild the engine on this machine");
   cuda::EngineOptions opts;
-  opts.workspace_bytes = std::min<uint64_t>(m.options.workspace_bytes, uint64_t(256) << 20);
+  opts.workspace_bytes = m.options.workspace_bytes;  // --memPoolSize=workspace:N, 256 MiB by default
   opts.tf32 = m.options.tf32;
   KILN_ASSIGN_OR_RETURN(impl->backend, cuda::create_engine(*m.graph, m.tactics, opts));
   return impl;

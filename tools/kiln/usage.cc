@@ -20,7 +20,7 @@ Build:
                               repeat the three flags for several profiles (the i-th of each is profile i)
   --shapes=<spec>             run-time shapes (alone: also the build shapes, min = opt = max)
   --memPoolSize=workspace:<MiB>  workspace limit (units K/M/G accepted)
-  --timingCacheFile=<file>    timing cache path (recorded; the CPU backend does no timing)
+  --timingCacheFile=<file>    timing cache path (recorded; kiln does no tactic timing yet)
   --calib=<file>              INT8 calibration cache (with --int8; calibration not implemented yet)
   --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice;
                               cuda: fails without a GPU)
