@@ -13,7 +13,7 @@ name=${2:-.gpu_carry}
 c=$main/$name
 rm -rf "$c" && mkdir -p "$c/bin" "$c/lib"
 grep -qx "/$name/" "$main/.git/info/exclude" 2>/dev/null || echo "/$name/" >> "$main/.git/info/exclude"
-cp "$b/kiln" "$b/tests/kiln_run_suite" "$b/tests/kiln_unit_tests" "$b/build_and_run" "$c/bin/"
+cp "$b/kiln" "$b/tests/kiln_run_suite" "$b/tests/kiln_unit_tests" "$b/tests/kiln_gpu_tests" "$b/build_and_run" "$c/bin/"
 strip "$c/bin/"*
 for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 libgfortran.so.5 libquadmath.so.0; do
   cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" "$c/lib/"

@@ -20,6 +20,7 @@ export LD_LIBRARY_PATH="$c/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
 mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$carry/node.tar.xz"
 "$c/bin/kiln_unit_tests" --gtest_brief=1 > "$out/unit.log" 2>&1; tail -3 "$out/unit.log"
+"$c/bin/kiln_gpu_tests" > "$out/gpu_tests.log" 2>&1; grep -E "OK|FAILED|PASSED|SKIPPED" "$out/gpu_tests.log" | tail -6
 "$c/bin/kiln_run_suite" --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --filter="$filter" \
     --name="onnx node conformance (CUDA engines)" --log="$out/node_cuda.log" > /dev/null
 tail -1 "$out/node_cuda.log" | tee "$out/summary.txt"

@@ -1,0 +1,188 @@
+// CUDA engines on a real GPU (label gpu; every test skips with "SKIPPED (no GPU)" elsewhere):
+// a whole engine captured in a CUDA graph (so enqueue allocates, synchronizes and copies
+// nothing for static shapes), results equal to the CPU engine's, and an out-of-memory shape
+// that fails cleanly and leaves the engine usable.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kiln/kiln.h"
+#include "onnx/onnx_pb.h"
+
+namespace kiln {
+namespace {
+
+struct Log : Logger {
+  std::string last;
+  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
+};
+
+bool gpu_usable() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define REQUIRE_GPU() \
+  if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)"
+
+// y[b,64] = Relu(x * w + x) reshaped: Mul, Add, Relu, Reshape only (all with CUDA kernels).
+std::string model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  auto* x = g->add_input();
+  x->set_name("x");
+  auto* tt = x->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("batch");
+  tt->mutable_shape()->add_dim()->set_dim_value(8);
+  tt->mutable_shape()->add_dim()->set_dim_value(8);
+  g->add_output()->set_name("y");
+  auto* w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto_DataType_FLOAT);
+  w->add_dims(8);
+  for (int i = 0; i < 8; ++i) w->add_float_data(0.25f * (i - 3));
+  auto* shape = g->add_initializer();
+  shape->set_name("shape");
+  shape->set_data_type(onnx::TensorProto_DataType_INT64);
+  shape->add_dims(2);
+  shape->add_int64_data(0);
+  shape->add_int64_data(64);
+  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(std::string(op) + "_0");
+    for (auto& i : in) n->add_input(i);
+    n->add_output(out);
+  };
+  node("Mul", {"x", "w"}, "xw");
+  node("Add", {"xw", "x"}, "s");
+  node("Relu", {"s"}, "r");
+  node("Reshape", {"r", "shape"}, "y");
+  return m.SerializeAsString();
+}
+
+std::unique_ptr<Engine> build(Log& log, Runtime& rt, BackendKind backend, int64_t max_batch) {
+  Builder b(log);
+  auto net = b.createNetwork();
+  OnnxParser p(*net, log);
+  std::string bytes = model();
+  EXPECT_TRUE(p.parse(bytes.data(), bytes.size())) << log.last;
+  auto c = b.createBuilderConfig();
+  c->setBackend(backend);
+  OptimizationProfile prof;
+  prof.setDimensions("x", OptProfileSelector::kMIN, {1, 8, 8});
+  prof.setDimensions("x", OptProfileSelector::kOPT, {4, 8, 8});
+  prof.setDimensions("x", OptProfileSelector::kMAX, {max_batch, 8, 8});
+  c->addOptimizationProfile(prof);
+  auto plan = b.buildSerializedNetwork(*net, *c);
+  EXPECT_FALSE(plan.empty()) << log.last;
+  return rt.deserialize(plan.data(), plan.size());
+}
+
+std::vector<float> inputs(int64_t batch) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  std::vector<float> x(batch * 64);
+  for (float& v : x) v = u(rng);
+  return x;
+}
+
+std::vector<float> run_cpu(Log& log, const std::vector<float>& x, int64_t batch) {
+  Runtime rt(log);
+  auto e = build(log, rt, BackendKind::kCPU, 16);
+  auto ctx = e->createExecutionContext();
+  std::vector<float> y(batch * 64);
+  ctx->setInputShape("x", {batch, 8, 8});
+  ctx->setTensorAddress("x", const_cast<float*>(x.data()));
+  ctx->setTensorAddress("y", y.data());
+  EXPECT_TRUE(ctx->execute()) << log.last;
+  return y;
+}
+
+TEST(CudaEngine, WholeEngineCapturesInACudaGraphAndMatchesTheCpu) {
+  REQUIRE_GPU();
+  Log log;
+  Runtime rt(log);
+  auto e = build(log, rt, BackendKind::kCUDA, 16);
+  ASSERT_TRUE(e) << log.last;
+  ASSERT_EQ(e->getBackend(), "cuda");
+  for (int i = 0; i < e->getNbLayers(); ++i) EXPECT_NE(e->getLayerInformation(i).tactic, "cpu.fallback");
+  auto ctx = e->createExecutionContext();
+  const int64_t batch = 4;
+  auto x = inputs(batch);
+  float *dx = nullptr, *dy = nullptr;
+  ASSERT_EQ(cudaMalloc(&dx, x.size() * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dy, x.size() * 4), cudaSuccess);
+  cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice);
+  ASSERT_TRUE(ctx->setInputShape("x", {batch, 8, 8}));
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  cudaStream_t s;
+  cudaStreamCreate(&s);
+  ASSERT_TRUE(ctx->enqueue(s)) << log.last;  // first run: shapes evaluated, memory planned
+  cudaStreamSynchronize(s);
+  // Capture fails if enqueue allocates, synchronizes or copies from pageable host memory.
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  bool ok = ctx->enqueue(s);
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess) << "enqueue did host work a CUDA graph cannot hold";
+  ASSERT_TRUE(ok) << log.last;
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cudaMemset(dy, 0, x.size() * 4);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  cudaStreamSynchronize(s);
+  std::vector<float> y(x.size());
+  cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
+  auto want = run_cpu(log, x, batch);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-5f * (1 + std::fabs(want[i])));
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  cudaFree(dx);
+  cudaFree(dy);
+}
+
+TEST(CudaEngine, OutOfMemoryShapeFailsCleanlyAndTheEngineStaysUsable) {
+  REQUIRE_GPU();
+  Log log;
+  Runtime rt(log);
+  const int64_t huge = int64_t(1) << 34;  // 16 Gi rows of 64 floats: far beyond any GPU
+  auto e = build(log, rt, BackendKind::kCUDA, huge);
+  ASSERT_TRUE(e) << log.last;
+  auto ctx = e->createExecutionContext();
+  ASSERT_TRUE(ctx->setInputShape("x", {huge, 8, 8}));
+  float* dummy = nullptr;
+  cudaMalloc(&dummy, 256);
+  ctx->setTensorAddress("x", dummy);
+  ctx->setTensorAddress("y", dummy);
+  EXPECT_FALSE(ctx->execute());
+  EXPECT_NE(log.last.find("out of GPU memory"), std::string::npos) << log.last;
+  cudaFree(dummy);
+  // The same context, a shape that fits: runs and matches the CPU.
+  const int64_t batch = 2;
+  auto x = inputs(batch);
+  float *dx = nullptr, *dy = nullptr;
+  cudaMalloc(&dx, x.size() * 4);
+  cudaMalloc(&dy, x.size() * 4);
+  cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice);
+  ASSERT_TRUE(ctx->setInputShape("x", {batch, 8, 8}));
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  ASSERT_TRUE(ctx->execute()) << log.last;
+  cudaDeviceSynchronize();
+  std::vector<float> y(x.size());
+  cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
+  auto want = run_cpu(log, x, batch);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-5f * (1 + std::fabs(want[i])));
+  cudaFree(dx);
+  cudaFree(dy);
+}
+
+}  // namespace
+}  // namespace kiln
