@@ -139,6 +139,11 @@ case_build_flags() {
   ok --help; has "--minShapes"
 }
 
+case_list_kernels() {
+  ok --list-kernels
+  for s in "cpu     ai.onnx    Conv " "cpu.reference.Conv" "kiln       ConvAct"; do has "$s"; done
+}
+
 case_deprecated() {
   make_dynamic_model
   ok --onnx=dyn.onnx $Q --maxBatch=4 --explicitBatch --workspace=64
@@ -207,7 +212,7 @@ case_dynamic() {
   bad "needs min <= opt <= max" --onnx=dyn.onnx --minShapes=x:4x4 --maxShapes=x:2x4 $Q
 }
 
-CASES=${*:-round_trip load_inputs node_data exports report build_flags deprecated refused bad_input dynamic}
+CASES=${*:-round_trip load_inputs node_data exports report build_flags list_kernels deprecated refused bad_input dynamic}
 for CASE in $CASES; do
   before=$FAILS
   "case_$CASE"

@@ -121,6 +121,14 @@ int main(int argc, char** argv) {
       std::printf("&&&& PASSED %s\n", banner.c_str());
       return 0;
     }
+    if (o.list_kernels) {  // which kernel runs each op on each backend built in
+      std::printf("%-7s %-10s %-28s %s\n", "backend", "domain", "op", "tactic");
+      for (const auto& k : kiln::listKernels())
+        std::printf("%-7s %-10s %-28s %s\n", k.backend.c_str(), k.domain.empty() ? "ai.onnx" : k.domain.c_str(),
+                    k.op.c_str(), k.tactic.c_str());
+      std::printf("&&&& PASSED %s\n", banner.c_str());
+      return 0;
+    }
     CliLogger logger(o.verbose ? kiln::Logger::Severity::kVERBOSE : kiln::Logger::Severity::kINFO);
     run(o, logger);
   } catch (const CliError& e) {

@@ -177,6 +177,7 @@ const std::map<std::string, Flag>& flag_table() {
       {"validate", on(&Options::validate)},
       {"verbose", on(&Options::verbose)},
       {"help", on(&Options::help)},
+      {"list-kernels", on(&Options::list_kernels)},
   };
   return t;
 }
@@ -197,7 +198,7 @@ void apply(const std::string& arg, Options& o) {
 
 // Combinations: what to run, and what this build's backend can do.
 void validate(Options& o) {
-  if (o.help) return;
+  if (o.help || o.list_kernels) return;
   if (o.onnx.empty() && o.load_engine.empty()) fail("no model given: use --onnx=<model.onnx> or --loadEngine=<file>");
   if (!o.onnx.empty() && !o.load_engine.empty() && !o.validate)
     fail("--onnx and --loadEngine are exclusive (--onnx with --loadEngine is only the --validate reference)");

@@ -57,6 +57,7 @@ Reporting:
   --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName}], Bindings}
   --profilingVerbosity=<v>    accepted (layer information is always detailed)
   --verbose                   every pass and layer decision
+  --list-kernels              kiln: every backend's kernel table (op -> tactic), then exit
   --help, -h                  this text
 Refused by name: --threads, --useDLACore, --plugins, --sparsity, --safe and other trtexec flags kiln
 does not implement yet.
