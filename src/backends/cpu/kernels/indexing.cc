@@ -7,24 +7,13 @@
 
 #include "backends/cpu/broadcast.h"
 #include "backends/cpu/kernel_table.h"
+#include "backends/cpu/kernels/indexing_common.h"
 
 namespace kiln::cpu {
 
 void register_indexing_select_kernels(KernelTable& t);
 
 namespace {
-
-int64_t product(std::vector<int64_t>::const_iterator first, std::vector<int64_t>::const_iterator last) {
-  int64_t p = 1;
-  for (; first != last; ++first) p *= *first;
-  return p;
-}
-
-Expected<size_t> element_size(const KernelContext& ctx, DataType t) {
-  size_t es = dtype_size(t);
-  if (es == 0) return ctx.fail("unsupported element type ", dtype_name(t));
-  return es;
-}
 
 // Maps index `i` (negative counts from the end) into [0, n), or fails naming it.
 Expected<int64_t> resolve_index(const KernelContext& ctx, int64_t i, int64_t n, const char* what) {

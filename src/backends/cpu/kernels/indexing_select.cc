@@ -7,22 +7,11 @@
 
 #include "backends/cpu/broadcast.h"
 #include "backends/cpu/kernel_table.h"
+#include "backends/cpu/kernels/indexing_common.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-int64_t product(std::vector<int64_t>::const_iterator first, std::vector<int64_t>::const_iterator last) {
-  int64_t p = 1;
-  for (; first != last; ++first) p *= *first;
-  return p;
-}
-
-Expected<size_t> element_size(const KernelContext& ctx, DataType t) {
-  size_t es = dtype_size(t);
-  if (es == 0) return ctx.fail("unsupported element type ", dtype_name(t));
-  return es;
-}
 
 // NaN-aware strict weak order: NaNs are equal to each other and above every number, as in
 // numpy's sort, so sorting never sees an inconsistent comparator.

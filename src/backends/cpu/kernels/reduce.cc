@@ -3,6 +3,7 @@
 // integers in 64 bits. Empty groups give each op's identity (sum 0, prod 1, max -inf/lowest).
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include "backends/cpu/kernel_table.h"
@@ -35,19 +36,29 @@ Expected<std::vector<bool>> reduce_mask(const KernelContext& ctx, size_t rank, b
   return reduce_axes_mask(ctx.node(), ctx.has_input(1) ? &ctx.input(1) : nullptr, rank, noop);
 }
 
-// Runs `fold(values)` for every output element; values are the group's elements as C.
-template <class Fold>
-Status reduce_kernel(KernelContext& ctx, Fold fold) {
+// The kept/reduced offsets of a Reduce* node, or nullopt (output already set to the input) when
+// noop_with_empty_axes applies.
+Expected<std::optional<AxisGroups>> reduce_groups(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   bool noop = false;
   KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, reduce_mask(ctx, x.rank(), &noop));
   if (noop) {
     ctx.set_output(0, x);
-    return Status::ok();
+    return std::optional<AxisGroups>();
   }
+  AxisGroups g = split_axes(x.dims(), mask);
+  if (static_cast<int64_t>(g.kept.size()) != ctx.output(0).numel()) return ctx.fail("output size mismatch");
+  return std::optional<AxisGroups>(std::move(g));
+}
+
+// Runs `fold(values)` for every output element; values are the group's elements as C.
+template <class Fold>
+Status reduce_kernel(KernelContext& ctx, Fold fold) {
+  const Tensor& x = ctx.input(0);
+  KILN_ASSIGN_OR_RETURN(std::optional<AxisGroups> groups, reduce_groups(ctx));
+  if (!groups) return Status::ok();  // noop_with_empty_axes: the output is the input
+  const AxisGroups& g = *groups;
   Tensor& y = ctx.output(0);
-  const AxisGroups g = split_axes(x.dims(), mask);
-  if (static_cast<int64_t>(g.kept.size()) != y.numel()) return ctx.fail("output size mismatch");
   return visit_dtype(x.dtype(), NumericTypes{}, [&](auto tag) {
     using T = decltype(tag);
     using C = compute_t<T>;
@@ -95,15 +106,10 @@ Status reduce_mean(KernelContext& c) {
 // Bool ReduceMax/ReduceMin (opset 20): any / all, so an empty group gives false / true.
 Status reduce_bool(KernelContext& ctx, bool is_max) {
   const Tensor& x = ctx.input(0);
-  bool noop = false;
-  KILN_ASSIGN_OR_RETURN(std::vector<bool> mask, reduce_mask(ctx, x.rank(), &noop));
-  if (noop) {
-    ctx.set_output(0, x);
-    return Status::ok();
-  }
+  KILN_ASSIGN_OR_RETURN(std::optional<AxisGroups> groups, reduce_groups(ctx));
+  if (!groups) return Status::ok();  // noop_with_empty_axes: the output is the input
+  const AxisGroups& g = *groups;
   Tensor& y = ctx.output(0);
-  const AxisGroups g = split_axes(x.dims(), mask);
-  if (static_cast<int64_t>(g.kept.size()) != y.numel()) return ctx.fail("output size mismatch");
   const bool* px = x.data<bool>();
   bool* py = y.mutable_data<bool>();
   for (size_t o = 0; o < g.kept.size(); ++o) {
