@@ -147,6 +147,7 @@ Status Converter::run(PassContext& ctx) {
       r->producer = &n;
       n.outputs[k] = r;
       restore.push_back({r, o});
+      casts_[{o, to_}] = r;  // converted readers of the output (BERT's pooler) take the reduced copy
     }
     order.push_back(std::move(np));
     for (auto [r, o] : restore) {

@@ -107,5 +107,32 @@ TEST(ConvertPrecision, KeepsQuantizationAndResizeScalesInFloat32) {
   EXPECT_EQ(ql->inputs[1]->dtype, DataType::kFloat32);
 }
 
+// BERT's shape: an output (last_hidden_state) that converted nodes also read (the pooler). They
+// take the node's reduced copy; the output keeps float32 through one Cast.
+TEST(ConvertPrecision, AGraphOutputThatOtherNodesReadIsCastOnce) {
+  auto g = mlp();
+  Value* y = g->find_value("y");
+  Value* z = *g->add_value("z");
+  add_node(*g, "Tanh", {y}, {z});
+  g->outputs.push_back(z);
+  ASSERT_TRUE(infer_graph(*g).is_ok());
+  std::vector<float> x = {0.3f, -1.2f, 2.f, 0.7f, 0.1f, -0.4f};
+  PassContext ctx;
+  ctx.reduced_precision = DataType::kFloat16;
+  ASSERT_TRUE(convert_precision(*g, ctx).is_ok()) << "";
+  ASSERT_TRUE(g->verify().is_ok());
+  EXPECT_EQ(ctx.counters["convert_precision.casts"], 3);  // x in, y and z out
+  EXPECT_EQ(g->find_value("y")->dtype, DataType::kFloat32);
+  EXPECT_EQ(g->find_value("z")->dtype, DataType::kFloat32);
+  EXPECT_EQ(g->find_value("z")->producer->inputs[0]->producer->inputs[0]->dtype, DataType::kFloat16);
+  auto ex = cpu::Executor::create(*g);
+  ASSERT_TRUE(ex.is_ok()) << ex.status().message();
+  auto out = (*ex)->run({{"x", Tensor::from_vector<float>({2, 3}, x)}});
+  ASSERT_TRUE(out.is_ok()) << out.status().message();
+  ASSERT_EQ(out->size(), 2u);
+  for (int64_t i = 0; i < (*out)[0].numel(); ++i)
+    EXPECT_NEAR((*out)[1].data<float>()[i], std::tanh((*out)[0].data<float>()[i]), 2e-3);
+}
+
 }  // namespace
 }  // namespace kiln::passes
