@@ -25,11 +25,21 @@ mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf "$carry/node.tar.xz"
     --name="onnx node conformance (CUDA engines)" --log="$out/node_cuda.log" > /dev/null
 tail -1 "$out/node_cuda.log" | tee "$out/summary.txt"
 if [ "$models" != "none" ]; then
-  python3 "$here/tests/models/export_torchvision.py" /tmp/kiln_models ${models//,/ } > "$out/export.log" 2>&1
-  "$c/bin/kiln_run_suite" --suite=/tmp/kiln_models --via-engine=cuda --metric=rel_l2 --rel-l2=1e-3 --jobs=1 \
-      --name="torchvision models (CUDA engines, rel L2 <= 1e-3)" --log="$out/models_cuda.log" >/dev/null
-  cat "$out/models_cuda.log" | tee -a "$out/summary.txt"
-  "$c/bin/kiln_run_suite" --suite=/tmp/kiln_models --via-engine=cuda --precision=fp16 --metric=rel_l2 --rel-l2=1e-2 \
-      --jobs=1 --name="torchvision models (CUDA engines, FP16, rel L2 <= 1e-2)" --log="$out/models_cuda_fp16.log" >/dev/null
-  cat "$out/models_cuda_fp16.log" | tee -a "$out/summary.txt"
+  # The zoo exported with the machine's PyTorch, both exporters (tests/models/export_zoo.py); each
+  # export on kiln's CPU backend (1e-4), CUDA FP32 (1e-3) and FP16 (1e-2) against PyTorch FP32, and
+  # tools/compare.py (kiln CPU vs ONNX Runtime). All in models.log; the figures in summary.txt.
+  PYTHONUNBUFFERED=1 python3 "$here/tests/models/export_zoo.py" /tmp/kiln_zoo ${models//,/ } > "$out/export.log" 2>&1
+  for run in "cpu 1e-4 fp32" "cuda 1e-3 fp32" "cuda 1e-2 fp16"; do
+    set -- $run
+    "$c/bin/kiln_run_suite" --suite=/tmp/kiln_zoo --via-engine=$1 --precision=$3 --metric=rel_l2 --rel-l2=$2 --jobs=1 \
+        --name="zoo exports ($1 engines, $3, rel L2 <= $2)" --log=/tmp/models_$1_$3.log >/dev/null
+    cat /tmp/models_$1_$3.log >> "$out/models.log"
+    grep -E "^(PASS|FAIL|UNSUPPORTED|ERROR)" /tmp/models_$1_$3.log | cut -c1-160 >> "$out/summary.txt"
+    tail -1 /tmp/models_$1_$3.log | tee -a "$out/summary.txt"
+  done
+  for m in /tmp/kiln_zoo/test_*/model.onnx; do
+    echo "== compare.py $(basename "$(dirname "$m")")" >> "$out/models.log"
+    python3 "$here/tools/compare.py" "$m" --kiln="$c/bin/kiln" >> "$out/models.log" 2>&1
+    echo "compare.py $(basename "$(dirname "$m")"): $(tail -1 "$out/models.log")" | tee -a "$out/summary.txt"
+  done
 fi

@@ -86,6 +86,7 @@ class CudaContext : public BackendContext {
   std::vector<bool> dynamic_;                   // per layer: output shape data-dependent: CPU for now
   std::map<const Value*, uint64_t> offset_;     // arena placement
   std::map<const Value*, const Value*> alias_;  // view output -> the value whose bytes it shows
+  std::map<const Value*, Tensor> host_dyn_;     // data-dependent shapes: CPU fallback results, this run
   std::map<const Value*, void*> const_ptr_;
 };
 
@@ -127,14 +128,12 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
   for (size_t i = 0; i < engine_.layers.size(); ++i)
     for (const Value* o : engine_.layers[i].node->outputs)
       if (o && !skip_[i] && !shapes.dims.count(o)) dynamic_[i] = true;
-  // Only graph outputs may have shapes the host cannot know before running (NonZero, or a Pad
-  // whose pads are an input); a layer reading such a value cannot be laid out.
+  // A layer reading a value of data-dependent shape (a Range whose limit is an input, then the
+  // window arithmetic on it) runs on the CPU too: such values stay on the host (host_dyn_).
   for (size_t i = 0; i < engine_.layers.size(); ++i) {
     if (skip_[i]) continue;
     for (const Value* v : engine_.layers[i].node->inputs)
-      if (v && !v->initializer && !v->is_graph_input && !shapes.dims.count(v))
-        return err(engine_.layers[i].node->label(), ": input '", v->name,
-                   "' has a data-dependent shape; the CUDA backend supports that only for graph outputs");
+      if (v && !v->initializer && !v->is_graph_input && !shapes.dims.count(v)) dynamic_[i] = true;
   }
   // 2. Host values read by device layers get a device copy (uploaded now, once per shape).
   std::vector<const Value*> uploads;
@@ -206,6 +205,7 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
   std::vector<const Tensor*> args(lc.inputs.size(), nullptr);
   for (size_t i = 0; i < lc.inputs.size(); ++i) {
     if (lc.host_inputs[i]) { args[i] = lc.host_inputs[i]; continue; }
+    if (auto hd = host_dyn_.find(l.node->inputs[i]); hd != host_dyn_.end()) { args[i] = &hd->second; continue; }
     if (!lc.inputs[i].data) continue;
     KILN_ASSIGN_OR_RETURN(host[i], to_host(lc.inputs[i], lc.stream));
     args[i] = &host[i];
@@ -217,6 +217,7 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
     const Value* v = implicit[i];
     if (v->initializer) { scope_args.push_back(v->initializer); continue; }
     if (auto hv = shapes_->values.find(v); hv != shapes_->values.end()) { scope_args.push_back(&hv->second); continue; }
+    if (auto hd = host_dyn_.find(v); hd != host_dyn_.end()) { scope_args.push_back(&hd->second); continue; }
     KILN_ASSIGN_OR_RETURN(scope[i], to_host(DeviceTensor{resolve(v, io), v->dtype, dims_of(v)}, lc.stream));
     scope_args.push_back(&scope[i]);
   }
@@ -227,15 +228,24 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
     const Value* v = l.node->outputs[k];
     if (!v) continue;
     void* dst = lc.outputs[k].data;
-    // Data-dependent: only a graph output can be; it goes to the caller's buffer when the shape
-    // the caller was told (the model's declared static shape) is what came out, else to the sink.
-    bool told = v->shape.is_static() && v->shape.static_dims() == outs[k].dims() && dst;
-    if (!shapes_->dims.count(v) && !told) {
-      if (!sink) return lc.fail("output '", v->name, "' has a data-dependent shape and no allocator");
-      KILN_ASSIGN_OR_RETURN(dst, sink(*v, outs[k].dims(), outs[k].nbytes()));
-    } else if (shapes_->dims.count(v) && outs[k].nbytes() != lc.outputs[k].nbytes()) {
-      return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
+    const bool is_output = std::find(engine_.graph.outputs.begin(), engine_.graph.outputs.end(), v) !=
+                           engine_.graph.outputs.end();
+    if (!shapes_->dims.count(v)) {
+      // Data-dependent: later CPU layers read it from the host; a graph output goes to the
+      // caller's buffer when the shape the caller was told (the declared static one) is what came
+      // out, else to the caller's allocator.
+      bool told = v->shape.is_static() && v->shape.static_dims() == outs[k].dims() && dst;
+      if (is_output && !told) {
+        if (!sink) return lc.fail("output '", v->name, "' has a data-dependent shape and no allocator");
+        KILN_ASSIGN_OR_RETURN(dst, sink(*v, outs[k].dims(), outs[k].nbytes()));
+      }
+      if (dst && outs[k].nbytes())
+        KILN_CUDA_CHECK(cudaMemcpyAsync(dst, outs[k].raw(), outs[k].nbytes(), cudaMemcpyHostToDevice, lc.stream));
+      host_dyn_[v] = std::move(outs[k]);
+      continue;
     }
+    if (outs[k].nbytes() != lc.outputs[k].nbytes())
+      return lc.fail("CPU fallback produced ", outs[k].describe(), ", expected ", dims_to_string(lc.outputs[k].dims));
     if (dst && outs[k].nbytes())
       KILN_CUDA_CHECK(cudaMemcpyAsync(dst, outs[k].raw(), outs[k].nbytes(), cudaMemcpyHostToDevice, lc.stream));
   }
@@ -265,6 +275,7 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
       KILN_CUDA_CHECK(cudaMemcpyAsync(io.at(v->name), hv->second.raw(), hv->second.nbytes(), cudaMemcpyHostToDevice, stream));
   }
   KILN_CUDA_CHECK(cudnnSetStream(cudnn_, stream));
+  host_dyn_.clear();
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
   for (size_t i = 0; i < engine_.layers.size(); ++i) {
     if (skip_[i]) continue;
