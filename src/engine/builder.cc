@@ -118,7 +118,7 @@ Expected<std::string> pick_backend(const BuilderConfig& c, Logger& logger, engin
   BackendKind want = c.getBackend();
 #ifdef KILN_WITH_CUDA
   if (want != BackendKind::kCPU) {
-    auto dev = cuda::query_device(0);
+    auto dev = cuda::query_device();
     if (dev) {
       model.device_name = dev->name;
       model.cc_major = dev->cc_major;

@@ -260,7 +260,7 @@ Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data
   }
   if (m.backend != "cuda") return err("engine names an unknown backend '", m.backend, "'; rebuild the engine");
 #ifdef KILN_WITH_CUDA
-  auto dev = cuda::query_device(0);
+  auto dev = cuda::query_device();
   if (!dev) return err("engine was built for CUDA (", m.device_name, "), but ", dev.status().message());
   if (dev->cc_major != m.cc_major || dev->cc_minor != m.cc_minor || dev->name != m.device_name)
     return err("engine was built for ", m.device_name, " (sm_", m.cc_major, m.cc_minor, "); this GPU is ", dev->name,

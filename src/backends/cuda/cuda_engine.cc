@@ -17,6 +17,7 @@ Expected<DeviceInfo> query_device(int ordinal) {
     cudaGetLastError();
     return err("no usable CUDA device: ", cudaGetErrorString(e));
   }
+  if (ordinal < 0 && count > 0) KILN_CUDA_CHECK(cudaGetDevice(&ordinal));
   if (ordinal < 0 || ordinal >= count) return err("CUDA device ", ordinal, " does not exist (", count, " found)");
   cudaDeviceProp p{};
   KILN_CUDA_CHECK(cudaGetDeviceProperties(&p, ordinal));
@@ -345,7 +346,7 @@ Expected<std::unique_ptr<BackendContext>> CudaEngine::create_context() {
 
 Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const std::vector<std::string>& tactics,
                                                        const EngineOptions& options) {
-  KILN_ASSIGN_OR_RETURN(DeviceInfo dev, query_device(0));
+  KILN_ASSIGN_OR_RETURN(DeviceInfo dev, query_device());
   (void)dev;
   auto e = std::make_unique<CudaEngine>(graph, options);
   const auto& nodes = graph.nodes();

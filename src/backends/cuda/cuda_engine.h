@@ -19,7 +19,8 @@ struct DeviceInfo {
 };
 
 // The GPU kiln would run on, or why none is usable (no driver, no device, wrong library).
-Expected<DeviceInfo> query_device(int ordinal = 0);
+// The calling thread's current device (cudaSetDevice; what the CLI's --device picks) by default.
+Expected<DeviceInfo> query_device(int ordinal = -1);
 
 constexpr const char* kFallbackTactic = "cpu.fallback";
 
