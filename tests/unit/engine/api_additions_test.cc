@@ -10,7 +10,8 @@
 namespace kiln {
 namespace {
 
-// ONNX 1.12's test_softmax_example, shipped with the tests (the GPU machine has no libonnx-testdata).
+// ONNX 1.12's test_softmax_example and test_nonzero_example, shipped with the tests (the GPU machine
+// has no libonnx-testdata).
 const char* kModel = KILN_TEST_DATA_DIR "/softmax_example.onnx";
 
 class Quiet : public Logger {
@@ -91,7 +92,7 @@ TEST(OutputAllocatorTest, SizesADataDependentOutput) {
   Builder b(log);
   auto net = b.createNetwork();
   OnnxParser p(*net, log);
-  ASSERT_TRUE(p.parseFromFile("/usr/share/libonnx-testdata/data/node/test_nonzero_example/model.onnx"));
+  ASSERT_TRUE(p.parseFromFile(KILN_TEST_DATA_DIR "/nonzero_example.onnx"));
   auto bytes = b.buildSerializedNetwork(*net, *b.createBuilderConfig());
   ASSERT_FALSE(bytes.empty());
   Runtime rt(log);
