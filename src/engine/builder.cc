@@ -176,6 +176,8 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
     if (c.getFlag(BuilderFlag::kFP16)) pctx.reduced_precision = DataType::kFloat16;
     else if (c.getFlag(BuilderFlag::kBF16)) pctx.reduced_precision = DataType::kBFloat16;
+    // cuDNN's float16 tensor-core convolutions are NHWC-native (NCHW costs a transform each way).
+    pctx.channels_last = model.backend == "cuda" && pctx.reduced_precision == DataType::kFloat16;
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");
   } else {

@@ -1,13 +1,43 @@
 // CPU kernel of kiln.ConvAct: the reference Conv kernel, then the residual and the activation.
+// layout="NHWC": X, W and Z are copied to NCHW, the NCHW kernel runs, Y is copied back (a
+// reference, not a fast path: the channels-last form exists for the CUDA backend).
 #include <algorithm>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/layout.h"
 
 namespace kiln::cpu {
 
 namespace {
 
+Status conv_act(KernelContext& ctx);
+
+Status conv_act_nhwc(KernelContext& ctx) {
+  Node nchw = ctx.node();
+  nchw.attrs.erase("layout");
+  std::vector<Tensor> held;
+  held.reserve(4);
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) { ins.push_back(nullptr); continue; }
+    if (i == 2) { ins.push_back(&ctx.input(i)); continue; }  // the bias is 1-D
+    KILN_ASSIGN_OR_RETURN(Tensor t, permute4(ctx.input(i), kToNCHW));
+    held.push_back(std::move(t));
+    ins.push_back(&held.back());
+  }
+  const Tensor& y = ctx.output(0);
+  if (y.rank() != 4) return ctx.fail("layout NHWC needs a rank-4 output, got ", y.describe());
+  std::vector<Tensor> outs(1);
+  KILN_ASSIGN_OR_RETURN(outs[0], Tensor::zeros(y.dtype(), {y.dim(0), y.dim(3), y.dim(1), y.dim(2)}));
+  KernelContext cctx(nchw, ins, outs);
+  KILN_RETURN_IF_ERROR(conv_act(cctx));
+  KILN_ASSIGN_OR_RETURN(Tensor back, permute4(outs[0], kToNHWC));
+  ctx.set_output(0, std::move(back));
+  return Status::ok();
+}
+
 Status conv_act(KernelContext& ctx) {
+  if (ctx.node().attr_string("layout", "NCHW") == "NHWC") return conv_act_nhwc(ctx);
   KernelFn conv = KernelTable::global().find("", "Conv");
   std::vector<const Tensor*> ins;
   for (size_t i = 0; i < 3 && i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
