@@ -11,10 +11,16 @@
 //
 // Walking in order, every value that has a channels-last twin is remembered; a convolution, an
 // elementwise op all of whose rank-4 inputs have twins (other inputs: all-ones broadcasts such
-// as Clip's bounds), and GlobalAveragePool (as ReduceMean over H, W) then read the twins and
+// as Clip's bounds), MaxPool (as kiln.MaxPool {layout="NHWC"}) and GlobalAveragePool (as
+// ReduceMean over H, W) then read the twins and
 // produce twins. Each converted node's original output is re-made by a Transpose back, which
 // eliminate_dead_nodes removes when nothing reads it; so a chain of convertible nodes keeps one
 // Transpose at each end. Weights are re-laid out once at build time ([M,C,kH,kW] -> [M,kH,kW,C]).
+//
+// A channels-last convolution without an activation whose output only a Clip with constant
+// bounds reads, or only Sigmoid(y) and Mul(y, Sigmoid(y)) (SiLU) read, takes that activation
+// in (activation="Clip" / "Silu"): one pass over the output fewer (MobileNet's ReLU6,
+// EfficientNet's SiLU).
 //
 // Runs after convert_precision (the Transposes move half as many bytes, and convert_precision
 // need not know the channels-last forms). Pre: types and shapes inferred; ctx.channels_last set
@@ -22,6 +28,7 @@
 // float16/float32 convolutions with a constant rank-4 weight and symmetric explicit pads.
 // Post: the graph computes the same values (the CPU kernel of the NHWC form is the NCHW one
 // between copies), verifies, and every new value carries its type and shape.
+#include <limits>
 #include <set>
 
 #include "ir/layout.h"
@@ -77,6 +84,13 @@ class Converter {
   Expected<Value*> new_twin(Value* v);  // a fresh NHWC value for v, and the Transpose back to v
   Status push(std::unique_ptr<Node> n) { out_.push_back(std::move(n)); return Status::ok(); }
   Expected<Value*> weight(Value* w);
+  bool fold_activation(const Node& n);  // true: n's work went into the convolution before it
+  Node* bare_conv(const Value* v) const;  // the NHWC ConvAct without activation making v's twin
+
+  std::map<const Value*, std::vector<const Node*>> readers_;  // graph outputs read as a null reader
+  std::set<const Node*> skip_;  // nodes folded away (SiLU's Mul)
+  std::map<const Value*, Node*> bare_;  // twin -> the ConvAct without activation that makes it
+  int folded_ = 0;
 
   Graph& g_;
   int opset_;
@@ -121,10 +135,68 @@ Expected<Value*> Converter::weight(Value* w) {
   return v;
 }
 
+Node* Converter::bare_conv(const Value* v) const {
+  auto t = twin_.find(v);
+  if (t == twin_.end()) return nullptr;
+  auto it = bare_.find(t->second);
+  return it == bare_.end() ? nullptr : it->second;
+}
+
+// A Clip bound: a constant input (opset 11+) or attribute (before), else none (infinite).
+bool clip_bound(const Node& n, size_t port, const char* attr, float none, float* out) {
+  *out = n.has_attr(attr) ? n.attr_float(attr, none) : none;
+  if (!n.has_input(port)) return true;
+  const Value* v = n.inputs[port];
+  if (!v->initializer || v->initializer->numel() != 1) return false;
+  *out = float(v->initializer->get_as_double(0));
+  return true;
+}
+
+bool Converter::fold_activation(const Node& n) {
+  if (!n.domain.empty() || !n.has_input(0) || !n.has_output(0)) return false;
+  const Value* x = n.inputs[0];
+  Node* conv = bare_conv(x);
+  if (!conv) return false;
+  const auto& rx = readers_[x];
+  Value* out = nullptr;
+  if (n.op_type == "Clip" && rx.size() == 1) {
+    float lo, hi;
+    const float inf = std::numeric_limits<float>::infinity();
+    if (!clip_bound(n, 1, "min", -inf, &lo) || !clip_bound(n, 2, "max", inf, &hi)) return false;
+    conv->attrs["activation"] = std::string("Clip");
+    conv->attrs["act_min"] = lo;
+    conv->attrs["act_max"] = hi;
+    out = n.outputs[0];
+  } else if (n.op_type == "Sigmoid" && rx.size() == 2) {
+    const Value* s = n.outputs[0];
+    const auto& rs = readers_[s];
+    const Node* mul = rs.size() == 1 ? rs[0] : nullptr;
+    if (!mul || mul->op_type != "Mul" || !mul->domain.empty() || mul->inputs.size() != 2 || !mul->has_output(0)) return false;
+    if (!((mul->inputs[0] == x && mul->inputs[1] == s) || (mul->inputs[0] == s && mul->inputs[1] == x))) return false;
+    if (rx[0] != mul && rx[1] != mul) return false;
+    conv->attrs["activation"] = std::string("Silu");
+    skip_.insert(mul);
+    out = mul->outputs[0];
+  } else {
+    return false;
+  }
+  bare_.erase(twin_.at(x));
+  twin_[out] = twin_.at(x);  // x's twin now holds the activated values; x has no other reader
+  out_.push_back(transpose_node(n.name + "/to_nchw", opset_, twin_.at(out), out, kToNCHW));
+  ++folded_;
+  return true;
+}
+
 Status Converter::run(PassContext& ctx) {
   auto& nodes = g_.mutable_nodes();
+  for (const auto& np : nodes) {
+    for (const Value* v : np->inputs) if (v) readers_[v].push_back(np.get());
+    for (const Value* v : np->implicit_inputs()) readers_[v].push_back(np.get());
+  }
+  for (const Value* v : g_.outputs) readers_[v].push_back(nullptr);
   for (auto& np : nodes) {
     Node& n = *np;
+    if (skip_.count(&n) || fold_activation(n)) continue;
     std::unique_ptr<Node> made;
     if (convertible_conv(n)) {
       made = std::make_unique<Node>(n);
@@ -150,6 +222,15 @@ Status Converter::run(PassContext& ctx) {
       made->inputs = {twin_.at(n.inputs[0])};
       made->outputs = {n.outputs[0]};
       ++followed_;
+    } else if (n.domain.empty() && n.op_type == "MaxPool" && n.has_input(0) && twin_.count(n.inputs[0]) &&
+               !n.has_output(1) && n.has_output(0) && n.outputs[0]->shape.rank() == 4 && n.has_attr("kernel_shape")) {
+      made = std::make_unique<Node>(n);  // kiln.MaxPool {layout="NHWC"}: MaxPool's attributes
+      made->domain = "kiln";
+      made->opset = 1;
+      made->attrs["layout"] = std::string("NHWC");
+      made->inputs = {twin_.at(n.inputs[0])};
+      made->outputs.resize(1);
+      ++followed_;
     } else if (elementwise(n) && n.outputs[0]->shape.rank_known() && n.outputs[0]->shape.rank() == 4) {
       bool any = false, ok = true;
       for (const Value* v : n.inputs) {
@@ -168,6 +249,7 @@ Status Converter::run(PassContext& ctx) {
     KILN_ASSIGN_OR_RETURN(made->outputs[0], new_twin(y));
     made->outputs[0]->producer = made.get();
     made->name = n.name + "/nhwc";
+    if (made->op_type == "ConvAct" && made->attr_string("activation", "").empty()) bare_[made->outputs[0]] = made.get();
     out_.push_back(std::move(made));
     out_.push_back(transpose_node(n.name + "/to_nchw", opset_, twin_.at(y), y, kToNCHW));
   }
@@ -175,6 +257,7 @@ Status Converter::run(PassContext& ctx) {
   ctx.counters["convert_layout.convolutions"] += convs_;
   ctx.counters["convert_layout.followed"] += followed_;
   ctx.counters["convert_layout.transposes_in"] += transposes_;
+  ctx.counters["convert_layout.activations_folded"] += folded_;
   return eliminate_dead_nodes(g_, ctx);
 }
 

@@ -72,7 +72,7 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / den);
 }
 
-// x -> ConvAct(Relu) -> {1x1 Conv, depthwise Conv} -> Add -> Clip -> Mul(scalar) -> GAP
+// x -> ConvAct(Relu) -> {1x1 Conv, depthwise Conv} -> Add -> Clip -> MaxPool -> Mul(scalar) -> GAP
 // with the Mul's output also a graph output (it needs a Transpose back).
 void build_chain(Net& n) {
   Node* c1 = n.add("ConvAct", {n.x, n.w("w1", {8, 4, 3, 3}, 1), n.w("b1", {8}, 2)}, "r1", "kiln");
@@ -87,7 +87,11 @@ void build_chain(Net& n) {
   Value* lo = *n.g.add_initializer("lo", Tensor::scalar<float>(0.f));
   Value* hi = *n.g.add_initializer("hi", Tensor::scalar<float>(0.8f));
   n.add("Clip", {n.v("s"), lo, hi}, "k");
-  n.add("Mul", {n.v("k"), *n.g.add_initializer("half", Tensor::from_vector<float>({1, 1, 1, 1}, {0.5f}))}, "m");
+  Node* mp = n.add("MaxPool", {n.v("k")}, "mp");
+  mp->attrs["kernel_shape"] = std::vector<int64_t>{3, 3};
+  mp->attrs["strides"] = std::vector<int64_t>{2, 2};
+  mp->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  n.add("Mul", {n.v("mp"), *n.g.add_initializer("half", Tensor::from_vector<float>({1, 1, 1, 1}, {0.5f}))}, "m");
   n.add("GlobalAveragePool", {n.v("m")}, "gap");
   Node* c4 = n.add("Conv", {n.v("gap"), n.w("w4", {3, 8, 1, 1}, 6), n.w("b4", {3}, 7)}, "y");
   (void)c4;
@@ -112,6 +116,9 @@ TEST(ConvertLayout, ConvertsConvChainsAndKeepsValues) {
     if (node->op_type == "ConvAct") EXPECT_EQ(node->attr_string("layout", ""), "NHWC");
   EXPECT_EQ(count(n.g, "GlobalAveragePool"), 0);
   EXPECT_EQ(count(n.g, "ReduceMean"), 1);
+  EXPECT_EQ(count(n.g, "MaxPool"), 1);  // kiln.MaxPool
+  for (const auto& node : n.g.nodes())
+    if (node->op_type == "MaxPool") EXPECT_EQ(node->domain, "kiln");
   // One Transpose in (x), one back for each graph output (y, m); none between the layers.
   EXPECT_EQ(count(n.g, "Transpose"), 3);
   // Types and shapes the pass gave its new values are the ones inference gives.
@@ -122,6 +129,36 @@ TEST(ConvertLayout, ConvertsConvChainsAndKeepsValues) {
   ASSERT_TRUE(infer_graph(n.g).is_ok());
   for (const auto& node : n.g.nodes())
     for (const Value* v : node->outputs) EXPECT_EQ(before[v->name], v->shape) << v->name;
+  auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
+TEST(ConvertLayout, FoldsClipAndSiluIntoTheConvolution) {
+  Net n;
+  Node* c1 = n.add("Conv", {n.x, n.w("w1", {8, 4, 3, 3}, 1), n.w("b1", {8}, 2)}, "c1");
+  c1->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  Value* lo = *n.g.add_initializer("lo", Tensor::scalar<float>(0.f));
+  Value* hi = *n.g.add_initializer("hi", Tensor::scalar<float>(0.5f));
+  n.add("Clip", {n.v("c1"), lo, hi}, "k");                       // ReLU6-like
+  n.add("Conv", {n.v("k"), n.w("w2", {8, 8, 1, 1}, 3), n.w("b2", {8}, 4)}, "c2");
+  n.add("Sigmoid", {n.v("c2")}, "sg");
+  n.add("Mul", {n.v("sg"), n.v("c2")}, "y");                     // SiLU
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor x = random_tensor({2, 4, 6, 7}, 9);
+  auto want = run(n.g, x);
+  PassContext ctx;
+  ctx.channels_last = true;
+  ASSERT_TRUE(convert_layout(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok()) << n.g.verify().message();
+  EXPECT_EQ(ctx.counters["convert_layout.activations_folded"], 2);
+  EXPECT_EQ(count(n.g, "Clip") + count(n.g, "Sigmoid") + count(n.g, "Mul"), 0);
+  std::vector<std::string> acts;
+  for (const auto& node : n.g.nodes())
+    if (node->op_type == "ConvAct") acts.push_back(node->attr_string("activation", ""));
+  EXPECT_EQ(acts, (std::vector<std::string>{"Clip", "Silu"}));
+  EXPECT_EQ(count(n.g, "Transpose"), 2);
   auto got = run(n.g, x);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LT(rel_l2(got, want), 1e-5);

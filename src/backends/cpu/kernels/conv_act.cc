@@ -2,6 +2,8 @@
 // layout="NHWC": X, W and Z are copied to NCHW, the NCHW kernel runs, Y is copied back (a
 // reference, not a fast path: the channels-last form exists for the CUDA backend).
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "backends/cpu/kernel_table.h"
 #include "ir/layout.h"
@@ -47,7 +49,10 @@ Status conv_act(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(conv(cctx));
   ctx.set_output(0, std::move(outs[0]));  // the same buffer, unless the conv allocated its own
   Tensor& y = ctx.output(0);
-  const bool relu = ctx.node().attr_string("activation", "") == "Relu";
+  const std::string act = ctx.node().attr_string("activation", "");
+  const bool relu = act == "Relu", clip = act == "Clip", silu = act == "Silu";
+  const double lo = ctx.node().attr_float("act_min", -std::numeric_limits<float>::infinity());
+  const double hi = ctx.node().attr_float("act_max", std::numeric_limits<float>::infinity());
   const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   if (z && z->dims() != y.dims()) return ctx.fail("residual ", z->describe(), " does not match output ", y.describe());
   return visit_dtype(y.dtype(), FloatTypes{}, [&](auto tag) {
@@ -57,7 +62,10 @@ Status conv_act(KernelContext& ctx) {
     const T* pz = z ? z->data<T>() : nullptr;
     for (int64_t i = 0; i < y.numel(); ++i) {
       C v = static_cast<C>(py[i]) + (pz ? static_cast<C>(pz[i]) : C(0));
-      py[i] = static_cast<T>(relu ? std::max(v, C(0)) : v);
+      if (relu) v = std::max(v, C(0));
+      if (clip) v = static_cast<C>(std::min(std::max(double(v), lo), hi));
+      if (silu) v = static_cast<C>(double(v) / (1.0 + std::exp(-double(v))));
+      py[i] = static_cast<T>(v);
     }
   });
 }

@@ -399,7 +399,12 @@ bool nhwc(const Node& n) { return n.attr_string("layout", "NCHW") == "NHWC"; }
 
 // kiln.ConvAct: NCHW here, channels-last (passes/convert_layout.cc) in conv_nhwc.cu.
 Status conv_act(LaunchContext& ctx) { return nhwc(ctx.node) ? conv_nhwc(ctx) : conv<false>(ctx); }
-Support check_conv_act(const Node& n) { return nhwc(n) ? check_conv_nhwc(n) : check_conv(n); }
+Support check_conv_act(const Node& n) {
+  if (nhwc(n)) return check_conv_nhwc(n);
+  const std::string act = n.attr_string("activation", "");
+  if (!act.empty() && act != "Relu") return Support::no("NCHW kiln.ConvAct with activation " + act);
+  return check_conv(n);
+}
 
 }  // namespace
 

@@ -2,7 +2,9 @@
 // optional activation, as one layer (made by passes/fuse_conv_act.cc):
 //   Y = act(Conv(X, W, B) + Z)
 // Inputs: X, W, B (optional), Z (optional, Y's shape). Attributes: Conv's, plus
-// activation = "Relu" or "" (none), and layout = "NCHW" (default) or "NHWC" (made by
+// activation = "Relu", "" (none), "Clip" (bounds in act_min / act_max, ONNX Clip's order:
+// max with act_min, then min with act_max) or "Silu" (x * sigmoid(x); Clip and Silu are folded
+// in by passes/convert_layout.cc, for channels-last layers only), and layout = "NCHW" (default) or "NHWC" (made by
 // passes/convert_layout.cc for 2-D convolutions): then X is [N,H,W,C], W is [M,kH,kW,C/group]
 // and Z, Y are [N,oH,oW,M]; pads, strides, dilations and kernel_shape keep Conv's meaning.
 #include "ir/ops/shape_rules.h"
@@ -39,7 +41,8 @@ Status infer_conv_act(InferContext& ctx) {
     ctx.set_output(0, c.output(0).dtype, permute4(c.output(0).shape, false));
   }
   std::string act = ctx.node().attr_string("activation", "");
-  if (!act.empty() && act != "Relu") return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu or none)");
+  if (!act.empty() && act != "Relu" && act != "Clip" && act != "Silu")
+    return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu, Clip, Silu or none)");
   if (ctx.has_input(3)) {
     const Shape& z = ctx.input_shape(3);
     const Shape& y = ctx.output(0).shape;
