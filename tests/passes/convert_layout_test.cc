@@ -134,16 +134,23 @@ TEST(ConvertLayout, ConvertsConvChainsAndKeepsValues) {
   EXPECT_LT(rel_l2(got, want), 1e-5);
 }
 
-TEST(ConvertLayout, FoldsClipAndSiluIntoTheConvolution) {
+TEST(ConvertLayout, FoldsClipAndSiluIntoDepthwiseConvolutionsOnly) {
   Net n;
-  Node* c1 = n.add("Conv", {n.x, n.w("w1", {8, 4, 3, 3}, 1), n.w("b1", {8}, 2)}, "c1");
-  c1->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  auto dw = [&](const char* in, const char* w, const char* b, const char* out, unsigned seed) {
+    Node* c = n.add("Conv", {n.v(in), n.w(w, {4, 1, 3, 3}, seed), n.w(b, {4}, seed + 1)}, out);
+    c->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+    c->attrs["group"] = int64_t(4);
+  };
+  dw("x", "w1", "b1", "c1", 1);
   Value* lo = *n.g.add_initializer("lo", Tensor::scalar<float>(0.f));
   Value* hi = *n.g.add_initializer("hi", Tensor::scalar<float>(0.5f));
-  n.add("Clip", {n.v("c1"), lo, hi}, "k");                       // ReLU6-like
-  n.add("Conv", {n.v("k"), n.w("w2", {8, 8, 1, 1}, 3), n.w("b2", {8}, 4)}, "c2");
+  n.add("Clip", {n.v("c1"), lo, hi}, "k");                       // ReLU6-like: folds
+  dw("k", "w2", "b2", "c2", 3);
   n.add("Sigmoid", {n.v("c2")}, "sg");
-  n.add("Mul", {n.v("sg"), n.v("c2")}, "y");                     // SiLU
+  n.add("Mul", {n.v("sg"), n.v("c2")}, "s2");                    // SiLU: folds
+  n.add("Conv", {n.v("s2"), n.w("w3", {4, 4, 1, 1}, 5), n.w("b3", {4}, 6)}, "c3");
+  n.add("Sigmoid", {n.v("c3")}, "sg3");
+  n.add("Mul", {n.v("c3"), n.v("sg3")}, "y");                    // after a dense conv: stays
   n.g.outputs.push_back(n.v("y"));
   ASSERT_TRUE(infer_graph(n.g).is_ok());
   Tensor x = random_tensor({2, 4, 6, 7}, 9);
@@ -153,11 +160,13 @@ TEST(ConvertLayout, FoldsClipAndSiluIntoTheConvolution) {
   ASSERT_TRUE(convert_layout(n.g, ctx).is_ok());
   ASSERT_TRUE(n.g.verify().is_ok()) << n.g.verify().message();
   EXPECT_EQ(ctx.counters["convert_layout.activations_folded"], 2);
-  EXPECT_EQ(count(n.g, "Clip") + count(n.g, "Sigmoid") + count(n.g, "Mul"), 0);
+  EXPECT_EQ(count(n.g, "Clip"), 0);
+  EXPECT_EQ(count(n.g, "Sigmoid"), 1);
+  EXPECT_EQ(count(n.g, "Mul"), 1);
   std::vector<std::string> acts;
   for (const auto& node : n.g.nodes())
     if (node->op_type == "ConvAct") acts.push_back(node->attr_string("activation", ""));
-  EXPECT_EQ(acts, (std::vector<std::string>{"Clip", "Silu"}));
+  EXPECT_EQ(acts, (std::vector<std::string>{"Clip", "Silu", ""}));
   EXPECT_EQ(count(n.g, "Transpose"), 2);
   auto got = run(n.g, x);
   ASSERT_EQ(got.size(), want.size());
