@@ -24,6 +24,7 @@ const OpRegistry& OpRegistry::global() {
     register_control_flow_ops(r);
     register_attention_ops(r);
     register_kiln_conv_act_ops(r);
+    register_kiln_max_pool_ops(r);
     return r;
   }();
   return registry;

@@ -126,6 +126,7 @@ void register_signal_ops(OpRegistry& r);
 void register_text_ops(OpRegistry& r);
 void register_control_flow_ops(OpRegistry& r);
 void register_attention_ops(OpRegistry& r);
-void register_kiln_conv_act_ops(OpRegistry& r);  // src/ir/ops/kiln/: kiln-domain fused ops
+void register_kiln_conv_act_ops(OpRegistry& r);
+void register_kiln_max_pool_ops(OpRegistry& r);  // kiln.MaxPool {layout="NHWC"}  // src/ir/ops/kiln/: kiln-domain fused ops
 
 }  // namespace kiln

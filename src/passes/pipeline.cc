@@ -11,6 +11,7 @@ const std::vector<Pass>& pipeline() {
       {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
       {"convert_precision", "run float32 layers in float16/bfloat16 (--fp16/--bf16); I/O keep their types",
        convert_precision},
+      {"convert_layout", "run 2-D convolutions channels-last (NHWC) when the backend asks for it", convert_layout},
   };
   return passes;
 }

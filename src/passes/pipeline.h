@@ -17,6 +17,9 @@ struct PassContext {
   std::map<std::string, int> counters;  // "fold_constants.folded" -> 12, shown with --verbose
   // kFloat16 / kBFloat16: run the float32 part of the graph in that type (--fp16 / --bf16).
   DataType reduced_precision = DataType::kUndefined;
+  // Run 2-D convolutions channels-last (convert_layout): set for backends whose convolutions
+  // are fastest in NHWC (CUDA tensor cores in float16).
+  bool channels_last = false;
 };
 
 struct Pass {
@@ -34,5 +37,6 @@ Status fold_constants(Graph& graph, PassContext& ctx);
 Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
 Status fuse_conv_act(Graph& graph, PassContext& ctx);
 Status convert_precision(Graph& graph, PassContext& ctx);
+Status convert_layout(Graph& graph, PassContext& ctx);
 
 }  // namespace kiln::passes

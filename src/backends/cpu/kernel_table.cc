@@ -31,6 +31,7 @@ const KernelTable& KernelTable::global() {
     register_control_flow_kernels(t);
     register_attention_kernels(t);
     register_conv_act_kernels(t);
+    register_max_pool_nhwc_kernels(t);
     return t;
   }();
   return table;

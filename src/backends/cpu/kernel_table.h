@@ -77,5 +77,6 @@ void register_text_kernels(KernelTable& t);
 void register_control_flow_kernels(KernelTable& t);
 void register_attention_kernels(KernelTable& t);
 void register_conv_act_kernels(KernelTable& t);  // kiln.ConvAct
+void register_max_pool_nhwc_kernels(KernelTable& t);  // kiln.MaxPool {layout="NHWC"}
 
 }  // namespace kiln::cpu

@@ -1,13 +1,45 @@
 // CPU kernel of kiln.ConvAct: the reference Conv kernel, then the residual and the activation.
+// layout="NHWC": X, W and Z are copied to NCHW, the NCHW kernel runs, Y is copied back (a
+// reference, not a fast path: the channels-last form exists for the CUDA backend).
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/layout.h"
 
 namespace kiln::cpu {
 
 namespace {
 
+Status conv_act(KernelContext& ctx);
+
+Status conv_act_nhwc(KernelContext& ctx) {
+  Node nchw = ctx.node();
+  nchw.attrs.erase("layout");
+  std::vector<Tensor> held;
+  held.reserve(4);
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) { ins.push_back(nullptr); continue; }
+    if (i == 2) { ins.push_back(&ctx.input(i)); continue; }  // the bias is 1-D
+    KILN_ASSIGN_OR_RETURN(Tensor t, permute4(ctx.input(i), kToNCHW));
+    held.push_back(std::move(t));
+    ins.push_back(&held.back());
+  }
+  const Tensor& y = ctx.output(0);
+  if (y.rank() != 4) return ctx.fail("layout NHWC needs a rank-4 output, got ", y.describe());
+  std::vector<Tensor> outs(1);
+  KILN_ASSIGN_OR_RETURN(outs[0], Tensor::zeros(y.dtype(), {y.dim(0), y.dim(3), y.dim(1), y.dim(2)}));
+  KernelContext cctx(nchw, ins, outs);
+  KILN_RETURN_IF_ERROR(conv_act(cctx));
+  KILN_ASSIGN_OR_RETURN(Tensor back, permute4(outs[0], kToNHWC));
+  ctx.set_output(0, std::move(back));
+  return Status::ok();
+}
+
 Status conv_act(KernelContext& ctx) {
+  if (ctx.node().attr_string("layout", "NCHW") == "NHWC") return conv_act_nhwc(ctx);
   KernelFn conv = KernelTable::global().find("", "Conv");
   std::vector<const Tensor*> ins;
   for (size_t i = 0; i < 3 && i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
@@ -17,7 +49,10 @@ Status conv_act(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(conv(cctx));
   ctx.set_output(0, std::move(outs[0]));  // the same buffer, unless the conv allocated its own
   Tensor& y = ctx.output(0);
-  const bool relu = ctx.node().attr_string("activation", "") == "Relu";
+  const std::string act = ctx.node().attr_string("activation", "");
+  const bool relu = act == "Relu", clip = act == "Clip", silu = act == "Silu";
+  const double lo = ctx.node().attr_float("act_min", -std::numeric_limits<float>::infinity());
+  const double hi = ctx.node().attr_float("act_max", std::numeric_limits<float>::infinity());
   const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   if (z && z->dims() != y.dims()) return ctx.fail("residual ", z->describe(), " does not match output ", y.describe());
   return visit_dtype(y.dtype(), FloatTypes{}, [&](auto tag) {
@@ -27,7 +62,10 @@ Status conv_act(KernelContext& ctx) {
     const T* pz = z ? z->data<T>() : nullptr;
     for (int64_t i = 0; i < y.numel(); ++i) {
       C v = static_cast<C>(py[i]) + (pz ? static_cast<C>(pz[i]) : C(0));
-      py[i] = static_cast<T>(relu ? std::max(v, C(0)) : v);
+      if (relu) v = std::max(v, C(0));
+      if (clip) v = static_cast<C>(std::min(std::max(double(v), lo), hi));
+      if (silu) v = static_cast<C>(double(v) / (1.0 + std::exp(-double(v))));
+      py[i] = static_cast<T>(v);
     }
   });
 }

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_status.h"
+#include "backends/cuda/kernels/conv_nhwc.h"
 #include "backends/cuda/launch.h"
 #include "ir/ops/conv_window.h"
 
@@ -394,12 +395,23 @@ Support check_conv(const Node& n) {
   return Support::yes();
 }
 
+bool nhwc(const Node& n) { return n.attr_string("layout", "NCHW") == "NHWC"; }
+
+// kiln.ConvAct: NCHW here, channels-last (passes/convert_layout.cc) in conv_nhwc.cu.
+Status conv_act(LaunchContext& ctx) { return nhwc(ctx.node) ? conv_nhwc(ctx) : conv<false>(ctx); }
+Support check_conv_act(const Node& n) {
+  if (nhwc(n)) return check_conv_nhwc(n);
+  const std::string act = n.attr_string("activation", "");
+  if (!act.empty() && act != "Relu") return Support::no("NCHW kiln.ConvAct with activation " + act);
+  return check_conv(n);
+}
+
 }  // namespace
 
 void register_cuda_conv_kernels(CudaKernelTable& t) {
   t.add({"", "Conv", "cuda.conv", conv<false>, check_conv});
   t.add({"", "ConvTranspose", "cuda.conv", conv<true>, check_conv});
-  t.add({"kiln", "ConvAct", "cuda.conv", conv<false>, check_conv});  // conv, then bias + residual + Relu in one pass
+  t.add({"kiln", "ConvAct", "cuda.conv", conv_act, check_conv_act});  // conv, then bias + residual + Relu in one pass
 }
 
 }  // namespace kiln::cuda

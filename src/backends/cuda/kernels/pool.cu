@@ -3,6 +3,8 @@
 // no dilations, while one thread per output element over a window of <= 3 spatial dims covers
 // every ONNX geometry (auto_pad, ceil_mode, asymmetric pads, dilations, count_include_pad) and
 // is memory-bound anyway. Global pools reduce each (n, c) plane with one warp.
+// kiln.MaxPool {layout="NHWC"} (passes/convert_layout.cc): 2-D windows over channels-last data,
+// each thread V adjacent channels of one output pixel with 16-byte loads.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -99,6 +101,80 @@ __global__ void global_pool(const T* x, T* y, int64_t planes, int64_t size) {
   if (lane == 0) st(y, warp, is_max ? acc : (size ? acc / float(size) : 0.f));
 }
 
+struct NhwcPoolGeom {
+  int n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+  float init;
+};
+
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+template <class T, int V>
+__global__ void max_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, NhwcPoolGeom g) {
+  const int cv = g.c / V;
+  const int64_t total = int64_t(g.n) * g.oh * g.ow * cv;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / cv;
+    const int c0 = int(i - r * cv) * V;
+    const int ox = int(r % g.ow);
+    r /= g.ow;
+    const int oy = int(r % g.oh);
+    const int64_t n = r / g.oh;
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = g.init;
+    for (int ky = 0; ky < g.kh; ++ky) {
+      const int iy = oy * g.sh - g.ph + ky * g.dh;
+      if (iy < 0 || iy >= g.h) continue;
+      for (int kx = 0; kx < g.kw; ++kx) {
+        const int ix = ox * g.sw - g.pw + kx * g.dw;
+        if (ix < 0 || ix >= g.w) continue;
+        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((n * g.h + iy) * g.w + ix) * g.c + c0);
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[v] = fmaxf(acc[v], ld(xv.v, v));
+      }
+    }
+    Pack<T, V> out;
+#pragma unroll
+    for (int v = 0; v < V; ++v) st(out.v, v, acc[v]);
+    *reinterpret_cast<Pack<T, V>*>(y + i * V) = out;
+  }
+}
+
+template <class T, int V>
+void launch_max_pool_nhwc(LaunchContext& ctx, const NhwcPoolGeom& g) {
+  const int64_t threads = int64_t(g.n) * g.oh * g.ow * (g.c / V);
+  max_pool_nhwc_kernel<T, V><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(ctx.inputs[0].as<const T>(),
+                                                                                   ctx.outputs[0].as<T>(), g);
+}
+
+Status max_pool_nhwc(LaunchContext& ctx) {
+  const DeviceTensor &x = ctx.inputs[0], &y = ctx.outputs[0];
+  if (y.numel() == 0) return Status::ok();
+  if (x.dims.size() != 4 || y.dims.size() != 4) return ctx.fail("layout NHWC takes rank-4 X and Y");
+  if (x.numel() >= (int64_t(1) << 31)) return ctx.fail("input too large for 32-bit pixel indices");
+  const Node& n = ctx.node;
+  auto win = resolve_window(n, {x.dims[1], x.dims[2]}, n.attr_ints("kernel_shape"), n.attr_int("ceil_mode", 0) != 0);
+  if (!win) return ctx.fail(win.status().message());
+  NhwcPoolGeom g{int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
+                 int(win->kernel[0]), int(win->kernel[1]), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
+                 int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1]), 0.f};
+  if (x.dtype == DataType::kFloat16) {
+    g.init = -65504.f;
+    if (g.c % 8 == 0) launch_max_pool_nhwc<__half, 8>(ctx, g);
+    else launch_max_pool_nhwc<__half, 1>(ctx, g);
+  } else if (x.dtype == DataType::kFloat32) {
+    g.init = -FLT_MAX;
+    if (g.c % 4 == 0) launch_max_pool_nhwc<float, 4>(ctx, g);
+    else launch_max_pool_nhwc<float, 1>(ctx, g);
+  } else {
+    return ctx.fail("no CUDA NHWC MaxPool for type ", dtype_name(x.dtype));
+  }
+  return Status::ok();
+}
+
 template <PoolKind kind, class T>
 void launch_window(LaunchContext& ctx, const PoolGeom& g) {
   window_pool<kind, T><<<cuda_grid_for(ctx.outputs[0].numel(), 256), 256, 0, ctx.stream>>>(
@@ -190,6 +266,13 @@ Support check_max_pool(const Node& n) {
   return window_common(n);
 }
 
+Support check_max_pool_nhwc(const Node& n) {
+  const DataType t = n.inputs[0]->dtype;
+  if (t != DataType::kFloat16 && t != DataType::kFloat32) return Support::no(std::string("NHWC element type ") + dtype_name(t));
+  if (!n.inputs[0]->shape.rank_known() || n.inputs[0]->shape.rank() != 4) return Support::no("layout NHWC takes rank 4");
+  return window_common(n);
+}
+
 Support check_average_pool(const Node& n) {
   if (!is_float(n.inputs[0]->dtype)) return Support::no(std::string("element type ") + dtype_name(n.inputs[0]->dtype));
   return window_common(n);
@@ -204,6 +287,7 @@ Support check_global(const Node& n) {
 
 void register_cuda_pool_kernels(CudaKernelTable& t) {
   t.add({"", "MaxPool", "cuda.pool", windowed<PoolKind::kMax>, check_max_pool});
+  t.add({"kiln", "MaxPool", "cuda.pool", max_pool_nhwc, check_max_pool_nhwc});  // layout="NHWC"
   t.add({"", "AveragePool", "cuda.pool", average_pool, check_average_pool});
   t.add({"", "GlobalAveragePool", "cuda.pool", global<false>, check_global});
   t.add({"", "GlobalMaxPool", "cuda.pool", global<true>, check_global});

@@ -122,13 +122,14 @@ __global__ void rows_block(const T* x, T* y, int64_t rows, int64_t n) {
   }
 }
 
-// inner > 1: a 32 x 8 block covers 32 adjacent inner positions (coalesced) and splits the
-// reduced axis over 8 rows of threads, combined in shared memory.
+// inner > 1: a 32 x R block covers 32 adjacent inner positions (coalesced) and splits the
+// reduced axis over R rows of threads (8, or 32 when few blocks would cover a long axis, as in a
+// channels-last global average pool: [N, H*W, C]), combined in shared memory.
 template <R op, class T>
 __global__ void cols(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
   using C = compute_t<T>;
   using F = Red<op, C>;
-  __shared__ Acc<C> part[8][33];
+  __shared__ Acc<C> part[32][33];
   const int64_t tiles = (inner + 31) / 32;
   const int64_t o = blockIdx.x / tiles, i = (blockIdx.x % tiles) * 32 + threadIdx.x;
   Acc<C> s = F::init();
@@ -178,7 +179,8 @@ void launch(const LaunchContext& c, const AxisPlan& p) {
     rows_warp<op, T><<<grid, 256, 0, c.stream>>>(x, y, p.outer, p.reduce);
   } else {
     const int64_t grid = p.outer * ((p.inner + 31) / 32);
-    cols<op, T><<<grid, dim3(32, 8), 0, c.stream>>>(x, y, p.outer, p.reduce, p.inner);
+    const unsigned rows = grid < 512 && p.reduce >= 256 ? 32 : 8;
+    cols<op, T><<<grid, dim3(32, rows), 0, c.stream>>>(x, y, p.outer, p.reduce, p.inner);
   }
 }
 

@@ -2,18 +2,47 @@
 // optional activation, as one layer (made by passes/fuse_conv_act.cc):
 //   Y = act(Conv(X, W, B) + Z)
 // Inputs: X, W, B (optional), Z (optional, Y's shape). Attributes: Conv's, plus
-// activation = "Relu" or "" (none). One kernel per backend computes the whole expression.
+// activation = "Relu", "" (none), "Clip" (bounds in act_min / act_max, ONNX Clip's order:
+// max with act_min, then min with act_max) or "Silu" (x * sigmoid(x); Clip and Silu are folded
+// in by passes/convert_layout.cc, for channels-last layers only), and layout = "NCHW" (default) or "NHWC" (made by
+// passes/convert_layout.cc for 2-D convolutions): then X is [N,H,W,C], W is [M,kH,kW,C/group]
+// and Z, Y are [N,oH,oW,M]; pads, strides, dilations and kernel_shape keep Conv's meaning.
 #include "ir/ops/shape_rules.h"
 
 namespace kiln {
 
 namespace {
 
+// [N,H,W,C] -> [N,C,H,W] (to_nchw) or back, for rank-4 shapes; other shapes pass unchanged.
+Shape permute4(const Shape& s, bool to_nchw) {
+  if (!s.rank_known() || s.rank() != 4) return s;
+  const auto& d = s.dims();
+  return to_nchw ? Shape({d[0], d[3], d[1], d[2]}) : Shape({d[0], d[2], d[3], d[1]});
+}
+
 Status infer_conv_act(InferContext& ctx) {
   const OpSchema* conv = OpRegistry::global().find("", "Conv");
-  KILN_RETURN_IF_ERROR(conv->infer(ctx));  // reads X, W, B only
+  const std::string layout = ctx.node().attr_string("layout", "NCHW");
+  if (layout != "NCHW" && layout != "NHWC") return ctx.fail("unknown layout '", layout, "' (NCHW or NHWC)");
+  if (layout == "NCHW") {
+    KILN_RETURN_IF_ERROR(conv->infer(ctx));  // reads X, W, B only
+  } else {
+    // Conv's rule on the NCHW views of X and W (W [M,kH,kW,C/g] reads as [M,C/g,kH,kW]).
+    if (ctx.input_shape(0).rank_known() && ctx.input_shape(0).rank() != 4)
+      return ctx.fail("layout NHWC takes a rank-4 input, got ", ctx.input_shape(0).to_string());
+    std::vector<InferContext::Input> ins;
+    for (size_t i = 0; i < 3; ++i) {
+      InferContext::Input in;
+      if (ctx.has_input(i)) in = {ctx.input_type(i), i < 2 ? permute4(ctx.input_shape(i), true) : ctx.input_shape(i), nullptr, true};
+      ins.push_back(in);
+    }
+    InferContext c(ctx.node(), std::move(ins), 1);
+    KILN_RETURN_IF_ERROR(conv->infer(c));
+    ctx.set_output(0, c.output(0).dtype, permute4(c.output(0).shape, false));
+  }
   std::string act = ctx.node().attr_string("activation", "");
-  if (!act.empty() && act != "Relu") return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu or none)");
+  if (!act.empty() && act != "Relu" && act != "Clip" && act != "Silu")
+    return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu, Clip, Silu or none)");
   if (ctx.has_input(3)) {
     const Shape& z = ctx.input_shape(3);
     const Shape& y = ctx.output(0).shape;

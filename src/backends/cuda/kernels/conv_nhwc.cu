@@ -1,0 +1,343 @@
+// CUDA kernel of kiln.ConvAct {layout="NHWC"} (made by passes/convert_layout.cc): a 2-D
+// convolution with X [N,H,W,C], W [M,kH,kW,C/g], Z and Y [N,oH,oW,M], float16 or float32.
+// cuDNN's tensor-core convolutions are NHWC-native, so unlike NCHW (conv.cu) no layout transform
+// runs around them. Bias + residual + Relu run inside cuDNN's fused
+// cudnnConvolutionBiasActivationForward where it applies (Relu with any algorithm; no
+// activation only with IMPLICIT_PRECOMP_GEMM, cuDNN's rule), else our own one-pass epilogue
+// (which also applies Clip and Silu, the activations cuDNN's fused call does not take).
+// Depthwise convolutions (group == C == M) run our own kernel: cuDNN's NHWC depthwise kernels
+// measured 10-30x slower than memory speed on H100 (MobileNetV2 / EfficientNet-B0, batch 128).
+// The algorithm: cuDNN's heuristic when the plan is made, then, at the first run that is not
+// being captured into a CUDA graph, cudnnFindConvolutionForwardAlgorithmEx (timed, on the real
+// buffers and the engine's workspace) once per node and shape.
+#include <cuda_fp16.h>
+
+#include <array>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "backends/cuda/cuda_status.h"
+#include "backends/cuda/kernels/conv_nhwc.h"
+#include "ir/ops/conv_window.h"
+
+#pragma nv_diag_suppress 1444  // cuDNN 9 marks the legacy convolution API deprecated; 9.14 has it
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace kiln::cuda {
+
+namespace {
+
+__device__ __forceinline__ float ld(const float* p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ void st(float* p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, int64_t i, float v) { p[i] = __float2half(v); }
+__device__ __forceinline__ float ld(const float* p, int i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half* p, int i) { return __half2float(p[i]); }
+__device__ __forceinline__ void st(float* p, int i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half* p, int i, float v) { p[i] = __float2half(v); }
+
+// The layer's activation (kiln.ConvAct's activation attribute), applied in float.
+struct Act {
+  enum Kind { kNone, kRelu, kClip, kSilu } kind = kNone;
+  float lo = 0.f, hi = 0.f;  // kClip
+  __device__ __forceinline__ float operator()(float v) const {
+    switch (kind) {
+      case kRelu: return fmaxf(v, 0.f);
+      case kClip: return fminf(fmaxf(v, lo), hi);
+      case kSilu: return v / (1.f + __expf(-v));
+      default: return v;
+    }
+  }
+};
+
+// y = act(y + bias[channel] + z) in one pass; channels are innermost, so channel = i % m.
+template <class T>
+__global__ void nhwc_epilogue(T* y, const T* bias, const T* z, Act act, int64_t m, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    float v = ld(y, i);
+    if (bias) v += ld(bias, i % m);
+    if (z) v += ld(z, i);
+    st(y, i, act(v));
+  }
+}
+
+// Depthwise geometry (NHWC): each thread computes V adjacent channels of one output pixel with
+// vector loads (V = 8 halves / 4 floats = 16 bytes when C allows), so a warp reads contiguous
+// channels; every tap's input is re-read from L1/L2, weights ([C, kH, kW, 1]) stay in L1.
+struct DwGeom {
+  int n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+template <class T, int V>
+__global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                        const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act act) {
+  const int cv = g.c / V;
+  const int64_t total = int64_t(g.n) * g.oh * g.ow * cv;
+  const int taps = g.kh * g.kw;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / cv;
+    const int c0 = int(i - r * cv) * V;
+    const int ox = int(r % g.ow);
+    r /= g.ow;
+    const int oy = int(r % g.oh);
+    const int64_t n = r / g.oh;
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = bias ? ld(bias, c0 + v) : 0.f;
+    for (int ky = 0; ky < g.kh; ++ky) {
+      const int iy = oy * g.sh - g.ph + ky * g.dh;
+      if (iy < 0 || iy >= g.h) continue;
+      for (int kx = 0; kx < g.kw; ++kx) {
+        const int ix = ox * g.sw - g.pw + kx * g.dw;
+        if (ix < 0 || ix >= g.w) continue;
+        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((n * g.h + iy) * g.w + ix) * g.c + c0);
+        const int tap = ky * g.kw + kx;
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[v] += ld(xv.v, v) * ld(w, int64_t(c0 + v) * taps + tap);
+      }
+    }
+    const int64_t o = i * V;
+    if (z) {
+      const Pack<T, V> zv = *reinterpret_cast<const Pack<T, V>*>(z + o);
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[v] += ld(zv.v, v);
+    }
+    Pack<T, V> out;
+#pragma unroll
+    for (int v = 0; v < V; ++v) st(out.v, v, act(acc[v]));
+    *reinterpret_cast<Pack<T, V>*>(y + o) = out;
+  }
+}
+
+template <class T, int V>
+void launch_dw(LaunchContext& ctx, const DwGeom& g, Act act) {
+  const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
+  const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
+  const int64_t threads = int64_t(g.n) * g.oh * g.ow * (g.c / V);
+  dw_nhwc<T, V><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(ctx.inputs[0].as<const T>(), ctx.inputs[1].as<const T>(),
+                                                                       b, z, ctx.outputs[0].as<T>(), g, act);
+}
+
+struct Plan {
+  bool depthwise = false;
+  DwGeom dw{};
+  cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
+  cudnnFilterDescriptor_t wd = nullptr;
+  cudnnConvolutionDescriptor_t cd = nullptr;
+  cudnnActivationDescriptor_t ad = nullptr;
+  cudnnConvolutionFwdAlgo_t algo{};
+  size_t ws = 0;
+  int64_t m = 0;
+  bool relu = false;  // act.kind == kRelu: the one activation cuDNN's fused call takes besides none
+  Act act;
+  bool timed = false;     // the algorithm came from cudnnFind (else the heuristic)
+  bool fused_ok = true;   // cleared if cuDNN refuses the fused call for this configuration
+  ~Plan() {
+    if (xd) cudnnDestroyTensorDescriptor(xd);
+    if (yd) cudnnDestroyTensorDescriptor(yd);
+    if (bd) cudnnDestroyTensorDescriptor(bd);
+    if (wd) cudnnDestroyFilterDescriptor(wd);
+    if (cd) cudnnDestroyConvolutionDescriptor(cd);
+    if (ad) cudnnDestroyActivationDescriptor(ad);
+  }
+};
+
+using Key = std::array<int64_t, 12>;
+std::mutex g_mu;
+std::map<Key, std::unique_ptr<Plan>>& cache() {
+  static std::map<Key, std::unique_ptr<Plan>> c;
+  return c;
+}
+
+size_t ws_limit(const LaunchContext& ctx) { return ctx.workspace ? ctx.workspace_bytes : 0; }
+
+// The fused call's rule: no activation only with IMPLICIT_PRECOMP_GEMM.
+bool fusable(const Plan& p, bool has_bias) {
+  return has_bias && p.fused_ok &&
+         (p.relu || (p.act.kind == Act::kNone && p.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM));
+}
+
+Status build(LaunchContext& ctx, Plan& p) {
+  const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
+  const Node& n = ctx.node;
+  if (x.dims.size() != 4 || w.dims.size() != 4 || y.dims.size() != 4) return ctx.fail("layout NHWC takes rank-4 X, W, Y");
+  Expected<Window> win = resolve_window(n, {x.dims[1], x.dims[2]}, {w.dims[1], w.dims[2]}, false);
+  if (!win) return ctx.fail(win.status().message());
+  if (win->pads[0] != win->pads[2] || win->pads[1] != win->pads[3] || win->out[0] != y.dims[1] || win->out[1] != y.dims[2])
+    return ctx.fail("asymmetric pads or output dims that differ from the window's");
+  const int64_t groups = n.attr_int("group", 1);
+  const cudnnDataType_t t = y.dtype == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  p.m = y.dims[3];
+  const std::string act = n.attr_string("activation", "");
+  p.act.kind = act == "Relu" ? Act::kRelu : act == "Clip" ? Act::kClip : act == "Silu" ? Act::kSilu : Act::kNone;
+  p.act.lo = n.attr_float("act_min", -INFINITY);
+  p.act.hi = n.attr_float("act_max", INFINITY);
+  p.relu = p.act.kind == Act::kRelu;
+  if (groups > 1 && groups == x.dims[3] && groups == p.m && w.dims[3] == 1 && x.numel() < (int64_t(1) << 31) &&
+      y.numel() < (int64_t(1) << 31)) {
+    p.depthwise = true;
+    p.dw = {int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
+            int(w.dims[1]), int(w.dims[2]), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
+            int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1])};
+    return Status::ok();
+  }
+  KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.xd));
+  KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.yd));
+  KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.bd));
+  KILN_CUDA_CHECK(cudnnCreateFilterDescriptor(&p.wd));
+  KILN_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&p.cd));
+  KILN_CUDA_CHECK(cudnnCreateActivationDescriptor(&p.ad));
+  KILN_CUDA_CHECK(cudnnSetTensor4dDescriptor(p.xd, CUDNN_TENSOR_NHWC, t, int(x.dims[0]), int(x.dims[3]), int(x.dims[1]), int(x.dims[2])));
+  KILN_CUDA_CHECK(cudnnSetTensor4dDescriptor(p.yd, CUDNN_TENSOR_NHWC, t, int(y.dims[0]), int(y.dims[3]), int(y.dims[1]), int(y.dims[2])));
+  KILN_CUDA_CHECK(cudnnSetTensor4dDescriptor(p.bd, CUDNN_TENSOR_NCHW, t, 1, int(p.m), 1, 1));
+  KILN_CUDA_CHECK(cudnnSetFilter4dDescriptor(p.wd, t, CUDNN_TENSOR_NHWC, int(w.dims[0]), int(w.dims[3]), int(w.dims[1]), int(w.dims[2])));
+  KILN_CUDA_CHECK(cudnnSetConvolution2dDescriptor(p.cd, int(win->pads[0]), int(win->pads[1]), int(win->strides[0]),
+                                                  int(win->strides[1]), int(win->dilations[0]), int(win->dilations[1]),
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  KILN_CUDA_CHECK(cudnnSetConvolutionGroupCount(p.cd, int(groups)));
+  const bool no_tf32 = y.dtype == DataType::kFloat32 && !ctx.tf32;
+  KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, y.dtype == DataType::kFloat16 ? CUDNN_TENSOR_OP_MATH
+                                                    : no_tf32                     ? CUDNN_FMA_MATH
+                                                                                  : CUDNN_DEFAULT_MATH));
+  KILN_CUDA_CHECK(cudnnSetActivationDescriptor(p.ad, p.relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                               CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  int got[4];
+  KILN_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(p.cd, p.xd, p.wd, &got[0], &got[1], &got[2], &got[3]));
+  if (got[0] != y.dims[0] || got[1] != y.dims[3] || got[2] != y.dims[1] || got[3] != y.dims[2])
+    return ctx.fail("cuDNN's output dims differ from the graph's");
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int found = 0;
+  KILN_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, p.xd, p.wd, p.cd, p.yd,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
+  for (int i = 0; i < found; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    if (no_tf32 && perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue;
+    size_t ws = 0;  // the perf table's memory can be an estimate: ask for the exact size
+    if (!no_tf32) KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, perf[i].mathType));
+    if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd, perf[i].algo, &ws) !=
+            CUDNN_STATUS_SUCCESS || ws > ws_limit(ctx))
+      continue;
+    p.algo = perf[i].algo;
+    p.ws = ws;
+    return Status::ok();
+  }
+  return ctx.fail("cuDNN has no NHWC algorithm for this convolution within the workspace");
+}
+
+// Times the algorithms on the real buffers once (writes y, which the run then overwrites).
+// Without an activation, IMPLICIT_PRECOMP_GEMM (the one the fused call takes) wins unless
+// another is more than 15% faster: the separate epilogue pass costs about that much.
+void find(LaunchContext& ctx, Plan& p) {
+  p.timed = true;
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(ctx.stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
+    p.timed = false;  // try again at a later, uncaptured run
+    return;
+  }
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int found = 0;
+  const bool no_tf32 = ctx.outputs[0].dtype == DataType::kFloat32 && !ctx.tf32;
+  if (cudnnFindConvolutionForwardAlgorithmEx(ctx.cudnn, p.xd, ctx.inputs[0].data, p.wd, ctx.inputs[1].data, p.cd, p.yd,
+                                             ctx.outputs[0].data, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf,
+                                             ctx.workspace, ws_limit(ctx)) != CUDNN_STATUS_SUCCESS)
+    return;  // keep the heuristic's choice
+  const cudnnConvolutionFwdAlgoPerf_t* best = nullptr;
+  const cudnnConvolutionFwdAlgoPerf_t* precomp = nullptr;
+  for (int i = 0; i < found; ++i) {
+    const auto& r = perf[i];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > ws_limit(ctx) || r.time < 0) continue;
+    if (no_tf32 && r.mathType != CUDNN_FMA_MATH && r.mathType != CUDNN_DEFAULT_MATH) continue;
+    if (!best) best = &r;
+    if (!precomp && r.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) precomp = &r;
+  }
+  if (!best) return;
+  if (p.act.kind == Act::kNone && precomp && precomp->time <= best->time * 1.15f) best = precomp;
+  if (cudnnSetConvolutionMathType(p.cd, best->mathType) != CUDNN_STATUS_SUCCESS) return;
+  size_t ws = 0;
+  if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd, best->algo, &ws) != CUDNN_STATUS_SUCCESS ||
+      ws > ws_limit(ctx))
+    return;
+  p.algo = best->algo;
+  p.ws = ws;
+}
+
+template <class T>
+void epilogue(LaunchContext& ctx, const Plan& p, bool with_bias) {
+  const T* bias = with_bias && ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
+  const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
+  if (!bias && !z && p.act.kind == Act::kNone) return;
+  const int64_t total = ctx.outputs[0].numel();
+  nhwc_epilogue<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), bias, z, p.act, p.m, total);
+}
+
+}  // namespace
+
+Status conv_nhwc(LaunchContext& ctx) {
+  const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
+  if (y.numel() == 0) return Status::ok();
+  Key key{};
+  key[0] = reinterpret_cast<int64_t>(&ctx.node);
+  key[1] = int64_t(y.dtype) * 2 + ctx.tf32;
+  key[2] = int64_t(ws_limit(ctx));
+  for (size_t i = 0; i < 4 && i < x.dims.size() && i < w.dims.size(); ++i) {
+    key[3 + i] = x.dims[i];
+    key[7 + i] = w.dims[i];
+  }
+  std::lock_guard<std::mutex> lock(g_mu);  // held through the launch: cached descriptors are shared
+  auto& c = cache();
+  auto it = c.find(key);
+  if (it == c.end()) {
+    if (c.size() > 4096) c.clear();
+    auto p = std::make_unique<Plan>();
+    KILN_RETURN_IF_ERROR(build(ctx, *p));
+    it = c.emplace(key, std::move(p)).first;
+  }
+  Plan& p = *it->second;
+  if (p.depthwise) {
+    const int c = p.dw.c;
+    if (y.dtype == DataType::kFloat16) {
+      if (c % 8 == 0) launch_dw<__half, 8>(ctx, p.dw, p.act);
+      else if (c % 2 == 0) launch_dw<__half, 2>(ctx, p.dw, p.act);
+      else launch_dw<__half, 1>(ctx, p.dw, p.act);
+    } else {
+      if (c % 4 == 0) launch_dw<float, 4>(ctx, p.dw, p.act);
+      else launch_dw<float, 1>(ctx, p.dw, p.act);
+    }
+    return Status::ok();
+  }
+  if (!p.timed) find(ctx, p);
+  const float one = 1.f, zero = 0.f;
+  const bool has_z = ctx.has_input(3), has_bias = ctx.has_input(2);
+  if (fusable(p, has_bias)) {
+    const float alpha2 = has_z ? 1.f : 0.f;
+    const void* z = has_z ? ctx.inputs[3].data : y.data;
+    const cudnnStatus_t s = cudnnConvolutionBiasActivationForward(ctx.cudnn, &one, p.xd, x.data, p.wd, w.data, p.cd, p.algo,
+                                                                  ctx.workspace, p.ws, &alpha2, p.yd, z, p.bd,
+                                                                  ctx.inputs[2].data, p.ad, p.yd, y.data);
+    if (s == CUDNN_STATUS_SUCCESS) return Status::ok();
+    p.fused_ok = false;  // this configuration is not fusable: convolution, then our epilogue
+  }
+  KILN_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.xd, x.data, p.wd, w.data, p.cd, p.algo, ctx.workspace, p.ws,
+                                          &zero, p.yd, y.data));
+  if (y.dtype == DataType::kFloat16) epilogue<__half>(ctx, p, true);
+  else epilogue<float>(ctx, p, true);
+  return Status::ok();
+}
+
+Support check_conv_nhwc(const Node& n) {
+  if (n.outputs.empty() || !n.outputs[0]) return Support::no("no output");
+  const DataType t = n.outputs[0]->dtype;
+  if (t != DataType::kFloat32 && t != DataType::kFloat16) return Support::no(std::string("NHWC element type ") + dtype_name(t));
+  const Shape& s = n.inputs[0]->shape;
+  if (!s.rank_known() || s.rank() != 4) return Support::no("layout NHWC takes a rank-4 input");
+  return Support::yes();
+}
+
+}  // namespace kiln::cuda
