@@ -208,7 +208,9 @@ bool match(const Readers& r, Node* mm2, Match& m) {
         if (producer_for(r, add->inputs[i], op, add)) { si = i; break; }
     if (si < 0) return false;
     m.mask = add->inputs[1 - si];
-    if (!m.mask->shape.rank_known() || m.mask->shape.rank() > 4) return false;
+    // An unknown rank is fine: the scores are 4-D (the head Transposes prove it), so the Add's
+    // mask broadcasts to at most 4-D; kernels check the broadcast at run time.
+    if (m.mask->shape.rank_known() && m.mask->shape.rank() > 4) return false;
     m.nodes.push_back(add);
     s = add->inputs[si];
     reader = add;
@@ -263,7 +265,9 @@ Status fuse_attention(Graph& graph, PassContext& ctx) {
   }
   std::map<Node*, std::unique_ptr<Node>> replace;  // the second MatMul -> Attention
   std::set<Node*> drop;
+  int softmaxes = 0;
   for (const auto& np : graph.nodes()) {
+    softmaxes += np->op_type == "Softmax";
     Match m;
     if (!match(r, np.get(), m)) continue;
     bool taken = false;
@@ -303,6 +307,7 @@ Status fuse_attention(Graph& graph, PassContext& ctx) {
   nodes = std::move(kept);
   if (fused) KILN_RETURN_IF_ERROR(infer_graph(graph));
   ctx.counters["fuse_attention.fused"] += fused;
+  ctx.counters["fuse_attention.softmax_seen"] += softmaxes;  // fused < seen: some did not match
   return Status::ok();
 }
 

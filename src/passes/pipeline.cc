@@ -12,6 +12,8 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate nodes whose inputs are all constants; their outputs become weights", fold_constants},
       {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
+      {"canonicalize_reshape", "give Reshapes whose target is built from the input's own dims a constant target",
+       canonicalize_reshape},
       {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
       {"fuse_attention", "turn exported scaled-dot-product attention into one Attention node (--fp16/--bf16)",
        fuse_attention},
