@@ -2,6 +2,8 @@
 
 namespace kiln {
 
+void register_kiln_matmul_bias_ops(OpRegistry& r);  // src/ir/ops/kiln/matmul_bias.cc
+
 const OpRegistry& OpRegistry::global() {
   static const OpRegistry registry = [] {
     OpRegistry r;
@@ -25,6 +27,7 @@ const OpRegistry& OpRegistry::global() {
     register_attention_ops(r);
     register_kiln_conv_act_ops(r);
     register_kiln_max_pool_ops(r);
+    register_kiln_matmul_bias_ops(r);
     return r;
   }();
   return registry;

@@ -1,5 +1,9 @@
 #include "passes/pipeline.h"
 
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
 #include "core/log.h"
 
 namespace kiln::passes {
@@ -8,7 +12,13 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_constants", "evaluate nodes whose inputs are all constants; their outputs become weights", fold_constants},
       {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
+      {"canonicalize_reshape", "give Reshapes whose target is built from the input's own dims a constant target",
+       canonicalize_reshape},
       {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
+      {"fuse_attention", "turn exported scaled-dot-product attention into one Attention node (--fp16/--bf16)",
+       fuse_attention},
+      {"fuse_matmul_bias", "fold a Linear layer's bias Add, Relu/GELU or residual Add into one kiln.MatMulBias layer",
+       fuse_matmul_bias},
       {"convert_precision", "run float32 layers in float16/bfloat16 (--fp16/--bf16); I/O keep their types",
        convert_precision},
       {"convert_layout", "run 2-D convolutions channels-last (NHWC) when the backend asks for it", convert_layout},
@@ -17,7 +27,17 @@ const std::vector<Pass>& pipeline() {
 }
 
 Status run_pipeline(Graph& graph, PassContext& ctx) {
+  // KILN_SKIP_PASSES=a,b: leave those passes out (A/B timing of a fusion; diagnosis).
+  std::set<std::string> skip;
+  if (const char* env = std::getenv("KILN_SKIP_PASSES")) {
+    std::stringstream list(env);
+    for (std::string name; std::getline(list, name, ',');) skip.insert(name);
+  }
   for (const Pass& p : pipeline()) {
+    if (skip.count(p.name)) {
+      log_verbose(std::string("pass ") + p.name + ": skipped (KILN_SKIP_PASSES)");
+      continue;
+    }
     size_t before = graph.nodes().size();
     Status s = p.run(graph, ctx);
     if (!s) return err("pass ", p.name, ": ", s.message());

@@ -35,7 +35,10 @@ Status run_pipeline(Graph& graph, PassContext& ctx);
 // The passes (one file each).
 Status fold_constants(Graph& graph, PassContext& ctx);
 Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
+Status canonicalize_reshape(Graph& graph, PassContext& ctx);
 Status fuse_conv_act(Graph& graph, PassContext& ctx);
+Status fuse_matmul_bias(Graph& graph, PassContext& ctx);
+Status fuse_attention(Graph& graph, PassContext& ctx);
 Status convert_precision(Graph& graph, PassContext& ctx);
 Status convert_layout(Graph& graph, PassContext& ctx);
 

@@ -2,6 +2,8 @@
 
 namespace kiln::cpu {
 
+void register_matmul_bias_kernels(KernelTable& t);  // kiln.MatMulBias (kernels/matmul_bias.cc)
+
 Expected<Tensor*> KernelContext::allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims) {
   auto t = Tensor::zeros(dtype, std::move(dims));
   if (!t) return fail("output ", i, ": ", t.status().message());
@@ -32,6 +34,7 @@ const KernelTable& KernelTable::global() {
     register_attention_kernels(t);
     register_conv_act_kernels(t);
     register_max_pool_nhwc_kernels(t);
+    register_matmul_bias_kernels(t);
     return t;
   }();
   return table;

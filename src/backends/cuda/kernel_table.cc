@@ -2,6 +2,8 @@
 
 namespace kiln::cuda {
 
+void register_cuda_attention_kernels(CudaKernelTable& t);  // kernels/attention.cu
+
 const CudaKernelTable& CudaKernelTable::global() {
   static const CudaKernelTable table = [] {
     CudaKernelTable t;
@@ -13,6 +15,7 @@ const CudaKernelTable& CudaKernelTable::global() {
     register_cuda_conv_kernels(t);
     register_cuda_pool_kernels(t);
     register_cuda_data_movement_kernels(t);
+    register_cuda_attention_kernels(t);
     return t;
   }();
   return table;

@@ -1,4 +1,4 @@
-// CUDA kernels of the matmul family: MatMul and Gemm on cuBLASLt (run_gemm, gemm_epilogue.h).
+// CUDA kernels of the matmul family: MatMul, Gemm and kiln.MatMulBias on cuBLASLt (run_gemm, gemm_epilogue.h).
 // cuBLASLt is column-major; a row-major Y = op(A) op(B) is the column-major Y^T = op(B)^T op(A)^T,
 // so every call swaps the operands instead of transposing any data.
 #include <cuda_bf16.h>
@@ -289,6 +289,49 @@ Status gemm(LaunchContext& ctx) {
   return run_gemm(ctx, g);
 }
 
+// y = gelu(y), the exact erf form, in place: kiln.MatMulBias's Gelu in float32, where cuBLASLt's
+// GELU epilogue (the tanh approximation, up to 5e-4 off) would exceed the float32 error bound.
+__global__ void gelu_erf_inplace(float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = y[i];
+    y[i] = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  }
+}
+
+// kiln.MatMulBias: A [..., M, K] x B [K, N] + bias [N], act [+ residual Z]; A's batch folds into
+// rows, so one GEMM with a cuBLASLt epilogue, Z read as the GEMM's C operand (beta = 1). In float16/bfloat16 Gelu uses the GELU_BIAS epilogue (tanh
+// form: its 5e-4 worst-case difference from erf is under half an float16 ulp at that magnitude).
+Status matmul_bias(LaunchContext& ctx) {
+  const DeviceTensor &ta = ctx.inputs[0], &tb = ctx.inputs[1], &tbias = ctx.inputs[2], &ty = ctx.outputs[0];
+  if (ta.dims.size() < 2 || tb.dims.size() != 2 || tbias.numel() != tb.dims[1])
+    return ctx.fail("kiln.MatMulBias wants A [..., M, K], B [K, N], bias [N]");
+  const int64_t k = ta.dims.back(), n = tb.dims[1];
+  if (tb.dims[0] != k) return ctx.fail("inner dimensions differ");
+  if (ty.numel() == 0) return Status::ok();
+  if (k == 0) return ctx.fail("kiln.MatMulBias with K = 0");
+  const std::string act = ctx.node.attr_string("activation", "");
+  GemmArgs g;
+  g.dtype = ty.dtype;
+  g.m = ta.numel() / k; g.n = n; g.k = k;
+  g.a = ta.data; g.lda = k;
+  g.b = tb.data; g.ldb = n;
+  g.y = ty.data; g.ldy = n;
+  g.bias = tbias.data;
+  g.key = &ctx.node;
+  if (ctx.has_input(3)) {
+    if (ctx.inputs[3].numel() != ty.numel() || !act.empty()) return ctx.fail("residual does not match the output");
+    g.c = ctx.inputs[3].data;
+    g.beta = 1.f;
+  }
+  const bool exact_gelu = act == "Gelu" && ty.dtype == DataType::kFloat32;
+  g.epilogue = act == "Relu" ? GemmEpilogue::kBiasRelu
+               : act == "Gelu" && !exact_gelu ? GemmEpilogue::kBiasGelu : GemmEpilogue::kBias;
+  KILN_RETURN_IF_ERROR(run_gemm(ctx, g));
+  if (exact_gelu)
+    gelu_erf_inplace<<<cuda_grid_for(ty.numel(), 256), 256, 0, ctx.stream>>>(ty.as<float>(), ty.numel());
+  return Status::ok();
+}
+
 Support float_types(const Node& n) {
   for (const Value* v : n.inputs) {
     if (v && v->dtype != DataType::kFloat32 && v->dtype != DataType::kFloat16 && v->dtype != DataType::kBFloat16)
@@ -313,6 +356,7 @@ Support check_gemm(const Node& n) {
 void register_cuda_matmul_kernels(CudaKernelTable& t) {
   t.add({"", "MatMul", "cuda.matmul", matmul, float_types});
   t.add({"", "Gemm", "cuda.matmul", gemm, check_gemm});
+  t.add({"kiln", "MatMulBias", "cuda.matmul", matmul_bias, float_types});
 }
 
 }  // namespace kiln::cuda

@@ -8,13 +8,12 @@ namespace kiln::cuda {
 namespace {
 Status no_launch(LaunchContext&) { return Status::ok(); }
 
-// The output's shape must be known before the run: a shape or axes input has to be a constant.
-Support constant_params(const Node& n) {
-  for (size_t i = 1; i < n.inputs.size(); ++i)
-    if (n.inputs[i] && !n.inputs[i]->initializer)
-      return Support::no("input " + std::to_string(i) + " ('" + n.inputs[i]->name + "') is not a constant");
-  return Support::yes();
-}
+// Any shape/axes input will do: at run time the host evaluates every output shape it can (shape
+// arithmetic of Shape -> Gather -> Concat included, as transformer exports compute their head
+// reshapes), and a layer whose output shape it cannot fix runs on the CPU fallback for those
+// shapes (CudaContext::prepare's dynamic_ layers). Refusing non-constant inputs here sent every
+// such Reshape through the CPU (a device sync and two copies each) and broke CUDA graph capture.
+Support any_params(const Node&) { return Support::yes(); }
 
 Support dropout_inference_only(const Node& n) {
   if (n.inputs.size() > 2 && n.inputs[2]) return Support::no("Dropout with a training_mode input");
@@ -25,7 +24,7 @@ Support dropout_inference_only(const Node& n) {
 
 void register_cuda_view_kernels(CudaKernelTable& t) {
   for (const char* op : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
-    t.add({"", op, "cuda.view", no_launch, constant_params, true});
+    t.add({"", op, "cuda.view", no_launch, any_params, true});
   t.add({"", "Dropout", "cuda.view", no_launch, dropout_inference_only, true});
 }
 

@@ -1,0 +1,46 @@
+// CPU kernel of kiln.MatMulBias: the reference MatMul kernel, then the bias, the activation
+// (Gelu: the exact erf form, as the ONNX pattern it replaces computes it) and the residual.
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/kernel_table.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+Status matmul_bias(KernelContext& ctx) {
+  KernelFn mm = KernelTable::global().find("", "MatMul");
+  std::vector<const Tensor*> ins = {&ctx.input(0), &ctx.input(1)};
+  std::vector<Tensor> outs(1);
+  outs[0] = ctx.output(0);  // shares the buffer: the MatMul writes straight into Y
+  KernelContext mctx(ctx.node(), ins, outs);
+  KILN_RETURN_IF_ERROR(mm(mctx));
+  ctx.set_output(0, std::move(outs[0]));
+  Tensor& y = ctx.output(0);
+  const Tensor& bias = ctx.input(2);
+  const std::string act = ctx.node().attr_string("activation", "");
+  const int64_t n = y.dims().empty() ? 1 : y.dims().back();
+  if (bias.numel() != n) return ctx.fail("bias ", bias.describe(), " does not match output ", y.describe());
+  const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  if (z && z->dims() != y.dims()) return ctx.fail("residual ", z->describe(), " does not match output ", y.describe());
+  return visit_dtype(y.dtype(), FloatTypes{}, [&](auto tag) {
+    using T = decltype(tag);
+    using C = compute_t<T>;
+    T* py = y.mutable_data<T>();
+    const T* pb = bias.data<T>();
+    const T* pz = z ? z->data<T>() : nullptr;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      C v = static_cast<C>(py[i]) + static_cast<C>(pb[i % n]);
+      if (act == "Relu") v = std::max(v, C(0));
+      else if (act == "Gelu") v = v * C(0.5) * (C(1) + C(std::erf(v / C(1.4142135623730951))));
+      py[i] = static_cast<T>(pz ? v + static_cast<C>(pz[i]) : v);
+    }
+  });
+}
+
+}  // namespace
+
+void register_matmul_bias_kernels(KernelTable& t) { t.add("kiln", "MatMulBias", matmul_bias); }
+
+}  // namespace kiln::cpu

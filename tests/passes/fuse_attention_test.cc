@@ -1,0 +1,181 @@
+// fuse_attention: fires on the TorchScript exporter's SDPA pattern (head Reshape by a constant
+// shape and by Shape/Gather/Concat arithmetic, Q/K scale Muls, additive mask, NaN-cleaning Where)
+// and the CPU computes the same values after; must not fire without --fp16/--bf16, or when an
+// intermediate (the probabilities) is also read elsewhere.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "backends/cpu/executor.h"
+#include "ir/op_registry.h"
+#include "passes/pipeline.h"
+
+namespace kiln::passes {
+namespace {
+
+constexpr int64_t B = 2, S = 8, H = 2, D = 8;
+
+Tensor random_tensor(std::vector<int64_t> dims, unsigned seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
+  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
+Tensor ints(std::vector<int64_t> v, std::vector<int64_t> dims) {
+  Tensor t = Tensor::zeros(DataType::kInt64, std::move(dims)).value();
+  for (size_t i = 0; i < v.size(); ++i) t.mutable_data<int64_t>()[i] = v[i];
+  return t;
+}
+
+struct Net {
+  Graph g;
+  Value *x, *mask;
+  int consts = 0;
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
+    auto n = std::make_unique<Node>();
+    n->name = out + "_node";
+    n->op_type = op;
+    n->opset = 17;
+    n->inputs = std::move(in);
+    n->outputs = {*g.add_value(out)};
+    return g.add_node(std::move(n));
+  }
+  Value* c(Tensor t) { return *g.add_initializer("c" + std::to_string(consts++), std::move(t)); }
+  Value* scalar(float v) {
+    Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
+    t.mutable_data<float>()[0] = v;
+    return c(std::move(t));
+  }
+  Value* v(const std::string& name) { return g.find_value(name); }
+  Net() {
+    g.opsets[""] = 17;
+    x = *g.add_value("x", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(S), Dim(H * D)}));
+    mask = *g.add_value("mask", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(1), Dim(1), Dim(S)}));
+    for (Value* i : {x, mask}) { i->is_graph_input = true; g.inputs.push_back(i); }
+  }
+  // [B, S, H*D] -> [B, S, H, D] -> Transpose(perm); the shape from Shape/Gather/Concat or a constant.
+  Value* heads(const std::string& p, Value* in, std::vector<int64_t> perm, bool arithmetic) {
+    Value* shape;
+    if (arithmetic) {
+      add("Shape", {x}, p + "sh");
+      add("Gather", {v(p + "sh"), c(ints({0}, {}))}, p + "g0");
+      add("Gather", {v(p + "sh"), c(ints({1}, {}))}, p + "g1");
+      add("Unsqueeze", {v(p + "g0"), c(ints({0}, {1}))}, p + "u0");
+      add("Unsqueeze", {v(p + "g1"), c(ints({0}, {1}))}, p + "u1");
+      Node* cat = add("Concat", {v(p + "u0"), v(p + "u1"), c(ints({-1}, {1})), c(ints({D}, {1}))}, p + "shape");
+      cat->attrs["axis"] = int64_t(0);
+      shape = v(p + "shape");
+    } else {
+      shape = c(ints({0, 0, H, D}, {4}));
+    }
+    add("Reshape", {in, shape}, p + "4");
+    Node* t = add("Transpose", {v(p + "4")}, p + "t");
+    t->attrs["perm"] = perm;
+    return v(p + "t");
+  }
+  // The whole block; returns the output name.
+  void attention(bool arithmetic, bool probs_output = false) {
+    for (const char* n : {"q", "k", "v"}) add("MatMul", {x, c(random_tensor({H * D, H * D}, n[0]))}, std::string(n) + "3");
+    Value* qt = heads("q", v("q3"), {0, 2, 1, 3}, arithmetic);
+    Value* kt = heads("k", v("k3"), {0, 2, 3, 1}, arithmetic);
+    Value* vt = heads("v", v("v3"), {0, 2, 1, 3}, arithmetic);
+    const float sc = std::sqrt(1.f / std::sqrt(float(D)));
+    add("Mul", {qt, scalar(sc)}, "qs");
+    add("Mul", {kt, scalar(sc)}, "ks");
+    add("MatMul", {v("qs"), v("ks")}, "s");
+    add("Add", {v("s"), mask}, "sm_in");
+    Node* sm = add("Softmax", {v("sm_in")}, "p");
+    sm->attrs["axis"] = int64_t(-1);
+    add("IsNaN", {v("p")}, "nan");
+    add("Where", {v("nan"), scalar(0.f), v("p")}, "p2");
+    add("MatMul", {v("p2"), vt}, "o");
+    Node* t = add("Transpose", {v("o")}, "ot");
+    t->attrs["perm"] = std::vector<int64_t>{0, 2, 1, 3};
+    if (arithmetic) {  // transformers' reshape(*input_shape, -1)
+      Node* cat = add("Concat", {v("qu0"), v("qu1"), c(ints({-1}, {1}))}, "yshape");
+      cat->attrs["axis"] = int64_t(0);
+      add("Reshape", {v("ot"), v("yshape")}, "y");
+    } else {
+      add("Reshape", {v("ot"), c(ints({0, 0, H * D}, {3}))}, "y");
+    }
+    g.outputs = {v("y")};
+    if (probs_output) g.outputs.push_back(v("p"));
+  }
+};
+
+std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
+  auto ex = cpu::Executor::create(g);
+  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
+  if (!ex) return {};
+  auto out = (*ex)->run(in);
+  EXPECT_TRUE(out.is_ok()) << out.status().message();
+  std::vector<float> all;
+  if (!out) return all;
+  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
+  return all;
+}
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
+  return std::sqrt(num / den);
+}
+
+int count(const Graph& g, const char* op) {
+  int n = 0;
+  for (const auto& node : g.nodes()) n += node->op_type == op;
+  return n;
+}
+
+std::map<std::string, Tensor> inputs() {
+  Tensor m = random_tensor({B, 1, 1, S}, 4, -3.f, 0.f);
+  m.mutable_data<float>()[S - 1] = -1e4f;  // a masked key
+  return {{"x", random_tensor({B, S, H * D}, 3)}, {"mask", std::move(m)}};
+}
+
+class FuseAttention : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FuseAttention, FiresOnTheExportedPatternAndKeepsValues) {
+  Net n;
+  n.attention(GetParam());
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  auto in = inputs();
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ctx.reduced_precision = DataType::kFloat16;
+  ASSERT_TRUE(fuse_attention(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["fuse_attention.fused"], 1);
+  EXPECT_EQ(count(n.g, "Attention"), 1);
+  EXPECT_EQ(count(n.g, "Softmax"), 0);
+  EXPECT_EQ(count(n.g, "Transpose"), 0);
+  EXPECT_EQ(n.g.outputs[0]->producer->op_type, "Attention");  // the head-merging Reshape went too
+  auto got = run(n.g, in);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(ShapeByConstantOrArithmetic, FuseAttention, ::testing::Bool());
+
+TEST(FuseAttentionNot, MustNotFireInFloat32OrOnASharedIntermediate) {
+  Net a;
+  a.attention(false);
+  ASSERT_TRUE(infer_graph(a.g).is_ok());
+  PassContext f32;
+  ASSERT_TRUE(fuse_attention(a.g, f32).is_ok());
+  EXPECT_EQ(f32.counters["fuse_attention.fused"], 0);
+  Net b;
+  b.attention(true, /*probs_output=*/true);
+  ASSERT_TRUE(infer_graph(b.g).is_ok());
+  PassContext ctx;
+  ctx.reduced_precision = DataType::kFloat16;
+  ASSERT_TRUE(fuse_attention(b.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_attention.fused"], 0);
+  EXPECT_EQ(count(b.g, "Softmax"), 1);
+}
+
+}  // namespace
+}  // namespace kiln::passes

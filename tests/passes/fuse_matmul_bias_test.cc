@@ -1,0 +1,193 @@
+// fuse_matmul_bias: fires on MatMul+Add(bias) alone, with Relu, with the Gelu op and with the
+// exporters' erf GELU (both operand orders); must not fire when the MatMul's output has a second
+// reader, the bias is not a constant, or it broadcasts along another axis; the fused graph
+// computes the same values on the CPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "backends/cpu/executor.h"
+#include "ir/op_registry.h"
+#include "passes/pipeline.h"
+
+namespace kiln::passes {
+namespace {
+
+Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
+  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
+  return t;
+}
+
+Tensor scalar(float v) {
+  Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
+  t.mutable_data<float>()[0] = v;
+  return t;
+}
+
+struct Net {
+  Graph g;
+  Value* x;
+  int consts = 0;
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
+    auto n = std::make_unique<Node>();
+    n->name = out + "_node";
+    n->op_type = op;
+    n->opset = std::string(op) == "Gelu" ? 20 : 17;
+    n->inputs = std::move(in);
+    n->outputs = {*g.add_value(out)};
+    return g.add_node(std::move(n));
+  }
+  Net() {
+    g.opsets[""] = 20;
+    x = *g.add_value("x", DataType::kFloat32, Shape({2, 3, 4}));
+    x->is_graph_input = true;
+    g.inputs.push_back(x);
+  }
+  Value* w(unsigned seed, std::vector<int64_t> dims = {4, 4}) {
+    return *g.add_initializer("w" + std::to_string(seed), random_tensor(std::move(dims), seed));
+  }
+  Value* c(float v) { return *g.add_initializer("c" + std::to_string(consts++), scalar(v)); }
+  Value* v(const char* name) { return g.find_value(name); }
+};
+
+std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
+  auto ex = cpu::Executor::create(g);
+  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
+  auto out = (*ex)->run(in);
+  EXPECT_TRUE(out.is_ok()) << out.status().message();
+  std::vector<float> all;
+  if (!out) return all;
+  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
+  return all;
+}
+
+int count(const Graph& g, const char* op) {
+  int n = 0;
+  for (const auto& node : g.nodes()) n += node->op_type == op;
+  return n;
+}
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
+  return std::sqrt(num / den);
+}
+
+TEST(FuseMatMulBias, FoldsBiasReluAndBothGeluFormsAndKeepsValues) {
+  Net n;
+  n.add("MatMul", {n.x, n.w(1)}, "m1");
+  n.add("Add", {n.w(2, {4}), n.v("m1")}, "s1");      // bias first, no activation
+  n.add("MatMul", {n.v("s1"), n.w(3)}, "m2");
+  n.add("Add", {n.v("m2"), n.w(4, {4})}, "s2");
+  n.add("Relu", {n.v("s2")}, "r2");                  // + Relu
+  n.add("MatMul", {n.v("r2"), n.w(5)}, "m3");
+  n.add("Add", {n.v("m3"), n.w(6, {4})}, "s3");      // + erf GELU, (s * p) * 0.5
+  n.add("Div", {n.v("s3"), n.c(std::sqrt(2.f))}, "d3");
+  n.add("Erf", {n.v("d3")}, "e3");
+  n.add("Add", {n.v("e3"), n.c(1.f)}, "p3");
+  n.add("Mul", {n.v("s3"), n.v("p3")}, "q3");
+  n.add("Mul", {n.v("q3"), n.c(0.5f)}, "g3");
+  n.add("MatMul", {n.v("g3"), n.w(7)}, "m4");
+  n.add("Add", {n.v("m4"), n.w(8, {4})}, "s4");      // + erf GELU, (s * 0.5) * p, Mul by 1/sqrt2
+  n.add("Mul", {n.c(std::sqrt(0.5f)), n.v("s4")}, "d4");
+  n.add("Erf", {n.v("d4")}, "e4");
+  n.add("Add", {n.c(1.f), n.v("e4")}, "p4");
+  n.add("Mul", {n.v("s4"), n.c(0.5f)}, "q4");
+  n.add("Mul", {n.v("p4"), n.v("q4")}, "g4");
+  n.add("MatMul", {n.v("g4"), n.w(9)}, "m5");
+  n.add("Add", {n.v("m5"), n.w(10, {4})}, "s5");
+  n.add("Gelu", {n.v("s5")}, "y5");                  // + Gelu op
+  n.add("MatMul", {n.v("y5"), n.w(11)}, "m6");
+  n.add("Add", {n.v("m6"), n.w(12, {4})}, "s6");
+  n.add("Add", {n.x, n.v("s6")}, "y");                // + residual
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 11)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 6);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 3);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 1);
+  EXPECT_EQ(count(n.g, "MatMulBias"), 6);
+  EXPECT_EQ(n.g.nodes().size(), 6u);
+  auto got = run(n.g, in);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-6);
+}
+
+TEST(FuseMatMulBias, MustNotFireOnASharedOutputAVariableOrBroadcastingBias) {
+  Net n;
+  Value* bx = *n.g.add_value("bx", DataType::kFloat32, Shape({4}));
+  bx->is_graph_input = true;
+  n.g.inputs.push_back(bx);
+  n.add("MatMul", {n.x, n.w(1)}, "m1");
+  n.add("Add", {n.v("m1"), n.w(2, {4})}, "s1");
+  n.add("Neg", {n.v("m1")}, "k1");                   // m1 read twice
+  n.add("MatMul", {n.x, n.w(3)}, "m2");
+  n.add("Add", {n.v("m2"), bx}, "s2");               // bias is not a constant
+  n.add("MatMul", {n.x, n.w(4)}, "m3");
+  n.add("Add", {n.v("m3"), n.w(5, {3, 1})}, "s3");   // broadcasts along rows
+  n.g.outputs = {n.v("s1"), n.v("k1"), n.v("s2"), n.v("s3")};
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  PassContext ctx;
+  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 0);
+  EXPECT_EQ(count(n.g, "MatMul"), 3);
+}
+
+TEST(FuseMatMulBias, NoResidualAfterAnActivationOrThroughABroadcastingAdd) {
+  Net n;
+  Value* row = *n.g.add_value("row", DataType::kFloat32, Shape({4}));
+  row->is_graph_input = true;
+  n.g.inputs.push_back(row);
+  n.add("MatMul", {n.x, n.w(1)}, "m1");
+  n.add("Add", {n.v("m1"), n.w(2, {4})}, "s1");
+  n.add("Relu", {n.v("s1")}, "r1");
+  n.add("Add", {n.v("r1"), n.x}, "y1");               // residual after Relu: stays an Add
+  n.add("MatMul", {n.x, n.w(3)}, "m2");
+  n.add("Add", {n.v("m2"), n.w(4, {4})}, "s2");
+  n.add("Add", {n.v("s2"), row}, "y2");               // broadcasting: stays an Add
+  n.g.outputs = {n.v("y1"), n.v("y2")};
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 5)}, {"row", random_tensor({4}, 6)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 2);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 0);
+  EXPECT_EQ(count(n.g, "Add"), 2);
+  auto got = run(n.g, in);
+  EXPECT_LT(rel_l2(got, want), 1e-6);
+}
+
+TEST(FuseMatMulBias, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
+  Net n;
+  n.add("MatMul", {n.x, n.w(1)}, "m");
+  n.add("Add", {n.v("m"), n.w(2, {4})}, "s");
+  n.add("Div", {n.v("s"), n.c(std::sqrt(2.f))}, "d");
+  n.add("Erf", {n.v("d")}, "e");
+  n.add("Add", {n.v("e"), n.c(1.f)}, "p");
+  n.add("Mul", {n.v("s"), n.v("p")}, "q");
+  n.add("Mul", {n.v("q"), n.c(0.5f)}, "y");
+  n.g.outputs = {n.v("y"), n.v("s")};                // s is also a graph output
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 5)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 1);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 0);
+  EXPECT_EQ(count(n.g, "Erf"), 1);
+  auto got = run(n.g, in);
+  EXPECT_LT(rel_l2(got, want), 1e-6);
+}
+
+}  // namespace
+}  // namespace kiln::passes
