@@ -23,6 +23,9 @@ const OpRegistry& OpRegistry::global() {
     register_text_ops(r);
     register_control_flow_ops(r);
     register_attention_ops(r);
+    register_flex_attention_ops(r);
+    register_random_ops(r);
+    register_image_ops(r);
     register_kiln_conv_act_ops(r);
     return r;
   }();
