@@ -98,16 +98,39 @@ bool decode_png(const uint8_t* data, size_t size, DecodedImage& out) {
   std::memset(&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&img, data, size)) return false;
-  const bool color = img.format & PNG_FORMAT_FLAG_COLOR;
-  img.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  // Alpha (or tRNS) is read and then dropped, as Pillow's convert("RGB") does; letting libpng
+  // remove it would composite onto a background instead.
+  // 16-bit files are read as 16-bit (libpng's 8-bit output of them would gamma-encode, taking
+  // them as linear) and scaled to 8 bits here, v * 255 / 65535 rounded.
+  const bool color = img.format & PNG_FORMAT_FLAG_COLOR, alpha = img.format & PNG_FORMAT_FLAG_ALPHA;
+  const bool wide = img.format & PNG_FORMAT_FLAG_LINEAR;
+  img.format = (color ? PNG_FORMAT_FLAG_COLOR : 0) | (alpha ? PNG_FORMAT_FLAG_ALPHA : 0) |
+               (wide ? PNG_FORMAT_FLAG_LINEAR : 0);
   out.width = img.width;
   out.height = img.height;
   out.channels = color ? 3 : 1;
-  out.pixels.resize(PNG_IMAGE_SIZE(img));
-  if (!png_image_finish_read(&img, nullptr, out.pixels.data(), 0, nullptr)) {
+  std::vector<uint8_t> buf(PNG_IMAGE_SIZE(img));
+  if (!png_image_finish_read(&img, nullptr, buf.data(), 0, nullptr)) {
     png_image_free(&img);
     return false;
   }
+  const size_t n = static_cast<size_t>(out.width) * out.height, in_ch = out.channels + (alpha ? 1 : 0);
+  out.pixels.resize(n * out.channels);
+  const auto* wide_buf = reinterpret_cast<const uint16_t*>(buf.data());
+  for (size_t i = 0; i < n; ++i)
+    for (size_t c = 0; c < static_cast<size_t>(out.channels); ++c) {
+      if (!wide) {
+        out.pixels[i * out.channels + c] = buf[i * in_ch + c];
+        continue;
+      }
+      uint32_t v = wide_buf[i * in_ch + c];
+      if (alpha) {  // linear output with alpha comes premultiplied
+        const uint32_t a = wide_buf[i * in_ch + out.channels];
+        v = a ? (v * 65535u + a / 2) / a : 0;
+        if (v > 65535) v = 65535;
+      }
+      out.pixels[i * out.channels + c] = static_cast<uint8_t>((v * 255u + 32767u) / 65535u);
+    }
   return true;
 }
 #else
