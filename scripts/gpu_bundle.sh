@@ -15,7 +15,10 @@ rm -rf "$c" && mkdir -p "$c/bin" "$c/lib"
 grep -qx "/$name/" "$main/.git/info/exclude" 2>/dev/null || echo "/$name/" >> "$main/.git/info/exclude"
 cp "$b/kiln" "$b/tests/kiln_run_suite" "$b/tests/kiln_unit_tests" "$b/tests/kiln_gpu_tests" "$b/build_and_run" "$c/bin/"
 strip "$c/bin/"*
-for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 libgfortran.so.5 libquadmath.so.0; do
+# ImageDecoder's codecs (and libtiff's own dependencies) are not on the GPU machine either.
+for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 libgfortran.so.5 libquadmath.so.0 \
+           libjpeg.so.62 libpng16.so.16 libtiff.so.6 libwebp.so.7 libopenjp2.so.7 libjbig.so.0 libdeflate.so.0 \
+           libLerc.so.4; do
   cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" "$c/lib/"
 done
 tar -C /usr/share/libonnx-testdata/data -cJf "$c/node.tar.xz" node

@@ -25,6 +25,9 @@ const OpRegistry& OpRegistry::global() {
     register_text_ops(r);
     register_control_flow_ops(r);
     register_attention_ops(r);
+    register_flex_attention_ops(r);
+    register_random_ops(r);
+    register_image_ops(r);
     register_kiln_conv_act_ops(r);
     register_kiln_max_pool_ops(r);
     register_kiln_matmul_bias_ops(r);

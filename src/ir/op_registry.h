@@ -126,7 +126,11 @@ void register_signal_ops(OpRegistry& r);
 void register_text_ops(OpRegistry& r);
 void register_control_flow_ops(OpRegistry& r);
 void register_attention_ops(OpRegistry& r);
+void register_flex_attention_ops(OpRegistry& r);  // ai.onnx.preview FlexAttention
+void register_random_ops(OpRegistry& r);
+void register_image_ops(OpRegistry& r);
+// src/ir/ops/kiln/: kiln-domain fused ops
 void register_kiln_conv_act_ops(OpRegistry& r);
-void register_kiln_max_pool_ops(OpRegistry& r);  // kiln.MaxPool {layout="NHWC"}  // src/ir/ops/kiln/: kiln-domain fused ops
+void register_kiln_max_pool_ops(OpRegistry& r);  // kiln.MaxPool {layout="NHWC"}
 
 }  // namespace kiln

@@ -139,6 +139,12 @@ Expected<AttrValue> Importer::read_attr(const onnx::AttributeProto& a, const std
     }
     case A::GRAPHS:
       return err(where, ": attribute '", a.name(), "' is a list of graphs, which no supported operator takes");
+    case A::TYPE_PROTO:
+    case A::TYPE_PROTOS:
+      // Only the Optional and Sequence* constructors take type attributes (the type of an empty
+      // optional / sequence); those value kinds are not supported.
+      return err(where, ": attribute '", a.name(), "' is a type (TypeProto), which only ops building optional or ",
+                 "sequence values take; optional and sequence values are not supported");
     default:
       return err(where, ": attribute '", a.name(), "' has unsupported type ", static_cast<int>(a.type()));
   }

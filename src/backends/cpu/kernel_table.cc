@@ -32,6 +32,9 @@ const KernelTable& KernelTable::global() {
     register_text_kernels(t);
     register_control_flow_kernels(t);
     register_attention_kernels(t);
+    register_flex_attention_kernels(t);
+    register_random_kernels(t);
+    register_image_kernels(t);
     register_conv_act_kernels(t);
     register_max_pool_nhwc_kernels(t);
     register_matmul_bias_kernels(t);

@@ -76,6 +76,9 @@ void register_signal_kernels(KernelTable& t);
 void register_text_kernels(KernelTable& t);
 void register_control_flow_kernels(KernelTable& t);
 void register_attention_kernels(KernelTable& t);
+void register_flex_attention_kernels(KernelTable& t);
+void register_random_kernels(KernelTable& t);
+void register_image_kernels(KernelTable& t);
 void register_conv_act_kernels(KernelTable& t);  // kiln.ConvAct
 void register_max_pool_nhwc_kernels(KernelTable& t);  // kiln.MaxPool {layout="NHWC"}
 
