@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <set>
@@ -51,25 +52,49 @@ MemoryPlan plan_memory(const std::vector<PlanRequest>& requests) {
     plan.lower_bound = std::max<uint64_t>(plan.lower_bound, static_cast<uint64_t>(live));
   }
 
-  // Largest first; each takes the best-fitting gap among blocks whose lifetimes overlap it.
-  std::sort(owners.begin(), owners.end(), [&](int a, int b) {
-    return size[a] != size[b] ? size[a] > size[b] : start[a] < start[b];
-  });
-  plan.offsets.assign(n, 0);
-  std::vector<int> placed;
-  for (int i : owners) {
-    std::vector<std::pair<uint64_t, uint64_t>> busy;  // [offset, end) of overlapping blocks
-    for (int j : placed)
-      if (!(end[j] < start[i] || end[i] < start[j])) busy.push_back({plan.offsets[j], plan.offsets[j] + size[j]});
-    std::sort(busy.begin(), busy.end());
-    uint64_t best = UINT64_MAX, best_gap = UINT64_MAX, cursor = 0;
-    for (const auto& [lo, hi] : busy) {
-      if (lo > cursor && lo - cursor >= size[i] && lo - cursor < best_gap) { best = cursor; best_gap = lo - cursor; }
-      cursor = std::max(cursor, hi);
+  // Each block, in a given order, takes the best-fitting gap among placed blocks whose lifetimes
+  // overlap it. No one order wins on every graph (largest-first leaves gaps when similar sizes
+  // have staggered lifetimes, as in ViT), so a few orders are tried and the smallest arena kept.
+  auto place = [&](const std::vector<int>& order, std::vector<uint64_t>& offsets) {
+    uint64_t arena = 0;
+    std::vector<int> placed;
+    for (int i : order) {
+      std::vector<std::pair<uint64_t, uint64_t>> busy;  // [offset, end) of overlapping blocks
+      for (int j : placed)
+        if (!(end[j] < start[i] || end[i] < start[j])) busy.push_back({offsets[j], offsets[j] + size[j]});
+      std::sort(busy.begin(), busy.end());
+      uint64_t best = UINT64_MAX, best_gap = UINT64_MAX, cursor = 0;
+      for (const auto& [lo, hi] : busy) {
+        if (lo > cursor && lo - cursor >= size[i] && lo - cursor < best_gap) { best = cursor; best_gap = lo - cursor; }
+        cursor = std::max(cursor, hi);
+      }
+      offsets[i] = best != UINT64_MAX ? best : cursor;
+      arena = std::max(arena, offsets[i] + size[i]);
+      placed.push_back(i);
     }
-    plan.offsets[i] = best != UINT64_MAX ? best : cursor;
-    plan.arena_bytes = std::max(plan.arena_bytes, plan.offsets[i] + size[i]);
-    placed.push_back(i);
+    return arena;
+  };
+  auto life = [&](int i) { return static_cast<uint64_t>(std::max(1, (end[i] == INT_MAX ? n : end[i]) - start[i] + 1)); };
+  const std::vector<std::function<bool(int, int)>> orders = {
+      [&](int a, int b) { return size[a] != size[b] ? size[a] > size[b] : start[a] < start[b]; },  // largest first
+      [&](int a, int b) {  // largest size x lifetime first
+        uint64_t x = size[a] * life(a), y = size[b] * life(b);
+        return x != y ? x > y : a < b;
+      },
+      [&](int a, int b) { return life(a) != life(b) ? life(a) > life(b) : size[a] > size[b]; },  // longest-lived first
+      [&](int a, int b) { return start[a] != start[b] ? start[a] < start[b] : size[a] > size[b]; },  // execution order
+  };
+  plan.arena_bytes = UINT64_MAX;
+  for (const auto& cmp : orders) {
+    std::vector<int> order = owners;
+    std::sort(order.begin(), order.end(), cmp);
+    std::vector<uint64_t> offsets(n, 0);
+    uint64_t arena = place(order, offsets);
+    if (arena < plan.arena_bytes) {
+      plan.arena_bytes = arena;
+      plan.offsets = std::move(offsets);
+    }
+    if (plan.arena_bytes == plan.lower_bound) break;  // cannot do better
   }
   for (int i = 0; i < n; ++i) plan.offsets[i] = plan.offsets[root_of(requests, i)];
   return plan;

@@ -129,7 +129,12 @@ TEST_P(CudaAttention, Float16KernelMatchesTheCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaAttention,
                          ::testing::Values(Case{2, 128, 12, 64, false}, Case{2, 197, 3, 64, false},
                                            Case{1, 77, 2, 32, true}, Case{2, 130, 2, 128, false},
-                                           Case{3, 64, 4, 64, true}));
+                                           Case{3, 64, 4, 64, true}),
+                         [](const ::testing::TestParamInfo<Case>& i) {  // e.g. b2_s128_h12_d64_3d
+                           const Case& c = i.param;
+                           return "b" + std::to_string(c.b) + "_s" + std::to_string(c.s) + "_h" + std::to_string(c.h) +
+                                  "_d" + std::to_string(c.d) + (c.four_d ? "_4d" : "_3d");
+                         });
 
 }  // namespace
 }  // namespace kiln
