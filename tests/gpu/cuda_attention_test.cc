@@ -25,6 +25,9 @@ bool gpu_usable() {
 }
 
 struct Case { int64_t b, s, h, d; bool four_d; };
+void PrintTo(const Case& c, std::ostream* os) {  // not gtest's byte dump (padding bytes vary)
+  *os << "b" << c.b << " s" << c.s << " h" << c.h << " d" << c.d << (c.four_d ? " 4-D" : " 3-D");
+}
 
 std::vector<int64_t> qkv_dims(const Case& c) {
   return c.four_d ? std::vector<int64_t>{c.b, c.h, c.s, c.d} : std::vector<int64_t>{c.b, c.s, c.h * c.d};
