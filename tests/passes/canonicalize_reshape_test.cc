@@ -114,5 +114,35 @@ TEST(CanonicalizeReshape, MustNotFireOnAllowzeroAnotherValuesDimOrAComputedEleme
   EXPECT_EQ(ctx.counters["canonicalize_reshape.rewritten"], 0);
 }
 
+// BERT as exported: the Linear layer's output is reshaped with dims read from the layer's input,
+// whose batch dim is unknown (lost upstream): equal by construction through MatMul + bias Add.
+TEST(CanonicalizeReshape, ProvesDimsThroughALinearLayerWhenTheyAreUnknown) {
+  Net n;
+  Value* u = *n.g.add_value("u", DataType::kFloat32, Shape({Dim(), Dim(6), Dim(8)}));
+  u->is_graph_input = true;
+  n.g.inputs.push_back(u);
+  n.add("MatMul", {u, n.c(random_tensor({8, 8}, 3))}, "mm");
+  n.add("Add", {n.v("mm"), n.c(random_tensor({8}, 4))}, "q");
+  n.reshape(n.v("q"), {n.dim(u, 0, "a"), n.dim(u, 1, "b"), n.c(ints({-1}, {1})), n.c(ints({4}, {1}))}, "h");
+  // Must not fire: a rank-3 constant may broadcast the leading dims; a dim read at another position.
+  n.add("Add", {n.v("mm"), n.c(random_tensor({1, 6, 8}, 5))}, "wide");
+  n.reshape(n.v("wide"), {n.dim(u, 0, "c"), n.dim(u, 1, "d"), n.c(ints({-1}, {1}))}, "r1");
+  n.reshape(n.v("q"), {n.dim(u, 1, "e"), n.dim(u, 0, "f"), n.c(ints({-1}, {1}))}, "r2");
+  n.g.outputs = {n.v("h"), n.v("r1"), n.v("r2")};
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {
+      {"x", random_tensor({3, 6, 8}, 1)}, {"z", random_tensor({1, 6, 8}, 2)}, {"u", random_tensor({6, 6, 8}, 6)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ASSERT_TRUE(canonicalize_reshape(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["canonicalize_reshape.rewritten"], 1);
+  // [?, 6, ?, 4]: -1 stays unknown next to an unknown batch, but the target is now a constant
+  // [0, 0, -1, 4], which is what fuse_attention's head-split proof reads.
+  EXPECT_EQ(n.v("h")->shape.to_string(), Shape({Dim(), Dim(6), Dim(), Dim(4)}).to_string());
+  EXPECT_TRUE(n.v("h")->producer->inputs[1]->initializer != nullptr);
+  EXPECT_EQ(run(n.g, in), want);
+}
+
 }  // namespace
 }  // namespace kiln::passes
