@@ -156,4 +156,15 @@ Status visit_dtype(DataType t, Set, F&& f) {
   return Status::ok();
 }
 
+// v rounded to the float type t through float, as numpy's float16/bfloat16 (and ONNX's
+// reference kernels) round each intermediate; other types leave v as it is.
+inline double round_to_float_type(DataType t, double v) {
+  switch (t) {
+    case DataType::kFloat32: return static_cast<float>(v);
+    case DataType::kFloat16: return static_cast<float>(Half(static_cast<float>(v)));
+    case DataType::kBFloat16: return static_cast<float>(BFloat16(static_cast<float>(v)));
+    default: return v;
+  }
+}
+
 }  // namespace kiln

@@ -20,6 +20,7 @@
 #include <map>
 
 #include "ir/op_registry.h"
+#include "passes/pattern.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
@@ -27,8 +28,6 @@ namespace kiln::passes {
 namespace {
 
 bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op && n->outputs.size() == 1; }
-
-bool same_dim(const Dim& a, const Dim& b) { return a == b && (a.is_static() || a.is_symbolic()); }
 
 bool constant_rank_at_most(const Value* v, size_t r) { return v && v->initializer && v->initializer->dims().size() <= r; }
 

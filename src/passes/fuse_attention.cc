@@ -28,25 +28,12 @@
 #include <set>
 
 #include "ir/op_registry.h"
+#include "passes/pattern.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 
 namespace {
-
-struct Readers {
-  std::map<const Value*, std::vector<Node*>> of;
-  std::set<const Value*> graph_outputs;
-  const std::vector<Node*>& all(const Value* v) const {
-    static const std::vector<Node*> none;
-    auto it = of.find(v);
-    return it == of.end() ? none : it->second;
-  }
-  Node* only(const Value* v) const {
-    const auto& r = all(v);
-    return r.size() == 1 && !graph_outputs.count(v) ? r[0] : nullptr;
-  }
-};
 
 bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op && n->outputs.size() == 1; }
 
@@ -56,15 +43,7 @@ Node* producer_for(const Readers& r, const Value* v, const char* op, const Node*
   return is_op(p, op) && r.only(v) == reader ? p : nullptr;
 }
 
-bool scalar_of(const Value* v, double* out) {
-  if (!v || !v->initializer || v->initializer->numel() != 1) return false;
-  *out = v->initializer->get_as_double(0);
-  return true;
-}
-
 bool perm_is(const Node* t, std::vector<int64_t> p) { return t->attr_ints("perm") == p; }
-
-bool same_dim(const Dim& a, const Dim& b) { return a == b && (a.is_static() || a.is_symbolic()); }
 
 // Element i (0 or 1) of a head Reshape's shape: proves it is dim i of x ([B, S, H*D]).
 bool copies_dim(const Value* elem, int64_t i, const Value* x, const Value* shape_input, int64_t idx) {
@@ -257,12 +236,7 @@ bool match(const Readers& r, Node* mm2, Match& m) {
 
 Status fuse_attention(Graph& graph, PassContext& ctx) {
   if (ctx.reduced_precision != DataType::kFloat16 && ctx.reduced_precision != DataType::kBFloat16) return Status::ok();
-  Readers r;
-  r.graph_outputs.insert(graph.outputs.begin(), graph.outputs.end());
-  for (const auto& n : graph.nodes()) {
-    for (const Value* v : n->inputs) if (v) r.of[v].push_back(n.get());
-    for (const Value* v : n->implicit_inputs()) r.of[v].push_back(n.get());
-  }
+  const Readers r(graph);
   std::map<Node*, std::unique_ptr<Node>> replace;  // the second MatMul -> Attention
   std::set<Node*> drop;
   int softmaxes = 0;

@@ -12,42 +12,19 @@
 #include <map>
 #include <set>
 
+#include "passes/pattern.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 
 namespace {
 
-struct Readers {
-  std::map<const Value*, std::vector<Node*>> of;
-  std::set<const Value*> graph_outputs;
-  // The single reader of v, if v has exactly one and is not a graph output.
-  Node* only(const Value* v) const {
-    auto it = of.find(v);
-    if (it == of.end() || it->second.size() != 1 || graph_outputs.count(v)) return nullptr;
-    return it->second[0];
-  }
-};
-
 bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op; }
-
-// Equal shapes whose every dim is a number or a named symbol ("batch" == "batch"); unknown
-// dims prove nothing.
-bool same_known_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known() || a != b) return false;
-  for (const Dim& d : a.dims()) if (!d.is_static() && !d.is_symbolic()) return false;
-  return true;
-}
 
 }  // namespace
 
 Status fuse_conv_act(Graph& graph, PassContext& ctx) {
-  Readers r;
-  r.graph_outputs.insert(graph.outputs.begin(), graph.outputs.end());
-  for (const auto& n : graph.nodes()) {
-    for (const Value* v : n->inputs) if (v) r.of[v].push_back(n.get());
-    for (const Value* v : n->implicit_inputs()) r.of[v].push_back(n.get());
-  }
+  const Readers r(graph);
   std::map<Node*, std::unique_ptr<Node>> replace;  // last matched node -> fused node
   std::set<Node*> drop;
   for (const auto& np : graph.nodes()) {

@@ -20,26 +20,12 @@
 #include <map>
 #include <set>
 
+#include "passes/pattern.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 
 namespace {
-
-struct Readers {
-  std::map<const Value*, std::vector<Node*>> of;
-  std::set<const Value*> graph_outputs;
-  const std::vector<Node*>& all(const Value* v) const {
-    static const std::vector<Node*> none;
-    auto it = of.find(v);
-    return it == of.end() ? none : it->second;
-  }
-  // The single reader of v, if v has exactly one and is not a graph output.
-  Node* only(const Value* v) const {
-    const auto& r = all(v);
-    return r.size() == 1 && !graph_outputs.count(v) ? r[0] : nullptr;
-  }
-};
 
 bool is_op(const Node* n, const char* op, size_t ins = 2) {
   return n && n->domain.empty() && n->op_type == op && n->inputs.size() == ins && n->outputs.size() == 1;
@@ -55,13 +41,6 @@ bool is_scalar(const Value* v, double want) {
 Value* other(const Node* n, const Value* v) {
   if (n->inputs[0] == v) return n->inputs[1] == v ? nullptr : n->inputs[1];
   return n->inputs[1] == v ? n->inputs[0] : nullptr;
-}
-
-// Equal shapes whose every dim is a number or a named symbol; unknown dims prove nothing.
-bool same_known_shape(const Shape& a, const Shape& b) {
-  if (!a.rank_known() || a != b) return false;
-  for (const Dim& d : a.dims()) if (!d.is_static() && !d.is_symbolic()) return false;
-  return true;
 }
 
 bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
@@ -94,12 +73,7 @@ std::vector<Node*> match_erf_gelu(const Readers& r, Value* s) {
 }  // namespace
 
 Status fuse_matmul_bias(Graph& graph, PassContext& ctx) {
-  Readers r;
-  r.graph_outputs.insert(graph.outputs.begin(), graph.outputs.end());
-  for (const auto& n : graph.nodes()) {
-    for (const Value* v : n->inputs) if (v) r.of[v].push_back(n.get());
-    for (const Value* v : n->implicit_inputs()) r.of[v].push_back(n.get());
-  }
+  const Readers r(graph);
   std::map<Node*, std::unique_ptr<Node>> replace;  // last matched node -> fused node
   std::set<Node*> drop;
   int gelus = 0, residuals = 0;

@@ -9,24 +9,11 @@
 
 #include "backends/cpu/executor.h"
 #include "ir/op_registry.h"
+#include "tests/passes/pass_test_util.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 namespace {
-
-Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
-  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
-}
-
-Tensor ints(std::vector<int64_t> v, std::vector<int64_t> dims) {
-  Tensor t = Tensor::zeros(DataType::kInt64, std::move(dims)).value();
-  for (size_t i = 0; i < v.size(); ++i) t.mutable_data<int64_t>()[i] = v[i];
-  return t;
-}
 
 struct Net {
   Graph g;
@@ -62,18 +49,6 @@ struct Net {
     return add("Reshape", {in, v(out + "_shape")}, out);
   }
 };
-
-std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
-  auto ex = cpu::Executor::create(g);
-  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
-  if (!ex) return {};
-  auto out = (*ex)->run(in);
-  EXPECT_TRUE(out.is_ok()) << out.status().message();
-  std::vector<float> all;
-  if (!out) return all;
-  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
-  return all;
-}
 
 TEST(CanonicalizeReshape, GivesHeadReshapesConstantTargetsThroughAChain) {
   Net n;

@@ -9,18 +9,11 @@
 
 #include "backends/cpu/executor.h"
 #include "ir/op_registry.h"
+#include "tests/passes/pass_test_util.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 namespace {
-
-Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
-  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
-}
 
 struct Net {
   Graph g;
@@ -46,31 +39,6 @@ struct Net {
   }
   Value* v(const char* name) { return g.find_value(name); }
 };
-
-std::vector<float> run(const Graph& g, const Tensor& x) {
-  auto ex = cpu::Executor::create(g);
-  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
-  auto out = (*ex)->run({{"x", x}});
-  EXPECT_TRUE(out.is_ok()) << out.status().message();
-  std::vector<float> all;
-  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
-  return all;
-}
-
-int count(const Graph& g, const char* op) {
-  int n = 0;
-  for (const auto& node : g.nodes()) n += node->op_type == op;
-  return n;
-}
-
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
 
 // x -> ConvAct(Relu) -> {1x1 Conv, depthwise Conv} -> Add -> Clip -> MaxPool -> Mul(scalar) -> GAP
 // with the Mul's output also a graph output (it needs a Transpose back).

@@ -9,26 +9,13 @@
 
 #include "backends/cpu/executor.h"
 #include "ir/op_registry.h"
+#include "tests/passes/pass_test_util.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 namespace {
 
 constexpr int64_t B = 2, S = 8, H = 2, D = 8;
-
-Tensor random_tensor(std::vector<int64_t> dims, unsigned seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
-  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
-}
-
-Tensor ints(std::vector<int64_t> v, std::vector<int64_t> dims) {
-  Tensor t = Tensor::zeros(DataType::kInt64, std::move(dims)).value();
-  for (size_t i = 0; i < v.size(); ++i) t.mutable_data<int64_t>()[i] = v[i];
-  return t;
-}
 
 struct Net {
   Graph g;
@@ -105,30 +92,6 @@ struct Net {
     if (probs_output) g.outputs.push_back(v("p"));
   }
 };
-
-std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
-  auto ex = cpu::Executor::create(g);
-  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
-  if (!ex) return {};
-  auto out = (*ex)->run(in);
-  EXPECT_TRUE(out.is_ok()) << out.status().message();
-  std::vector<float> all;
-  if (!out) return all;
-  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
-  return all;
-}
-
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
-  return std::sqrt(num / den);
-}
-
-int count(const Graph& g, const char* op) {
-  int n = 0;
-  for (const auto& node : g.nodes()) n += node->op_type == op;
-  return n;
-}
 
 std::map<std::string, Tensor> inputs() {
   Tensor m = random_tensor({B, 1, 1, S}, 4, -3.f, 0.f);

@@ -9,18 +9,11 @@
 
 #include "backends/cpu/executor.h"
 #include "ir/op_registry.h"
+#include "tests/passes/pass_test_util.h"
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
 namespace {
-
-Tensor random_tensor(std::vector<int64_t> dims, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  Tensor t = Tensor::zeros(DataType::kFloat32, std::move(dims)).value();
-  for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = u(rng);
-  return t;
-}
 
 Tensor scalar(float v) {
   Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
@@ -53,29 +46,6 @@ struct Net {
   Value* c(float v) { return *g.add_initializer("c" + std::to_string(consts++), scalar(v)); }
   Value* v(const char* name) { return g.find_value(name); }
 };
-
-std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
-  auto ex = cpu::Executor::create(g);
-  EXPECT_TRUE(ex.is_ok()) << ex.status().message();
-  auto out = (*ex)->run(in);
-  EXPECT_TRUE(out.is_ok()) << out.status().message();
-  std::vector<float> all;
-  if (!out) return all;
-  for (const Tensor& t : *out) all.insert(all.end(), t.data<float>(), t.data<float>() + t.numel());
-  return all;
-}
-
-int count(const Graph& g, const char* op) {
-  int n = 0;
-  for (const auto& node : g.nodes()) n += node->op_type == op;
-  return n;
-}
-
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
-  return std::sqrt(num / den);
-}
 
 TEST(FuseMatMulBias, FoldsBiasReluAndBothGeluFormsAndKeepsValues) {
   Net n;

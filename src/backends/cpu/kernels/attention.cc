@@ -16,16 +16,6 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-// v rounded to the float type t (through float, as the reference's float16/bfloat16 do).
-double round_to(DataType t, double v) {
-  switch (t) {
-    case DataType::kFloat32: return static_cast<float>(v);
-    case DataType::kFloat16: return static_cast<float>(Half(static_cast<float>(v)));
-    case DataType::kBFloat16: return static_cast<float>(BFloat16(static_cast<float>(v)));
-    default: return v;
-  }
-}
-
 // Every size of the problem in the reference's 4-D view [batch, heads, seq, head_size].
 struct Dims {
   int64_t batch = 0, q_heads = 0, kv_heads = 0, q_seq = 0, kv_seq = 0, past_seq = 0, total = 0;
@@ -202,13 +192,13 @@ void softmax_row(double* x, int64_t n, DataType p) {
   if (mx == kNegInf) mx = 0;
   double sum = 0;
   for (int64_t j = 0; j < n; ++j) {
-    x[j] = round_to(p, std::exp(round_to(p, x[j] - mx)));
+    x[j] = round_to_float_type(p, std::exp(round_to_float_type(p, x[j] - mx)));
     // bfloat16 (ml_dtypes) reduces in its own type, one rounding per addition.
-    sum = p == DataType::kBFloat16 ? round_to(p, sum + x[j]) : sum + x[j];
+    sum = p == DataType::kBFloat16 ? round_to_float_type(p, sum + x[j]) : sum + x[j];
   }
-  sum = round_to(p, sum);
+  sum = round_to_float_type(p, sum);
   if (sum == 0) sum = 1;
-  for (int64_t j = 0; j < n; ++j) x[j] = round_to(p, x[j] / sum);
+  for (int64_t j = 0; j < n; ++j) x[j] = round_to_float_type(p, x[j] / sum);
 }
 
 struct Settings {
@@ -230,7 +220,7 @@ Expected<Settings> read_settings(const KernelContext& ctx, const Dims& d) {
   }
   // The reference scales Q and K each by sqrt(scale), rounded to T.
   const double scale = n.has_attr("scale") ? n.attr_float("scale", 1.0f) : 1.0 / std::sqrt(double(d.head));
-  s.scale_sqrt = round_to(s.t, std::sqrt(scale));
+  s.scale_sqrt = round_to_float_type(s.t, std::sqrt(scale));
   s.softcap = n.attr_float("softcap", 0.0f);
   s.mode = n.attr_int("qk_matmul_output_mode", 0);
   return s;
@@ -243,11 +233,11 @@ void score_row(const Settings& s, const double* q, const double* k, const double
   for (int64_t j = 0; j < total; ++j) {
     double dot = 0;
     for (int64_t e = 0; e < head; ++e) dot += q[e] * k[j * head + e];
-    double v = round_to(s.t, dot);
-    if (s.softcap > 0) v = round_to(s.t, round_to(s.t, std::tanh(round_to(s.t, v / s.softcap))) * s.softcap);
-    const double with_bias = round_to(s.t, v + bias[j]);
+    double v = round_to_float_type(s.t, dot);
+    if (s.softcap > 0) v = round_to_float_type(s.t, round_to_float_type(s.t, std::tanh(round_to_float_type(s.t, v / s.softcap))) * s.softcap);
+    const double with_bias = round_to_float_type(s.t, v + bias[j]);
     if (qk_out) qk_out[j] = s.mode == 2 ? with_bias : v;
-    scores[j] = round_to(s.softmax_type, with_bias);
+    scores[j] = round_to_float_type(s.softmax_type, with_bias);
   }
 }
 
@@ -273,8 +263,8 @@ Status attention(KernelContext& ctx) {
       concat_seq(in[5], to_bhsd(in[2], d, d.kv_heads, d.kv_seq, d.v_head), d, d.v_head);
   KILN_ASSIGN_OR_RETURN(Bias bias, attention_bias(ctx, d));
   std::vector<double> qs(q.size()), ks(key.size());
-  for (size_t i = 0; i < q.size(); ++i) qs[i] = round_to(s.t, q[i] * s.scale_sqrt);
-  for (size_t i = 0; i < key.size(); ++i) ks[i] = round_to(s.t, key[i] * s.scale_sqrt);
+  for (size_t i = 0; i < q.size(); ++i) qs[i] = round_to_float_type(s.t, q[i] * s.scale_sqrt);
+  for (size_t i = 0; i < key.size(); ++i) ks[i] = round_to_float_type(s.t, key[i] * s.scale_sqrt);
 
   const bool want_qk = ctx.has_output(3);
   std::vector<double> y(static_cast<size_t>(d.batch * d.q_heads * d.q_seq * d.v_head));
@@ -289,14 +279,14 @@ Status attention(KernelContext& ctx) {
         score_row(s, &qs[row * d.head], &ks[kvh * d.total * d.head], &bias.values[row * d.total], d.total, d.head,
                   probs.data(), qk_row);
         softmax_row(probs.data(), d.total, s.softmax_type);
-        for (double& p : probs) p = bias.row_masked[row] ? 0.0 : round_to(s.t, p);
+        for (double& p : probs) p = bias.row_masked[row] ? 0.0 : round_to_float_type(s.t, p);
         if (qk_row && s.mode == 3) std::copy(probs.begin(), probs.end(), qk_row);
         for (int64_t e = 0; e < d.v_head; ++e) {
           double acc = 0;
           for (int64_t j = 0; j < d.total; ++j) acc += probs[j] * value[(kvh * d.total + j) * d.v_head + e];
           // Y is [batch, q_heads, q_seq, v_head] or, for 3-D inputs, [batch, q_seq, q_heads * v_head].
           const int64_t at = d.three_d ? ((b * d.q_seq + i) * d.q_heads + h) * d.v_head + e : row * d.v_head + e;
-          y[at] = round_to(s.t, acc);
+          y[at] = round_to_float_type(s.t, acc);
         }
       }
     }

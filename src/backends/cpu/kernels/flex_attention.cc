@@ -17,16 +17,6 @@ namespace kiln::cpu {
 
 namespace {
 
-// v rounded to the float type t (through float, as numpy's float16/bfloat16 do).
-double round_to(DataType t, double v) {
-  switch (t) {
-    case DataType::kFloat32: return static_cast<float>(v);
-    case DataType::kFloat16: return static_cast<float>(Half(static_cast<float>(v)));
-    case DataType::kBFloat16: return static_cast<float>(BFloat16(static_cast<float>(v)));
-    default: return v;
-  }
-}
-
 struct Dims {
   int64_t batch = 0, q_heads = 0, kv_heads = 0, q_seq = 0, kv_seq = 0, head = 0, v_head = 0;
 };
@@ -65,7 +55,7 @@ Status apply_modifier(const KernelContext& ctx, const char* key, DataType c, con
                     d.q_heads, ",", d.q_seq, ",", d.kv_seq, "]");
   auto v = to_doubles(out);
   if (!v) return ctx.fail("subgraph '", key, "' returned ", out.describe(), ": ", v.status().message());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = round_to(c, (*v)[i]);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = round_to_float_type(c, (*v)[i]);
   return Status::ok();
 }
 
@@ -77,11 +67,11 @@ void softmax_rows(std::vector<double>& x, int64_t n, DataType c) {
     for (int64_t j = 0; j < n; ++j) mx = std::isnan(row[j]) || std::isnan(mx) ? NAN : std::max(mx, row[j]);
     double sum = 0;
     for (int64_t j = 0; j < n; ++j) {
-      row[j] = round_to(c, std::exp(round_to(c, row[j] - mx)));
+      row[j] = round_to_float_type(c, std::exp(round_to_float_type(c, row[j] - mx)));
       sum += row[j];
     }
-    sum = round_to(c, sum);
-    for (int64_t j = 0; j < n; ++j) row[j] = round_to(c, row[j] / sum);
+    sum = round_to_float_type(c, sum);
+    for (int64_t j = 0; j < n; ++j) row[j] = round_to_float_type(c, row[j] / sum);
   }
 }
 
@@ -104,9 +94,9 @@ Status flex_attention(KernelContext& ctx) {
   }
   // sqrt(scale) in float32, rounded to T; the default scale is 1/sqrt(head size).
   const double scale = n.has_attr("scale") ? n.attr_float("scale", 1.0f) : 1.0 / std::sqrt(double(d.head));
-  const double ss = round_to(t, std::sqrt(static_cast<float>(scale)));
+  const double ss = round_to_float_type(t, std::sqrt(static_cast<float>(scale)));
   for (size_t i : {0, 1})
-    for (double& x : in[i]) x = round_to(t, x * ss);
+    for (double& x : in[i]) x = round_to_float_type(t, x * ss);
   const std::vector<double>&q = in[0], &k = in[1];
   const int64_t group = d.q_heads / d.kv_heads;
   std::vector<double> scores(static_cast<size_t>(d.batch * d.q_heads * d.q_seq * d.kv_seq));
@@ -119,14 +109,14 @@ Status flex_attention(KernelContext& ctx) {
         for (int64_t j = 0; j < d.kv_seq; ++j, ++at) {
           double dot = 0;
           for (int64_t e = 0; e < d.head; ++e) dot += qr[e] * kb[j * d.head + e];
-          scores[at] = round_to(c, round_to(t, dot));
+          scores[at] = round_to_float_type(c, round_to_float_type(t, dot));
         }
       }
     }
   KILN_RETURN_IF_ERROR(apply_modifier(ctx, "score_mod", c, d, scores));
   softmax_rows(scores, d.kv_seq, c);
   KILN_RETURN_IF_ERROR(apply_modifier(ctx, "prob_mod", c, d, scores));
-  for (double& x : in[2]) x = round_to(c, x);
+  for (double& x : in[2]) x = round_to_float_type(c, x);
   std::vector<double> y(static_cast<size_t>(d.batch * d.q_heads * d.q_seq * d.v_head));
   for (int64_t b = 0; b < d.batch; ++b)
     for (int64_t h = 0; h < d.q_heads; ++h) {
@@ -137,7 +127,7 @@ Status flex_attention(KernelContext& ctx) {
         for (int64_t e = 0; e < d.v_head; ++e) {
           double acc = 0;
           for (int64_t j = 0; j < d.kv_seq; ++j) acc += p[j] * vb[j * d.v_head + e];
-          y[row * d.v_head + e] = round_to(c, acc);
+          y[row * d.v_head + e] = round_to_float_type(c, acc);
         }
       }
     }

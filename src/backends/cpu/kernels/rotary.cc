@@ -10,13 +10,6 @@ namespace kiln::cpu {
 
 namespace {
 
-double round_as(DataType t, double v) {
-  if (t == DataType::kFloat16) return static_cast<float>(Half(static_cast<float>(v)));
-  if (t == DataType::kBFloat16) return static_cast<float>(BFloat16(static_cast<float>(v)));
-  if (t == DataType::kFloat32) return static_cast<float>(v);
-  return v;
-}
-
 // The input as [batch, seq, heads, head_size]: 4-D inputs are [batch, heads, seq, head_size],
 // 3-D ones [batch, seq, heads * head_size].
 struct RotaryDims {
@@ -88,8 +81,8 @@ Status rotary_embedding(KernelContext& ctx) {
         for (int64_t k = 0; k < half; ++k) {
           const int64_t i1 = base + (interleaved ? 2 * k : k), i2 = base + (interleaved ? 2 * k + 1 : k + half);
           const double c = (*cos)[row + k], sn = (*sin)[row + k], x1 = (*x)[i1], x2 = (*x)[i2];
-          y[i1] = round_as(t, round_as(t, c * x1) - round_as(t, sn * x2));
-          y[i2] = round_as(t, round_as(t, sn * x1) + round_as(t, c * x2));
+          y[i1] = round_to_float_type(t, round_to_float_type(t, c * x1) - round_to_float_type(t, sn * x2));
+          y[i2] = round_to_float_type(t, round_to_float_type(t, sn * x1) + round_to_float_type(t, c * x2));
         }
       }
   Status st = from_doubles(ctx.output(0), y);
