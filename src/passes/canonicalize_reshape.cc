@@ -29,34 +29,6 @@ namespace {
 
 bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op && n->outputs.size() == 1; }
 
-bool constant_rank_at_most(const Value* v, size_t r) { return v && v->initializer && v->initializer->dims().size() <= r; }
-
-// Whether x is y carried through ops that keep every dim but the last (a Linear layer: MatMul by
-// a 2-D weight, bias Add; elementwise ops with a constant of rank <= 1; LayerNormalization), so
-// dim i < rank - 1 of x is dim i of y even when neither is known (a batch lost upstream).
-bool keeps_leading_dims(const Value* x, const Value* y, size_t i) {
-  for (int depth = 0; depth < 16 && x; ++depth) {
-    if (x == y) return true;
-    const Node* p = x->producer;
-    if (!p || !p->domain.empty() || !x->shape.rank_known() || i + 1 >= x->shape.rank()) return false;
-    const Value* next = nullptr;
-    if (p->op_type == "MatMul" && p->inputs.size() == 2 && p->inputs[1] && p->inputs[1]->initializer &&
-        p->inputs[1]->initializer->dims().size() == 2) {
-      next = p->inputs[0];
-    } else if ((p->op_type == "Add" || p->op_type == "Sub" || p->op_type == "Mul" || p->op_type == "Div") &&
-               p->inputs.size() == 2) {
-      if (constant_rank_at_most(p->inputs[1], 1)) next = p->inputs[0];
-      else if (constant_rank_at_most(p->inputs[0], 1)) next = p->inputs[1];
-    } else if (p->op_type == "LayerNormalization" || p->op_type == "Identity" || p->op_type == "Relu" ||
-               p->op_type == "Gelu" || p->op_type == "Erf" || p->op_type == "Tanh" || p->op_type == "Sigmoid") {
-      next = p->inputs.empty() ? nullptr : p->inputs[0];
-    }
-    if (!next || !next->shape.rank_known() || next->shape.rank() != x->shape.rank()) return false;
-    x = next;
-  }
-  return false;
-}
-
 // Whether the 1-element value e is dim i of x, read through Shape -> Gather [-> Unsqueeze].
 bool copies_dim(const Value* e, size_t i, const Value* x) {
   const Node* g = e->producer;

@@ -45,7 +45,8 @@ Node* producer_for(const Readers& r, const Value* v, const char* op, const Node*
 
 bool perm_is(const Node* t, std::vector<int64_t> p) { return t->attr_ints("perm") == p; }
 
-// Element i (0 or 1) of a head Reshape's shape: proves it is dim i of x ([B, S, H*D]).
+// Element i (0 or 1) of a head Reshape's shape: proves it is dim i of x ([B, S, H*D]), as the
+// same known dim or as a dim x carries from the value whose Shape it reads (keeps_leading_dims).
 bool copies_dim(const Value* elem, int64_t i, const Value* x, const Value* shape_input, int64_t idx) {
   if (!elem) return false;
   if (elem->initializer) {
@@ -63,7 +64,7 @@ bool copies_dim(const Value* elem, int64_t i, const Value* x, const Value* shape
   if (!is_op(sh, "Shape") || sh->has_attr("start") || sh->has_attr("end")) return false;
   const Shape& ys = sh->inputs[0]->shape;
   if (!ys.rank_known() || k < 0 || int64_t(k) >= int64_t(ys.rank())) return false;
-  return same_dim(ys[size_t(k)], x->shape[i]);
+  return same_dim(ys[size_t(k)], x->shape[i]) || (int64_t(k) == i && keeps_leading_dims(x, sh->inputs[0], size_t(i)));
 }
 
 // Whether Reshape node rs turns x [B, S, H*D] into [B, S, H, D]; sets heads and head size.

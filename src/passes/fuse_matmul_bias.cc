@@ -9,13 +9,16 @@
 //             %q = Mul(%s, %p), %y = Mul(%q, 0.5)  (or %q = Mul(%s, 0.5), %y = Mul(%q, %p))]
 //   without activation, a residual add also folds in (the GEMM's C operand, free on cuBLASLt):
 //            %y = Add(%s, %z)  ->  %y = kiln.MatMulBias(%a, %w, %b, %z)   (%z of %y's shape)
+// (%z's shape is proven equal dim by dim: the same known dims, or dims %s carries from %z through
+// the layers between them, pattern.h's keeps_leading_dims: BERT's batch, unknown after inference)
 //
 // Fires only when %w is 2-D, %a has rank >= 2, %b is a constant 1-D tensor of %w's column count,
 // every intermediate value is read only inside the pattern and is not a graph output, and the
 // type is float32/float16/bfloat16. Pre: types and shapes inferred, topological order. Post: the
 // fused node stands where the last matched node stood, so every input is defined before it.
 // Must not fire: a MatMul whose output has another reader, a bias that is not constant or does not
-// run along the last axis only; no residual after an activation or when the Add broadcasts.
+// run along the last axis only; no residual after an activation, when the Add broadcasts, or
+// when an unknown dim of %z is not proven to be %s's.
 #include <cmath>
 #include <map>
 #include <set>
@@ -104,7 +107,7 @@ Status fuse_matmul_bias(Graph& graph, PassContext& ctx) {
     Value* residual = nullptr;
     if (Node* next = r.only(s); tail.empty() && is_op(next, "Add")) {
       Value* z = other(next, s);
-      if (z && z->dtype == s->dtype && same_known_shape(z->shape, s->shape) && same_known_shape(s->shape, next->outputs[0]->shape)) {
+      if (z && z->dtype == s->dtype && same_shape_by_construction(s, z) && same_shape_by_construction(next->outputs[0], z)) {
         residual = z;
         tail = {next};
       }
