@@ -15,6 +15,10 @@
 //                                       dropped when it provably gives [B, S, H*D], so that
 //                                       %y keeps known dims for the fusions after)
 //
+// The dynamo exporter writes the same with head Reshapes by [-1, S, H, D] (allowzero = 1) and K^T
+// as Reshape(Transpose(Reshape(%k4, [-1, S, D]), [0, 2, 1]), [B, H, D, S]), both targets cut from
+// Shape(%k4) (dynamo_key_operand); the output Reshape by [-1, S, H*D].
+//
 // Where(IsNaN) is what the exporter adds for fully masked rows; Attention gives those rows zeros
 // too. Fires only with --fp16/--bf16 (ctx.reduced_precision): the fused kernels are tensor-core
 // kernels for 16-bit types; float32 keeps the unfused TF32 GEMMs. Pre: types and shapes
@@ -23,6 +27,7 @@
 // a graph output, Q, K and V are 3-D [B, S, H*D] with a static last dim, and each head Reshape
 // provably splits [B, S, H*D] into [B, S, H, D] (constant H and D, one of them may be -1; B and
 // S copied: 0, or read from a value with the same dims). Must not fire: other perms, a shared intermediate, fp32.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -67,18 +72,29 @@ bool copies_dim(const Value* elem, int64_t i, const Value* x, const Value* shape
   return same_dim(ys[size_t(k)], x->shape[i]) || (int64_t(k) == i && keeps_leading_dims(x, sh->inputs[0], size_t(i)));
 }
 
+// A constant Reshape target's zeros copy the input's dims (allowzero = 0); with allowzero = 1
+// (the dynamo exporter) a target without zeros means the same.
+bool zeros_copy(const Node* rs, const Tensor& target) {
+  if (rs->attr_int("allowzero", 0) == 0) return true;
+  for (int64_t i = 0; i < target.numel(); ++i) if (target.get_as_double(i) == 0) return false;
+  return true;
+}
+
 // Whether Reshape node rs turns x [B, S, H*D] into [B, S, H, D]; sets heads and head size.
 bool splits_heads(const Node* rs, int64_t* heads, int64_t* head) {
-  if (rs->inputs.size() != 2 || rs->attr_int("allowzero", 0) != 0) return false;
+  if (rs->inputs.size() != 2) return false;
   const Value *x = rs->inputs[0], *shape = rs->inputs[1];
   if (!x->shape.rank_known() || x->shape.rank() != 3 || !x->shape[2].is_static()) return false;
   int64_t h = 0, d = 0;
   if (shape->initializer) {
-    if (shape->initializer->numel() != 4) return false;
+    if (shape->initializer->numel() != 4 || !zeros_copy(rs, *shape->initializer)) return false;
     h = int64_t(shape->initializer->get_as_double(2));
     d = int64_t(shape->initializer->get_as_double(3));
-    if (!copies_dim(shape, 0, x, shape, 0) || !copies_dim(shape, 1, x, shape, 1)) return false;
+    // The dynamo exporter's [-1, S, H, D]: with S, H and D fixed, -1 is the batch.
+    const bool batch_inferred = shape->initializer->get_as_double(0) == -1 && h > 0 && d > 0;
+    if (!(batch_inferred || copies_dim(shape, 0, x, shape, 0)) || !copies_dim(shape, 1, x, shape, 1)) return false;
   } else {
+    if (rs->attr_int("allowzero", 0) != 0) return false;
     const Node* c = shape->producer;
     if (!is_op(c, "Concat") || c->inputs.size() != 4 || c->attr_int("axis", 0) != 0) return false;
     double hv, dv;
@@ -103,10 +119,15 @@ bool merges_heads(const Node* y, const Value* x) {
   const Value* shape = y->inputs[1];
   const int64_t e = x->shape[2].value();
   if (shape->initializer) {
-    const int64_t last = shape->initializer->numel() == 3 ? int64_t(shape->initializer->get_as_double(2)) : 0;
-    return shape->initializer->numel() == 3 && (last == e || last == -1) &&
-           copies_dim(shape, 0, x, shape, 0) && copies_dim(shape, 1, x, shape, 1);
+    const Tensor& t = *shape->initializer;
+    if (t.numel() != 3 || !zeros_copy(y, t)) return false;
+    const int64_t last = int64_t(t.get_as_double(2));
+    // [-1, S, H*D]: with S and H*D fixed, -1 is the batch.
+    const bool batch_inferred = t.get_as_double(0) == -1 && last == e;
+    return (last == e || last == -1) && (batch_inferred || copies_dim(shape, 0, x, shape, 0)) &&
+           copies_dim(shape, 1, x, shape, 1);
   }
+  if (y->attr_int("allowzero", 0) != 0) return false;
   const Node* c = shape->producer;
   double ev;
   return is_op(c, "Concat") && c->inputs.size() == 3 && c->attr_int("axis", 0) == 0 && scalar_of(c->inputs[2], &ev) &&
@@ -124,19 +145,26 @@ struct Match {
   double scale = 1.0;
 };
 
+// An optional Mul by a scalar on operand v of `reader`: folds the scalar into m.scale and steps
+// over it (v and reader move up). False when a Mul is there but by no scalar.
+bool strip_scale(const Readers& r, Value*& v, const Node*& reader, Match& m) {
+  Node* mul = producer_for(r, v, "Mul", reader);
+  if (!mul || mul->inputs.size() != 2) return true;
+  double c;
+  const int which = scalar_of(mul->inputs[1], &c) ? 0 : scalar_of(mul->inputs[0], &c) ? 1 : -1;
+  if (which < 0) return false;
+  m.scale *= c;
+  m.nodes.push_back(mul);
+  v = mul->inputs[which];
+  reader = mul;
+  return true;
+}
+
 // Operand `v` of the first MatMul (reader `mm`): [Mul by a scalar] of Transpose(perm) of a head
 // Reshape. Returns the 3-D value, or null.
 Value* head_operand(const Readers& r, Value* v, const Node* mm, std::vector<int64_t> perm, Match& m, int64_t* heads) {
   const Node* reader = mm;
-  if (Node* mul = producer_for(r, v, "Mul", reader); mul && mul->inputs.size() == 2) {
-    double c;
-    const int which = scalar_of(mul->inputs[1], &c) ? 0 : scalar_of(mul->inputs[0], &c) ? 1 : -1;
-    if (which < 0) return nullptr;
-    m.scale *= c;
-    m.nodes.push_back(mul);
-    v = mul->inputs[which];
-    reader = mul;
-  }
+  if (!strip_scale(r, v, reader, m)) return nullptr;
   Node* t = producer_for(r, v, "Transpose", reader);
   if (!t || !perm_is(t, perm)) return nullptr;
   Node* rs = producer_for(r, t->inputs[0], "Reshape", t);
@@ -149,13 +177,62 @@ Value* head_operand(const Readers& r, Value* v, const Node* mm, std::vector<int6
   return rs->inputs[0];
 }
 
+// Whether v is Slice(Shape(k4), start, end) over k4's 4 dims, with [start, end) normalized as
+// Python's slices are (the dynamo exporter's `k.shape[-2:-1]` and friends).
+bool slices_shape(const Value* v, const Value* k4, int64_t start, int64_t end) {
+  const Node* sl = v ? v->producer : nullptr;
+  if (!is_op(sl, "Slice") || sl->inputs.size() < 3 || (sl->inputs.size() > 3 && sl->inputs[3])) return false;
+  if (sl->inputs.size() > 4 && sl->inputs[4]) return false;  // steps
+  const Node* sh = sl->inputs[0]->producer;
+  if (!is_op(sh, "Shape") || sh->inputs[0] != k4 || sh->attr_int("start", 0) != 0 || sh->has_attr("end")) return false;
+  double a, b;
+  if (!scalar_of(sl->inputs[1], &a) || !scalar_of(sl->inputs[2], &b)) return false;
+  auto norm = [](double x) { return int64_t(std::max(0.0, std::min(4.0, x < 0 ? x + 4 : x))); };
+  return norm(a) == start && norm(b) == end;
+}
+
+// The dynamo exporter's K^T: Reshape(Transpose(Reshape(k4, [-1, S, D]), [0, 2, 1]), [B, H, D, S])
+// with both targets cut from Shape(k4), where k4 = Transpose(Reshape(k, [B, S, H, D]), [0, 2, 1, 3]):
+// the same values as Transpose(Reshape(k), [0, 2, 3, 1]). [Mul by a scalar] first. Returns the 3-D
+// k, or null. k4's nodes are left to dead-node elimination (its Shape reads it too).
+Value* dynamo_key_operand(const Readers& r, Value* v, const Node* mm, Match& m, int64_t* heads) {
+  const Node* reader = mm;
+  if (!strip_scale(r, v, reader, m)) return nullptr;
+  Node* r2 = producer_for(r, v, "Reshape", reader);
+  Node* t = r2 ? producer_for(r, r2->inputs[0], "Transpose", r2) : nullptr;
+  Node* r1 = t && perm_is(t, {0, 2, 1}) ? producer_for(r, t->inputs[0], "Reshape", t) : nullptr;
+  if (!r1 || r1->inputs.size() != 2 || r2->inputs.size() != 2) return nullptr;
+  const Value* k4 = r1->inputs[0];
+  const Node* t4 = k4->producer;
+  if (!is_op(t4, "Transpose") || !perm_is(t4, {0, 2, 1, 3}) || !k4->shape.rank_known() || k4->shape.rank() != 4)
+    return nullptr;
+  const Node* rs = t4->inputs[0]->producer;
+  int64_t h, d;
+  if (!is_op(rs, "Reshape") || !splits_heads(rs, &h, &d) || (*heads && *heads != h)) return nullptr;
+  const Node* c1 = r1->inputs[1]->producer;  // [-1, S, D]
+  const Node* c2 = r2->inputs[1]->producer;  // [B, H, D, S]
+  double minus_one;
+  if (!is_op(c1, "Concat") || c1->inputs.size() != 3 || !scalar_of(c1->inputs[0], &minus_one) || minus_one != -1 ||
+      !slices_shape(c1->inputs[1], k4, 2, 3) || !slices_shape(c1->inputs[2], k4, 3, 4))
+    return nullptr;
+  if (!is_op(c2, "Concat") || c2->inputs.size() != 3 || !slices_shape(c2->inputs[0], k4, 0, 2) ||
+      !slices_shape(c2->inputs[1], k4, 3, 4) || !slices_shape(c2->inputs[2], k4, 2, 3))
+    return nullptr;
+  for (const Node* n : {r1, r2}) if (n->attr_int("allowzero", 0) != 0) return nullptr;
+  *heads = h;
+  m.nodes.push_back(r2);
+  m.nodes.push_back(t);
+  m.nodes.push_back(r1);
+  return rs->inputs[0];
+}
+
 bool match(const Readers& r, Node* mm2, Match& m) {
   if (!is_op(mm2, "MatMul") || mm2->inputs.size() != 2) return false;
   // Output side: Transpose back, then the Reshape that is kept.
   Node* ot = r.only(mm2->outputs[0]);
   if (!is_op(ot, "Transpose") || !perm_is(ot, {0, 2, 1, 3})) return false;
   Node* y = r.only(ot->outputs[0]);
-  if (!is_op(y, "Reshape") || y->inputs[0] != ot->outputs[0] || y->attr_int("allowzero", 0) != 0) return false;
+  if (!is_op(y, "Reshape") || y->inputs[0] != ot->outputs[0]) return false;
   const Shape& ys = y->outputs[0]->shape;
   if (ys.rank_known() && ys.rank() != 3) return false;
   // Probabilities: Softmax over the last axis, maybe NaN-cleaned.
@@ -211,7 +288,14 @@ bool match(const Readers& r, Node* mm2, Match& m) {
   m.nodes.push_back(mm1);
   int64_t heads = 0;
   m.q = head_operand(r, mm1->inputs[0], mm1, {0, 2, 1, 3}, m, &heads);
+  const size_t mark = m.nodes.size();
+  const double scale = m.scale;
   m.k = m.q ? head_operand(r, mm1->inputs[1], mm1, {0, 2, 3, 1}, m, &heads) : nullptr;
+  if (m.q && !m.k) {  // the dynamo exporter's K^T
+    m.nodes.resize(mark);
+    m.scale = scale;
+    m.k = dynamo_key_operand(r, mm1->inputs[1], mm1, m, &heads);
+  }
   // V: Transpose(Reshape(v)) read by the second MatMul.
   Node* vt = producer_for(r, mm2->inputs[1], "Transpose", mm2);
   Node* vr = vt && perm_is(vt, {0, 2, 1, 3}) ? producer_for(r, vt->inputs[0], "Reshape", vt) : nullptr;
@@ -280,7 +364,10 @@ Status fuse_attention(Graph& graph, PassContext& ctx) {
     if (!drop.count(n.get())) kept.push_back(std::move(n));
   }
   nodes = std::move(kept);
-  if (fused) KILN_RETURN_IF_ERROR(infer_graph(graph));
+  if (fused) {
+    KILN_RETURN_IF_ERROR(infer_graph(graph));
+    KILN_RETURN_IF_ERROR(eliminate_dead_nodes(graph, ctx));  // the dynamo K^T's shape arithmetic
+  }
   ctx.counters["fuse_attention.fused"] += fused;
   ctx.counters["fuse_attention.softmax_seen"] += softmaxes;  // fused < seen: some did not match
   return Status::ok();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "backends/cpu/executor.h"
@@ -138,6 +139,70 @@ TEST(FuseAttentionNot, MustNotFireInFloat32OrOnASharedIntermediate) {
   ASSERT_TRUE(fuse_attention(b.g, ctx).is_ok());
   EXPECT_EQ(ctx.counters["fuse_attention.fused"], 0);
   EXPECT_EQ(count(b.g, "Softmax"), 1);
+}
+
+// The dynamo exporter's form: head Reshapes by [-1, S, H, D] with allowzero = 1, and K^T built as
+// Reshape(Transpose(Reshape(k4, [-1, S, D]), [0, 2, 1]), [B, H, D, S]) from Shape(k4) slices. With
+// the last target's slices in another order ([B, H, S, D]: not a transpose) it must not fire.
+void dynamo_attention(Net& n, bool transposed) {
+  const int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+  auto heads = [&](const std::string& p, Value* in) {
+    Node* r = n.add("Reshape", {in, n.c(ints({-1, S, H, D}, {4}))}, p + "4");
+    r->attrs["allowzero"] = int64_t(1);
+    Node* t = n.add("Transpose", {n.v(p + "4")}, p + "t");
+    t->attrs["perm"] = std::vector<int64_t>{0, 2, 1, 3};
+    return n.v(p + "t");
+  };
+  for (const char* name : {"q", "k", "v"})
+    n.add("MatMul", {n.x, n.c(random_tensor({H * D, H * D}, name[0]))}, std::string(name) + "3");
+  Value *qt = heads("q", n.v("q3")), *k4 = heads("k", n.v("k3")), *vt = heads("v", n.v("v3"));
+  n.add("Shape", {k4}, "ksh");
+  auto slice = [&](const std::string& out, int64_t a, int64_t b) {
+    return n.add("Slice", {n.v("ksh"), n.c(ints({a}, {1})), n.c(ints({b}, {1}))}, out)->outputs[0];
+  };
+  Value *s_seq = slice("s_seq", -2, -1), *s_head = slice("s_head", -1, kMax), *s_bh = slice("s_bh", kMin, -2);
+  Node* c1 = n.add("Concat", {n.c(ints({-1}, {1})), s_seq, s_head}, "kc1");
+  c1->attrs["axis"] = int64_t(0);
+  n.add("Reshape", {k4, n.v("kc1")}, "k3d");
+  Node* t = n.add("Transpose", {n.v("k3d")}, "k3t");
+  t->attrs["perm"] = std::vector<int64_t>{0, 2, 1};
+  Node* c2 = n.add("Concat", transposed ? std::vector<Value*>{s_bh, s_head, s_seq} : std::vector<Value*>{s_bh, s_seq, s_head}, "kc2");
+  c2->attrs["axis"] = int64_t(0);
+  n.add("Reshape", {n.v("k3t"), n.v("kc2")}, "kT");
+  const float sc = std::sqrt(1.f / std::sqrt(float(D)));
+  n.add("Mul", {qt, n.scalar(sc)}, "qs");
+  n.add("Mul", {n.v("kT"), n.scalar(sc)}, "ks");
+  n.add("MatMul", {n.v("qs"), n.v("ks")}, "s");
+  n.add("Add", {n.v("s"), n.mask}, "sm_in");
+  Node* sm = n.add("Softmax", {n.v("sm_in")}, "p");
+  sm->attrs["axis"] = int64_t(-1);
+  n.add("MatMul", {n.v("p"), vt}, "o");
+  Node* ot = n.add("Transpose", {n.v("o")}, "ot");
+  ot->attrs["perm"] = std::vector<int64_t>{0, 2, 1, 3};
+  Node* y = n.add("Reshape", {n.v("ot"), n.c(ints({-1, S, H * D}, {3}))}, "y");
+  y->attrs["allowzero"] = int64_t(1);
+  n.g.outputs = {n.v("y")};
+}
+
+TEST(FuseAttentionDynamo, FiresOnTheDynamoExportersFormAndNotOnANonTranspose) {
+  for (bool transposed : {true, false}) {
+    Net n;
+    dynamo_attention(n, transposed);
+    ASSERT_TRUE(infer_graph(n.g).is_ok());
+    auto in = inputs();
+    auto want = run(n.g, in);
+    PassContext ctx;
+    ctx.reduced_precision = DataType::kFloat16;
+    ASSERT_TRUE(fuse_attention(n.g, ctx).is_ok());
+    ASSERT_TRUE(n.g.verify().is_ok());
+    EXPECT_EQ(ctx.counters["fuse_attention.fused"], transposed ? 1 : 0);
+    if (transposed) {
+      EXPECT_EQ(count(n.g, "Transpose"), 0);  // k4's, left to dead-node elimination, went too
+      EXPECT_EQ(count(n.g, "Shape"), 0);
+      EXPECT_EQ(n.g.outputs[0]->producer->op_type, "Attention");
+    }
+    EXPECT_LT(rel_l2(run(n.g, in), want), 1e-5);
+  }
 }
 
 }  // namespace
