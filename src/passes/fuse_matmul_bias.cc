@@ -6,7 +6,8 @@
 //            %s = Add(%m, %b)     (or Add(%b, %m))             {activation = "" | "Relu" | "Gelu"}
 //            [%y = Relu(%s) | %y = Gelu(%s) | the exporters' erf GELU of %s:
 //             %d = Div(%s, sqrt2) (or Mul by 1/sqrt2), %e = Erf(%d), %p = Add(%e, 1),
-//             %q = Mul(%s, %p), %y = Mul(%q, 0.5)  (or %q = Mul(%s, 0.5), %y = Mul(%q, %p))]
+//             %q = Mul(%s, %p), %y = Mul(%q, 0.5)  (or %q = Mul(%s, 0.5), %y = Mul(%q, %p),
+//             or the dynamo exporter's %h = Mul(%p, 0.5), %y = Mul(%s, %h))]
 //   without activation, a residual add also folds in (the GEMM's C operand, free on cuBLASLt):
 //            %y = Add(%s, %z)  ->  %y = kiln.MatMulBias(%a, %w, %b, %z)   (%z of %y's shape)
 // (%z's shape is proven equal dim by dim: the same known dims, or dims %s carries from %z through
@@ -63,6 +64,10 @@ std::vector<Node*> match_erf_gelu(const Readers& r, Value* s) {
     if (!is_op(p, "Add") || !is_scalar(other(p, e->outputs[0]), 1.0)) continue;
     Value* pv = p->outputs[0];
     if (!is_op(o, "Mul")) continue;
+    Value* hv = other(o, s);
+    if (Node* h = hv ? hv->producer : nullptr; is_op(h, "Mul") && r.only(hv) == o && r.only(pv) == h &&
+                                               is_scalar(other(h, pv), 0.5))
+      return {d, e, p, h, o};  // s * (p * 0.5), the dynamo exporter's
     Node* q = r.only(o->outputs[0]);
     if (!is_op(q, "Mul")) continue;
     if (other(o, s) == pv && r.only(pv) == o && is_scalar(other(q, o->outputs[0]), 0.5))

@@ -1,5 +1,5 @@
 // fuse_matmul_bias: fires on MatMul+Add(bias) alone, with Relu, with the Gelu op and with the
-// exporters' erf GELU (both operand orders); must not fire when the MatMul's output has a second
+// exporters' erf GELU (three arrangements of its 0.5); must not fire when the MatMul's output has a second
 // reader, the bias is not a constant, or it broadcasts along another axis; the fused graph
 // computes the same values on the CPU.
 #include <gtest/gtest.h>
@@ -47,7 +47,7 @@ struct Net {
   Value* v(const char* name) { return g.find_value(name); }
 };
 
-TEST(FuseMatMulBias, FoldsBiasReluAndBothGeluFormsAndKeepsValues) {
+TEST(FuseMatMulBias, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {
   Net n;
   n.add("MatMul", {n.x, n.w(1)}, "m1");
   n.add("Add", {n.w(2, {4}), n.v("m1")}, "s1");      // bias first, no activation
@@ -72,8 +72,15 @@ TEST(FuseMatMulBias, FoldsBiasReluAndBothGeluFormsAndKeepsValues) {
   n.add("Add", {n.v("m5"), n.w(10, {4})}, "s5");
   n.add("Gelu", {n.v("s5")}, "y5");                  // + Gelu op
   n.add("MatMul", {n.v("y5"), n.w(11)}, "m6");
-  n.add("Add", {n.v("m6"), n.w(12, {4})}, "s6");
-  n.add("Add", {n.x, n.v("s6")}, "y");                // + residual
+  n.add("Add", {n.v("m6"), n.w(12, {4})}, "s6");      // + erf GELU, s * (p * 0.5): the dynamo exporter's
+  n.add("Div", {n.v("s6"), n.c(std::sqrt(2.f))}, "d6");
+  n.add("Erf", {n.v("d6")}, "e6");
+  n.add("Add", {n.v("e6"), n.c(1.f)}, "p6");
+  n.add("Mul", {n.c(0.5f), n.v("p6")}, "h6");
+  n.add("Mul", {n.v("s6"), n.v("h6")}, "g6");
+  n.add("MatMul", {n.v("g6"), n.w(13)}, "m7");
+  n.add("Add", {n.v("m7"), n.w(14, {4})}, "s7");
+  n.add("Add", {n.x, n.v("s7")}, "y");                // + residual
   n.g.outputs.push_back(n.v("y"));
   ASSERT_TRUE(infer_graph(n.g).is_ok());
   const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 11)}};
@@ -82,11 +89,11 @@ TEST(FuseMatMulBias, FoldsBiasReluAndBothGeluFormsAndKeepsValues) {
   ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
   ASSERT_TRUE(n.g.verify().is_ok());
   ASSERT_TRUE(infer_graph(n.g).is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 6);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 3);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 7);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 4);
   EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 1);
-  EXPECT_EQ(count(n.g, "MatMulBias"), 6);
-  EXPECT_EQ(n.g.nodes().size(), 6u);
+  EXPECT_EQ(count(n.g, "MatMulBias"), 7);
+  EXPECT_EQ(n.g.nodes().size(), 7u);
   auto got = run(n.g, in);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LT(rel_l2(got, want), 1e-6);
