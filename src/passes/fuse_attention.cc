@@ -352,18 +352,7 @@ Status fuse_attention(Graph& graph, PassContext& ctx) {
     for (Node* n : m.nodes) drop.insert(n);
     replace[m.anchor] = std::move(a);
   }
-  auto& nodes = graph.mutable_nodes();
-  std::vector<std::unique_ptr<Node>> kept;
-  int fused = 0;
-  for (auto& n : nodes) {
-    if (auto it = replace.find(n.get()); it != replace.end()) {
-      kept.push_back(std::move(it->second));
-      ++fused;
-      continue;
-    }
-    if (!drop.count(n.get())) kept.push_back(std::move(n));
-  }
-  nodes = std::move(kept);
+  const int fused = splice_fused(graph, replace, drop);
   if (fused) {
     KILN_RETURN_IF_ERROR(infer_graph(graph));
     KILN_RETURN_IF_ERROR(eliminate_dead_nodes(graph, ctx));  // the dynamo K^T's shape arithmetic

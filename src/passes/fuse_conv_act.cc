@@ -59,19 +59,7 @@ Status fuse_conv_act(Graph& graph, PassContext& ctx) {
     if (relu) drop.insert(relu);
     replace[last] = std::move(fused);
   }
-  auto& nodes = graph.mutable_nodes();
-  std::vector<std::unique_ptr<Node>> kept;
-  int fused = 0;
-  for (auto& n : nodes) {
-    if (auto it = replace.find(n.get()); it != replace.end()) {
-      for (Value* o : it->second->outputs) o->producer = it->second.get();
-      kept.push_back(std::move(it->second));
-      ++fused;
-      continue;
-    }
-    if (!drop.count(n.get())) kept.push_back(std::move(n));
-  }
-  nodes = std::move(kept);
+  const int fused = splice_fused(graph, replace, drop);
   ctx.counters["fuse_conv_act.fused"] += fused;
   return Status::ok();
 }

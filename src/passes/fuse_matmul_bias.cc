@@ -137,19 +137,7 @@ Status fuse_matmul_bias(Graph& graph, PassContext& ctx) {
     residuals += residual != nullptr;
     replace[last] = std::move(fused);
   }
-  auto& nodes = graph.mutable_nodes();
-  std::vector<std::unique_ptr<Node>> kept;
-  int fused = 0;
-  for (auto& n : nodes) {
-    if (auto it = replace.find(n.get()); it != replace.end()) {
-      for (Value* o : it->second->outputs) o->producer = it->second.get();
-      kept.push_back(std::move(it->second));
-      ++fused;
-      continue;
-    }
-    if (!drop.count(n.get())) kept.push_back(std::move(n));
-  }
-  nodes = std::move(kept);
+  const int fused = splice_fused(graph, replace, drop);
   ctx.counters["fuse_matmul_bias.fused"] += fused;
   ctx.counters["fuse_matmul_bias.gelu"] += gelus;
   ctx.counters["fuse_matmul_bias.residual"] += residuals;

@@ -2,6 +2,7 @@
 // and the small proofs they make about values and shapes.
 #pragma once
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -56,5 +57,9 @@ bool keeps_leading_dims(const Value* x, const Value* y, size_t i, int depth = 0)
 
 // Whether r has x's shape: every dim equal and known, or carried from r to x (keeps_leading_dims).
 bool same_shape_by_construction(const Value* x, const Value* r);
+
+// Rebuilds the node list: each key of `replace` gives way to its fused node (which becomes its
+// outputs' producer), nodes in `drop` go, the rest keep their order. Returns how many were fused.
+int splice_fused(Graph& graph, std::map<Node*, std::unique_ptr<Node>>& replace, const std::set<Node*>& drop);
 
 }  // namespace kiln::passes
