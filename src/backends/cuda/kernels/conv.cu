@@ -36,17 +36,29 @@ struct Geom {
   int64_t in[3], out[3], k[3], s[3], p[3], d[3];
 };
 
+// Output element i of y [n, m, out0, out1, out2], as its coordinates (both direct kernels).
+struct OutIndex {
+  int64_t o[3], m, n;
+};
+__device__ __forceinline__ OutIndex out_index(int64_t i, const Geom& g) {
+  OutIndex r;
+  for (int d = 2; d >= 0; --d) {
+    r.o[d] = i % g.out[d];
+    i /= g.out[d];
+  }
+  r.m = i % g.m;
+  r.n = i / g.m;
+  return r;
+}
+
 // Conv: y[n, m, o] = sum over the group's channels and kernel taps of x[n, c, o*s - p + k*d] * w[m, c, k].
 template <class T>
 __global__ void conv_direct(const T* x, const T* w, const T* bias, T* y, Geom g) {
   const int64_t osz = g.out[0] * g.out[1] * g.out[2], total = g.n * g.m * osz;
   const int64_t cg = g.c / g.groups, mg = g.m / g.groups;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i;
-    const int64_t o2 = r % g.out[2]; r /= g.out[2];
-    const int64_t o1 = r % g.out[1]; r /= g.out[1];
-    const int64_t o0 = r % g.out[0]; r /= g.out[0];
-    const int64_t m = r % g.m, n = r / g.m, grp = m / mg;
+    const OutIndex o = out_index(i, g);
+    const int64_t o0 = o.o[0], o1 = o.o[1], o2 = o.o[2], m = o.m, n = o.n, grp = m / mg;
     float acc = bias ? ld(bias, m) : 0.f;
     for (int64_t c = 0; c < cg; ++c) {
       const int64_t xc = (n * g.c + grp * cg + c) * g.in[0];
@@ -75,11 +87,8 @@ __global__ void conv_transpose_direct(const T* x, const T* w, const T* bias, T* 
   const int64_t osz = g.out[0] * g.out[1] * g.out[2], total = g.n * g.m * osz;
   const int64_t cg = g.c / g.groups, mg = g.m / g.groups;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i;
-    const int64_t o2 = r % g.out[2]; r /= g.out[2];
-    const int64_t o1 = r % g.out[1]; r /= g.out[1];
-    const int64_t o0 = r % g.out[0]; r /= g.out[0];
-    const int64_t m = r % g.m, n = r / g.m, grp = m / mg, mm = m % mg;
+    const OutIndex o = out_index(i, g);
+    const int64_t o0 = o.o[0], o1 = o.o[1], o2 = o.o[2], m = o.m, n = o.n, grp = m / mg, mm = m % mg;
     float acc = bias ? ld(bias, m) : 0.f;
     for (int64_t c = 0; c < cg; ++c) {
       const int64_t ci = grp * cg + c;

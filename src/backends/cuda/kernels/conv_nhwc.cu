@@ -20,6 +20,7 @@
 
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/kernels/conv_nhwc.h"
+#include "backends/cuda/kernels/nhwc_window.cuh"
 #include "ir/ops/conv_window.h"
 
 #pragma nv_diag_suppress 1444  // cuDNN 9 marks the legacy convolution API deprecated; 9.14 has it
@@ -66,28 +67,17 @@ __global__ void nhwc_epilogue(T* y, const T* bias, const T* z, Act act, int64_t 
 // Depthwise geometry (NHWC): each thread computes V adjacent channels of one output pixel with
 // vector loads (V = 8 halves / 4 floats = 16 bytes when C allows), so a warp reads contiguous
 // channels; every tap's input is re-read from L1/L2, weights ([C, kH, kW, 1]) stay in L1.
-struct DwGeom {
-  int n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
-};
-
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
+using DwGeom = NhwcWindow;
 
 template <class T, int V>
 __global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                         const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act act) {
-  const int cv = g.c / V;
-  const int64_t total = int64_t(g.n) * g.oh * g.ow * cv;
+  const int64_t total = int64_t(g.n) * g.oh * g.ow * (g.c / V);
   const int taps = g.kh * g.kw;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i / cv;
-    const int c0 = int(i - r * cv) * V;
-    const int ox = int(r % g.ow);
-    r /= g.ow;
-    const int oy = int(r % g.oh);
-    const int64_t n = r / g.oh;
+    const NhwcPixel px = nhwc_pixel<V>(i, g);
+    const int64_t n = px.n;
+    const int oy = px.oy, ox = px.ox, c0 = px.c0;
     float acc[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) acc[v] = bias ? ld(bias, c0 + v) : 0.f;

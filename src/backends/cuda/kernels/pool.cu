@@ -10,6 +10,7 @@
 
 #include <cfloat>
 
+#include "backends/cuda/kernels/nhwc_window.cuh"
 #include "backends/cuda/launch.h"
 #include "ir/ops/conv_window.h"
 
@@ -101,30 +102,17 @@ __global__ void global_pool(const T* x, T* y, int64_t planes, int64_t size) {
   if (lane == 0) st(y, warp, is_max ? acc : (size ? acc / float(size) : 0.f));
 }
 
-struct NhwcPoolGeom {
-  int n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
-  float init;
-};
 
 template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
-
-template <class T, int V>
-__global__ void max_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, NhwcPoolGeom g) {
-  const int cv = g.c / V;
-  const int64_t total = int64_t(g.n) * g.oh * g.ow * cv;
+__global__ void max_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, NhwcWindow g, float init) {
+  const int64_t total = int64_t(g.n) * g.oh * g.ow * (g.c / V);
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i / cv;
-    const int c0 = int(i - r * cv) * V;
-    const int ox = int(r % g.ow);
-    r /= g.ow;
-    const int oy = int(r % g.oh);
-    const int64_t n = r / g.oh;
+    const NhwcPixel px = nhwc_pixel<V>(i, g);
+    const int64_t n = px.n;
+    const int oy = px.oy, ox = px.ox, c0 = px.c0;
     float acc[V];
 #pragma unroll
-    for (int v = 0; v < V; ++v) acc[v] = g.init;
+    for (int v = 0; v < V; ++v) acc[v] = init;
     for (int ky = 0; ky < g.kh; ++ky) {
       const int iy = oy * g.sh - g.ph + ky * g.dh;
       if (iy < 0 || iy >= g.h) continue;
@@ -144,10 +132,10 @@ __global__ void max_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y,
 }
 
 template <class T, int V>
-void launch_max_pool_nhwc(LaunchContext& ctx, const NhwcPoolGeom& g) {
+void launch_max_pool_nhwc(LaunchContext& ctx, const NhwcWindow& g, float init) {
   const int64_t threads = int64_t(g.n) * g.oh * g.ow * (g.c / V);
   max_pool_nhwc_kernel<T, V><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(ctx.inputs[0].as<const T>(),
-                                                                                   ctx.outputs[0].as<T>(), g);
+                                                                                   ctx.outputs[0].as<T>(), g, init);
 }
 
 Status max_pool_nhwc(LaunchContext& ctx) {
@@ -158,17 +146,15 @@ Status max_pool_nhwc(LaunchContext& ctx) {
   const Node& n = ctx.node;
   auto win = resolve_window(n, {x.dims[1], x.dims[2]}, n.attr_ints("kernel_shape"), n.attr_int("ceil_mode", 0) != 0);
   if (!win) return ctx.fail(win.status().message());
-  NhwcPoolGeom g{int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
-                 int(win->kernel[0]), int(win->kernel[1]), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
-                 int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1]), 0.f};
+  const NhwcWindow g{int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
+                     int(win->kernel[0]), int(win->kernel[1]), int(win->strides[0]), int(win->strides[1]),
+                     int(win->pads[0]), int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1])};
   if (x.dtype == DataType::kFloat16) {
-    g.init = -65504.f;
-    if (g.c % 8 == 0) launch_max_pool_nhwc<__half, 8>(ctx, g);
-    else launch_max_pool_nhwc<__half, 1>(ctx, g);
+    if (g.c % 8 == 0) launch_max_pool_nhwc<__half, 8>(ctx, g, -65504.f);
+    else launch_max_pool_nhwc<__half, 1>(ctx, g, -65504.f);
   } else if (x.dtype == DataType::kFloat32) {
-    g.init = -FLT_MAX;
-    if (g.c % 4 == 0) launch_max_pool_nhwc<float, 4>(ctx, g);
-    else launch_max_pool_nhwc<float, 1>(ctx, g);
+    if (g.c % 4 == 0) launch_max_pool_nhwc<float, 4>(ctx, g, -FLT_MAX);
+    else launch_max_pool_nhwc<float, 1>(ctx, g, -FLT_MAX);
   } else {
     return ctx.fail("no CUDA NHWC MaxPool for type ", dtype_name(x.dtype));
   }
