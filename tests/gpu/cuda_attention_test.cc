@@ -1,7 +1,8 @@
 // The CUDA Attention kernel (float16, the fused kernel of kernels/attention.cu) against the CPU
 // reference in float32, on a real GPU (label gpu; skips without one): 3-D [B, S, H*D] and 4-D
-// [B, H, S, D] layouts, sequence lengths that are and are not multiples of the 64-row tile, a
-// broadcast additive mask with masked keys, head sizes 32/64/128. Bound: relative L2 1e-2.
+// [B, H, S, D] layouts, sequence lengths that are and are not multiples of the 64-key tile, a
+// broadcast additive mask with masked keys, head sizes 32/64/128, grids that take blocks of 1, 2
+// and 4 warps. Bound: relative L2 1e-2.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -132,7 +133,11 @@ TEST_P(CudaAttention, Float16KernelMatchesTheCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaAttention,
                          ::testing::Values(Case{2, 128, 12, 64, false}, Case{2, 197, 3, 64, false},
                                            Case{1, 77, 2, 32, true}, Case{2, 130, 2, 128, false},
-                                           Case{3, 64, 4, 64, true}),
+                                           Case{3, 64, 4, 64, true},
+                                           // Enough (batch, head, row tile)s for the 4-warp and
+                                           // 2-warp blocks (the small ones above take 1 warp).
+                                           Case{6, 197, 12, 64, false}, Case{1, 300, 20, 64, true},
+                                           Case{4, 256, 12, 128, false}, Case{8, 100, 12, 32, false}),
                          [](const ::testing::TestParamInfo<Case>& i) {  // e.g. b2_s128_h12_d64_3d
                            const Case& c = i.param;
                            return "b" + std::to_string(c.b) + "_s" + std::to_string(c.s) + "_h" + std::to_string(c.h) +
