@@ -116,6 +116,80 @@ __global__ void group_norm_kernel(const T* x, T* y, GroupArgs a) {
   }
 }
 
+// LayerNormalization of 16-bit rows (BERT/ViT: [B*S, 768]) without statistics outputs: a warp
+// per row, 16-byte loads (K per lane, n <= 256 K), the row kept in registers, warp shuffles
+// only. The generic kernel above takes such rows with 2-byte loads and block-wide barriers,
+// at a third of the memory bandwidth (H100, BERT-base b64: 28 us per layer, floor ~8 us).
+template <class T, int K>
+__global__ void __launch_bounds__(256) layer_norm_rows16(const T* __restrict__ x, T* __restrict__ y,
+                                                         const T* __restrict__ scale, const T* __restrict__ bias,
+                                                         int64_t rows, int n, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = blockIdx.x * int64_t(blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const T* xr = x + row * n;
+  T* yr = y + row * n;
+  float v[K][8];
+  float s = 0.f;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int c = (k * 32 + lane) * 8;
+    uint4 raw = make_uint4(0, 0, 0, 0);
+    if (c < n) raw = *reinterpret_cast<const uint4*>(xr + c);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) { v[k][i] = float(e[i]); s += v[k][i]; }
+  }
+  const float mean = warp_sum(s) / float(n);
+  float q = 0.f;
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+    if ((k * 32 + lane) * 8 < n)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) { const float d = v[k][i] - mean; q += d * d; }
+  const float inv = rsqrtf(warp_sum(q) / float(n) + eps);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int c = (k * 32 + lane) * 8;
+    if (c >= n) continue;
+    const uint4 sr = *reinterpret_cast<const uint4*>(scale + c);
+    uint4 br = make_uint4(0, 0, 0, 0);
+    if (bias) br = *reinterpret_cast<const uint4*>(bias + c);
+    const T* sc = reinterpret_cast<const T*>(&sr);
+    const T* bi = reinterpret_cast<const T*>(&br);
+    uint4 out;
+    T* o = reinterpret_cast<T*>(&out);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) o[i] = T((v[k][i] - mean) * inv * float(sc[i]) + float(bi[i]));
+    *reinterpret_cast<uint4*>(yr + c) = out;
+  }
+}
+
+// The warp-per-row kernel when it applies (16-bit type, n a multiple of 8 up to 4096, per-element
+// scale/bias, no statistics outputs, 16-byte aligned); false: use the generic kernel.
+template <class T>
+bool layer_norm_fast(const LaunchContext& c, const GroupArgs& a) {
+  const auto al = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+  if (a.n % 8 || a.n > 4096 || !a.per_j || !a.scale || a.mean_out || !al(c.inputs[0].data) || !al(c.outputs[0].data) ||
+      !al(a.scale) || (a.bias && !al(a.bias)))
+    return false;
+  const T* x = c.inputs[0].as<T>();
+  T* y = c.outputs[0].as<T>();
+  const T* sc = static_cast<const T*>(a.scale);
+  const T* bi = static_cast<const T*>(a.bias);
+  const int n = int(a.n);
+  const int64_t grid = (a.groups + 7) / 8;
+  const int k = (n + 255) / 256;
+#define KILN_LN_CASE(K) \
+  case K: layer_norm_rows16<T, K><<<grid, 256, 0, c.stream>>>(x, y, sc, bi, a.groups, n, a.eps); return true;
+  switch (k <= 4 ? k : k <= 6 ? 6 : k <= 8 ? 8 : k <= 12 ? 12 : 16) {
+    KILN_LN_CASE(1) KILN_LN_CASE(2) KILN_LN_CASE(3) KILN_LN_CASE(4) KILN_LN_CASE(6) KILN_LN_CASE(8)
+    KILN_LN_CASE(12) KILN_LN_CASE(16)
+  }
+#undef KILN_LN_CASE
+  return false;
+}
+
 template <NM op, class T, bool kContig>
 void launch_groups(const LaunchContext& c, const GroupArgs& a) {
   const T* x = c.inputs[0].as<T>();
@@ -190,6 +264,10 @@ Status layer_norm(LaunchContext& c) {
   const DataType st = a.mean_out ? (c.outputs.size() > 1 && c.outputs[1].data ? c.outputs[1].dtype : c.outputs[2].dtype)
                                  : DataType::kFloat32;
   a.stats_float = st == DataType::kFloat32;
+  if (groups > 0 && n > 0) {
+    if (x.dtype == DataType::kFloat16 && layer_norm_fast<__half>(c, a)) return Status::ok();
+    if (x.dtype == DataType::kBFloat16 && layer_norm_fast<__nv_bfloat16>(c, a)) return Status::ok();
+  }
   return dispatch_groups<NM::kNorm, true>(c, a);
 }
 
