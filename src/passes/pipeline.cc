@@ -14,6 +14,8 @@ const std::vector<Pass>& pipeline() {
       {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
       {"canonicalize_reshape", "give Reshapes whose target is built from the input's own dims a constant target",
        canonicalize_reshape},
+      {"conv_to_matmul", "run a patchify convolution (kernel == stride, no padding: ViT's patch embedding) as a GEMM",
+       conv_to_matmul},
       {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
       {"fuse_attention", "turn exported scaled-dot-product attention into one Attention node (--fp16/--bf16)",
        fuse_attention},

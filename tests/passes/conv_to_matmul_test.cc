@@ -1,0 +1,86 @@
+// conv_to_matmul: a patchify convolution (kernel == stride, no padding) becomes Reshape ->
+// Transpose -> Reshape -> MatMul -> Add -> Transpose with the same values, for a dynamic batch;
+// must not fire with padding, overlapping windows, a 1x1 kernel, groups, or H not a multiple of p.
+#include <gtest/gtest.h>
+
+#include "ir/op_registry.h"
+#include "passes/pipeline.h"
+#include "tests/passes/pass_test_util.h"
+
+namespace kiln::passes {
+namespace {
+
+struct Net {
+  Graph g;
+  Value* x;
+  explicit Net(Shape xs) {
+    g.opsets[""] = 17;
+    x = *g.add_value("x", DataType::kFloat32, std::move(xs));
+    x->is_graph_input = true;
+    g.inputs.push_back(x);
+  }
+  // Conv with a [6, 3/group, kh, kw] weight and a bias, then Relu (so the Conv's output is not a graph output).
+  void conv(std::vector<int64_t> k, std::vector<int64_t> strides, std::vector<int64_t> pads, int64_t group = 1) {
+    Value* w = *g.add_initializer("w", random_tensor({6, 3 / group, k[0], k[1]}, 1));
+    Value* b = *g.add_initializer("b", random_tensor({6}, 2));
+    auto n = std::make_unique<Node>();
+    n->name = "conv";
+    n->op_type = "Conv";
+    n->opset = 17;
+    n->inputs = {x, w, b};
+    n->outputs = {*g.add_value("c")};
+    n->attrs["strides"] = strides;
+    n->attrs["pads"] = pads;
+    if (group != 1) n->attrs["group"] = group;
+    g.add_node(std::move(n));
+    auto r = std::make_unique<Node>();
+    r->name = "relu";
+    r->op_type = "Relu";
+    r->opset = 17;
+    r->inputs = {g.find_value("c")};
+    r->outputs = {*g.add_value("y")};
+    g.add_node(std::move(r));
+    g.outputs.push_back(g.find_value("y"));
+  }
+};
+
+TEST(ConvToMatmul, PatchifyConvBecomesAGemmWithTheSameValues) {
+  Net n(Shape({Dim::symbol("batch"), 3, 8, 12}));
+  n.conv({4, 3}, {4, 3}, {0, 0, 0, 0});
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const Tensor x = random_tensor({2, 3, 8, 12}, 9);
+  const auto want = run(n.g, x);
+  PassContext ctx;
+  ASSERT_TRUE(conv_to_matmul(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["conv_to_matmul.converted"], 1);
+  EXPECT_EQ(count(n.g, "Conv"), 0);
+  EXPECT_EQ(count(n.g, "MatMul"), 1);
+  EXPECT_EQ(n.g.find_value("c")->shape, Shape({Dim::symbol("batch"), 6, 2, 4}));
+  const auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-6);
+}
+
+TEST(ConvToMatmul, LeavesOtherConvolutionsAlone) {
+  struct C { std::vector<int64_t> k, s, p; int64_t group; Shape xs; };
+  const std::vector<C> cases = {
+      {{4, 3}, {4, 3}, {1, 1, 1, 1}, 1, Shape({1, 3, 8, 12})},  // padding
+      {{4, 3}, {2, 3}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // overlapping windows
+      {{1, 1}, {1, 1}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // 1x1: stays a convolution
+      {{4, 3}, {4, 3}, {0, 0, 0, 0}, 3, Shape({1, 3, 8, 12})},  // groups
+      {{3, 3}, {3, 3}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // 8 not a multiple of 3
+  };
+  for (const C& c : cases) {
+    Net n(c.xs);
+    n.conv(c.k, c.s, c.p, c.group);
+    ASSERT_TRUE(infer_graph(n.g).is_ok());
+    PassContext ctx;
+    ASSERT_TRUE(conv_to_matmul(n.g, ctx).is_ok());
+    EXPECT_EQ(count(n.g, "Conv"), 1);
+    EXPECT_EQ(ctx.counters["conv_to_matmul.converted"], 0);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::passes
