@@ -25,7 +25,10 @@ bool gpu_usable() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-struct Case { int64_t b, s, h, d; bool four_d; };
+struct Case { int64_t b, s, h, d; bool four_d; bool row_mask = false; };  // row_mask: [B,1,S,S], else [B,1,1,S]
+std::vector<int64_t> mask_dims(const Case& c) {
+  return {c.b, 1, c.row_mask ? c.s : 1, c.s};
+}
 void PrintTo(const Case& c, std::ostream* os) {  // not gtest's byte dump (padding bytes vary)
   *os << "b" << c.b << " s" << c.s << " h" << c.h << " d" << c.d << (c.four_d ? " 4-D" : " 3-D");
 }
@@ -47,7 +50,7 @@ std::string model(const Case& c) {
     for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
   };
   for (const char* n : {"q", "k", "v"}) input(n, qkv_dims(c));
-  input("mask", {c.b, 1, 1, c.s});
+  input("mask", mask_dims(c));
   g->add_output()->set_name("y");
   auto* n = g->add_node();
   n->set_op_type("Attention");
@@ -88,7 +91,7 @@ std::vector<float> run(const Case& c, BackendKind backend, const std::vector<std
   std::vector<float> y(size_t(c.b * c.s * c.h * c.d));
   void* dy = y.data();
   for (int i = 0; i < 4; ++i) {
-    ctx->setInputShape(names[i], i < 3 ? qkv_dims(c) : std::vector<int64_t>{c.b, 1, 1, c.s});
+    ctx->setInputShape(names[i], i < 3 ? qkv_dims(c) : mask_dims(c));
     void* p = const_cast<float*>(in[i].data());
     if (backend == BackendKind::kCUDA) {
       cudaMalloc(&p, in[i].size() * 4);
@@ -119,7 +122,8 @@ TEST_P(CudaAttention, Float16KernelMatchesTheCpu) {
   std::vector<std::vector<float>> in(4);
   for (int i = 0; i < 3; ++i) for (size_t j = 0; j < n; ++j) in[i].push_back(nd(rng));
   for (int64_t bi = 0; bi < c.b; ++bi)
-    for (int64_t j = 0; j < c.s; ++j) in[3].push_back(bi == 1 && j >= c.s - 5 ? -10000.f : 0.1f * nd(rng));
+    for (int64_t r = 0; r < (c.row_mask ? c.s : 1); ++r)
+      for (int64_t j = 0; j < c.s; ++j) in[3].push_back(bi == 1 && j >= c.s - 5 + r % 3 ? -10000.f : 0.1f * nd(rng));
   std::string cpu_tactic, cuda_tactic;
   auto want = run(c, BackendKind::kCPU, in, &cpu_tactic);
   auto got = run(c, BackendKind::kCUDA, in, &cuda_tactic);
@@ -137,11 +141,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaAttention,
                                            // Enough (batch, head, row tile)s for the 4-warp and
                                            // 2-warp blocks (the small ones above take 1 warp).
                                            Case{6, 197, 12, 64, false}, Case{1, 300, 20, 64, true},
-                                           Case{4, 256, 12, 128, false}, Case{8, 100, 12, 32, false}),
+                                           Case{4, 256, 12, 128, false}, Case{8, 100, 12, 32, false},
+                                           Case{2, 150, 4, 64, false, true}),  // a mask per query row
                          [](const ::testing::TestParamInfo<Case>& i) {  // e.g. b2_s128_h12_d64_3d
                            const Case& c = i.param;
                            return "b" + std::to_string(c.b) + "_s" + std::to_string(c.s) + "_h" + std::to_string(c.h) +
-                                  "_d" + std::to_string(c.d) + (c.four_d ? "_4d" : "_3d");
+                                  "_d" + std::to_string(c.d) + (c.four_d ? "_4d" : "_3d") +
+                                  (c.row_mask ? "_rowmask" : "");
                          });
 
 }  // namespace

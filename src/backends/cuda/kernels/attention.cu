@@ -151,6 +151,9 @@ __global__ void __launch_bounds__(W * 32) attention_kernel(AttnArgs a) {
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g and g + 8
   const float sl2 = a.scale * kLog2e;
   const int64_t row_g = q0 + warp * 16 + g;  // this thread's two query rows: row_g, row_g + 8
+  // The mask rows of those two queries; a row past Sq reads the last one (its output is never written).
+  const T* mrow0 = mask ? mask + min(row_g, a.sq - 1) * a.m_q : nullptr;
+  const T* mrow1 = mask ? mask + min(row_g + 8, a.sq - 1) * a.m_q : nullptr;
 
   const int64_t ntiles = (a.sk + kKeys - 1) / kKeys;
   for (int64_t it = 0; it < ntiles; ++it) {
@@ -191,16 +194,22 @@ __global__ void __launch_bounds__(W * 32) attention_kernel(AttnArgs a) {
 #pragma unroll
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t key = k0 + j * 8 + 2 * t + (e & 1);
-        const int64_t row = row_g + (e >> 1) * 8;
-        float x = -INFINITY;
+      for (int c = 0; c < 2; ++c) {
+        const int64_t key = k0 + j * 8 + 2 * t + c;
+        float x0 = -INFINITY, x1 = -INFINITY;
         if (key < a.sk) {
-          x = s[j][e] * sl2;
-          if (mask && row < a.sq) x += to_float(mask[row * a.m_q + key * a.m_k]) * kLog2e;
+          x0 = s[j][c] * sl2;
+          x1 = s[j][2 + c] * sl2;
+          if (mask) {  // a mask broadcast over queries (BERT's padding mask) is read once for both rows
+            const float m0 = to_float(mrow0[key * a.m_k]);
+            x0 += m0 * kLog2e;
+            x1 += (a.m_q ? to_float(mrow1[key * a.m_k]) : m0) * kLog2e;
+          }
         }
-        s[j][e] = x;
-        mx[e >> 1] = fmaxf(mx[e >> 1], x);
+        s[j][c] = x0;
+        s[j][2 + c] = x1;
+        mx[0] = fmaxf(mx[0], x0);
+        mx[1] = fmaxf(mx[1], x1);
       }
     }
     float alpha[2];
