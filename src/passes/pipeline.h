@@ -39,6 +39,7 @@ Status canonicalize_reshape(Graph& graph, PassContext& ctx);
 Status fuse_conv_act(Graph& graph, PassContext& ctx);
 Status fuse_matmul_bias(Graph& graph, PassContext& ctx);
 Status fuse_attention(Graph& graph, PassContext& ctx);
+Status fuse_mha(Graph& graph, PassContext& ctx);
 Status convert_precision(Graph& graph, PassContext& ctx);
 Status convert_layout(Graph& graph, PassContext& ctx);
 
