@@ -57,8 +57,9 @@ struct VitOptions {
   bool arithmetic = false;     // the [S,B,3,E] split's target from Shape/Slice/Concat
   bool dynamo_kt = false;      // K^T as Reshape/Transpose/Reshape
   bool swap_qk = false;        // Gather 1 feeds Q, 0 feeds K
-  bool bad_perm = false;       // the final Transpose's perm is [0,1,2]... -> other perm on heads
+  bool bad_perm = false;       // K^T by perm [1,0,3,2], not [0,1,3,2]
   bool probs_output = false;   // the probabilities are also a graph output
+  bool no_out_bias = false;    // the out_proj Gemm without C (the dynamo exporter's)
 };
 
 void vit(Net& n, const VitOptions& o) {
@@ -108,7 +109,9 @@ void vit(Net& n, const VitOptions& o) {
   n.add("MatMul", {n.v("pr"), v4}, "o");
   n.tr(n.v("o"), {2, 0, 1, 3}, "ot");
   n.add("Reshape", {n.v("ot"), n.i64({-1, E})}, "o2");
-  Node* gemm = n.add("Gemm", {n.v("o2"), n.c(random_tensor({E, E}, 13)), n.c(random_tensor({E}, 14))}, "lin");
+  std::vector<Value*> gemm_in = {n.v("o2"), n.c(random_tensor({E, E}, 13))};
+  if (!o.no_out_bias) gemm_in.push_back(n.c(random_tensor({E}, 14)));
+  Node* gemm = n.add("Gemm", gemm_in, "lin");
   gemm->attrs["transB"] = int64_t(1);
   n.add("Reshape", {n.v("lin"), n.i64({S, -1, E})}, "o3");
   n.tr(n.v("o3"), {1, 0, 2}, "y");
@@ -128,7 +131,9 @@ void check(Net& n, bool reduced, int want_vit, int want_bert, std::map<std::stri
   EXPECT_EQ(ctx.counters["fuse_mha.bert"], want_bert);
   const bool fired = want_vit + want_bert > 0;
   EXPECT_EQ(count(n.g, "PackedAttention"), fired ? 1 : 0);
-  if (fired) EXPECT_EQ(count(n.g, "Softmax") + count(n.g, "Attention"), 0);
+  if (fired) {
+    EXPECT_EQ(count(n.g, "Softmax") + count(n.g, "Attention"), 0);
+  }
   auto after = run(n.g, in);
   ASSERT_EQ(after.size(), before.size());
   EXPECT_LT(rel_l2(after, before), 1e-5);
@@ -140,7 +145,10 @@ TEST(FuseMhaVit, FiresOnBothExportersForms) {
   for (bool arithmetic : {false, true})
     for (bool dynamo_kt : {false, true}) {
       Net n;
-      vit(n, {arithmetic, dynamo_kt});
+      VitOptions o;
+      o.arithmetic = arithmetic;
+      o.dynamo_kt = o.no_out_bias = dynamo_kt;
+      vit(n, o);
       check(n, true, 1, 0, vit_inputs());
       EXPECT_EQ(count(n.g, "Transpose"), 0);
       EXPECT_EQ(count(n.g, "Gemm"), 0);
