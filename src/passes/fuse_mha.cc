@@ -321,7 +321,7 @@ Status fuse_mha(Graph& graph, PassContext& ctx) {
   std::map<Node*, std::vector<std::unique_ptr<Node>>> replace;
   for (const Mha& m : vits) {
     Builder bld{graph, {}};
-    const std::string p = m.anchor->name + "/mha";
+    const std::string p = m.anchor->outputs[0]->name + "/mha";  // value names are unique
     Value* y = m.anchor->outputs[0];
     KILN_ASSIGN_OR_RETURN(Value * proj, bld.node(p + "/in_proj", "MatMul", {m.x, m.w_in}));
     KILN_ASSIGN_OR_RETURN(Value * qkv, bld.node(p + "/qkv", "Add", {proj, m.b_in}));
@@ -349,7 +349,7 @@ Status fuse_mha(Graph& graph, PassContext& ctx) {
   }
   for (const Bert& m : berts) {
     Builder bld{graph, {}};
-    const std::string p = m.anchor->name + "/packed";
+    const std::string p = m.anchor->outputs[0]->name + "/packed";
     KILN_ASSIGN_OR_RETURN(Tensor w, concat_last({m.w[0], m.w[1], m.w[2]}));
     KILN_ASSIGN_OR_RETURN(Tensor b, concat_last({m.b[0], m.b[1], m.b[2]}));
     KILN_ASSIGN_OR_RETURN(Value * wv, graph.add_initializer(p + "/qkv_weight", std::move(w)));

@@ -1,9 +1,9 @@
 // fuse_mha: fires on torchvision's MultiheadAttention (sequence-first in_proj, the [S,B,3,E]
-// split, per-head Reshapes, Gemm out_proj; head Reshapes by constants with -1 and by
-// Shape/Slice/Concat arithmetic; K^T as a Transpose or the dynamo exporter's Reshape chain) and on
+// split by a constant with -1 or by Shape/Slice/Concat arithmetic, per-head Reshapes, Gemm
+// out_proj with or without bias; K^T as a Transpose or the dynamo exporter's Reshape chain) and on
 // BERT's Attention of three projections of one input; the CPU computes the same values after.
-// Must not fire: Q/K Gather indices swapped, another perm, a shared intermediate, float32, BERT
-// projections of different inputs.
+// Must not fire: Q/K Gather indices swapped, another perm, a head Reshape that is no head split, a
+// shared intermediate, float32, BERT projections of different inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -60,6 +60,7 @@ struct VitOptions {
   bool bad_perm = false;       // K^T by perm [1,0,3,2], not [0,1,3,2]
   bool probs_output = false;   // the probabilities are also a graph output
   bool no_out_bias = false;    // the out_proj Gemm without C (the dynamo exporter's)
+  bool bad_split = false;      // head Reshapes by [-1, S, D]: the same sizes, not the head split
 };
 
 void vit(Net& n, const VitOptions& o) {
@@ -83,7 +84,7 @@ void vit(Net& n, const VitOptions& o) {
   n.add("Squeeze", {n.v("t5"), n.i64({3})}, "sq");
   auto head = [&](const std::string& p, int64_t index) {
     n.add("Gather", {n.v("sq"), n.scalar_i64(index)}, p + "g");
-    n.add("Reshape", {n.v(p + "g"), n.i64({S, -1, D})}, p + "3");
+    n.add("Reshape", {n.v(p + "g"), o.bad_split ? n.i64({-1, S, D}) : n.i64({S, -1, D})}, p + "3");
     n.tr(n.v(p + "3"), {1, 0, 2}, p + "t");
     n.add("Reshape", {n.v(p + "t"), n.i64({-1, H, S, D})}, p + "4");
     return n.v(p + "4");
@@ -156,11 +157,12 @@ TEST(FuseMhaVit, FiresOnBothExportersForms) {
 }
 
 TEST(FuseMhaVit, MustNotFire) {
-  VitOptions swap, perm, shared;
+  VitOptions swap, perm, shared, split;
   swap.swap_qk = true;
   perm.bad_perm = true;
   shared.probs_output = true;
-  for (const VitOptions& o : {swap, perm, shared}) {
+  split.bad_split = true;
+  for (const VitOptions& o : {swap, perm, shared, split}) {
     Net n;
     vit(n, o);
     check(n, true, 0, 0, vit_inputs());
