@@ -7,6 +7,7 @@
 #include "backends/cpu/executor.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/cuda_engine.h"
+#include "backends/cuda/launch.h"
 #endif
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
@@ -194,6 +195,14 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     // b64 6.82 vs 2.23), so the layout follows the profiles' opt batch.
     pctx.channels_last = model.backend == "cuda" && pctx.reduced_precision == DataType::kFloat16 &&
                          opt_batch(profiles) >= kChannelsLastMinBatch;
+#ifdef KILN_WITH_CUDA
+    if (model.backend == "cuda")
+      pctx.has_kernel = [](const std::string& domain, const std::string& op) {
+        for (const auto& e : cuda::CudaKernelTable::global().entries())
+          if (e.domain == domain && e.op == op) return true;
+        return false;
+      };
+#endif
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");
   } else {

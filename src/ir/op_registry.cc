@@ -3,6 +3,7 @@
 namespace kiln {
 
 void register_kiln_matmul_bias_ops(OpRegistry& r);  // src/ir/ops/kiln/matmul_bias.cc
+void register_kiln_packed_attention_ops(OpRegistry& r);  // src/ir/ops/kiln/packed_attention.cc
 
 const OpRegistry& OpRegistry::global() {
   static const OpRegistry registry = [] {
@@ -31,6 +32,7 @@ const OpRegistry& OpRegistry::global() {
     register_kiln_conv_act_ops(r);
     register_kiln_max_pool_ops(r);
     register_kiln_matmul_bias_ops(r);
+    register_kiln_packed_attention_ops(r);
     return r;
   }();
   return registry;

@@ -34,6 +34,9 @@ bool keeps_leading_dims(const Value* x, const Value* y, size_t i, int depth) {
   if (is(p, "Attention") && n >= 3 && p->outputs[0] == x && p->inputs[0] && p->inputs[0]->shape.rank_known() &&
       p->inputs[0]->shape.rank() == 3 && x->shape.rank() == 3)
     return via(p->inputs[0]);
+  // kiln.PackedAttention: Y [B, S, H*D] of QKV [B, S, 3*H*D].
+  if (p->domain == "kiln" && p->op_type == "PackedAttention" && n >= 1 && p->outputs[0] == x && same_rank(p->inputs[0]))
+    return via(p->inputs[0]);
   // Reshape whose constant target copies dim i (0 with allowzero = 0) from an input of the same rank.
   if (is(p, "Reshape") && n == 2 && p->inputs[1] && p->inputs[1]->initializer && p->attr_int("allowzero", 0) == 0) {
     const Tensor& t = *p->inputs[1]->initializer;

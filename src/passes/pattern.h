@@ -51,8 +51,9 @@ inline bool scalar_of(const Value* v, double* out) {
 }
 
 // Whether dim i (< rank - 1) of x is dim i of y because x is computed from y through ops that
-// keep it (a Linear layer, bias Add, elementwise ops, LayerNormalization, 3-D Attention, a
-// Reshape whose constant target copies the leading dims), even when shape inference lost it.
+// keep it (a Linear layer, bias Add, elementwise ops, LayerNormalization, 3-D Attention,
+// kiln.PackedAttention, a Reshape whose constant target copies the leading dims), even when shape
+// inference lost it.
 bool keeps_leading_dims(const Value* x, const Value* y, size_t i, int depth = 0);
 
 // Whether r has x's shape: every dim equal and known, or carried from r to x (keeps_leading_dims).

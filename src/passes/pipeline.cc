@@ -19,6 +19,8 @@ const std::vector<Pass>& pipeline() {
       {"fuse_conv_act", "fold a convolution's residual Add and Relu into one kiln.ConvAct layer", fuse_conv_act},
       {"fuse_attention", "turn exported scaled-dot-product attention into one Attention node (--fp16/--bf16)",
        fuse_attention},
+      {"fuse_mha", "one packed QKV GEMM + kiln.PackedAttention for torchvision's MultiheadAttention and BERT (--fp16/--bf16)",
+       fuse_mha},
       {"fuse_matmul_bias", "fold a Linear layer's bias Add, Relu/GELU or residual Add into one kiln.MatMulBias layer",
        fuse_matmul_bias},
       {"convert_precision", "run float32 layers in float16/bfloat16 (--fp16/--bf16); I/O keep their types",

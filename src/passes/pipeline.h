@@ -20,6 +20,10 @@ struct PassContext {
   // Run 2-D convolutions channels-last (convert_layout): set for backends whose convolutions
   // are fastest in NHWC (CUDA tensor cores in float16).
   bool channels_last = false;
+  // Whether the backend the engine is built for has its own kernel for (domain, op): a pass that
+  // makes a fused op only the CPU reference implements (a CUDA kernel not written yet) would
+  // turn fast layers into CPU fallbacks. Null: every op (the CPU backend runs them all).
+  std::function<bool(const std::string& domain, const std::string& op)> has_kernel;
 };
 
 struct Pass {
@@ -40,6 +44,7 @@ Status conv_to_matmul(Graph& graph, PassContext& ctx);
 Status fuse_conv_act(Graph& graph, PassContext& ctx);
 Status fuse_matmul_bias(Graph& graph, PassContext& ctx);
 Status fuse_attention(Graph& graph, PassContext& ctx);
+Status fuse_mha(Graph& graph, PassContext& ctx);
 Status convert_precision(Graph& graph, PassContext& ctx);
 Status convert_layout(Graph& graph, PassContext& ctx);
 

@@ -3,6 +3,7 @@
 namespace kiln::cpu {
 
 void register_matmul_bias_kernels(KernelTable& t);  // kiln.MatMulBias (kernels/matmul_bias.cc)
+void register_packed_attention_kernels(KernelTable& t);  // kiln.PackedAttention (kernels/packed_attention.cc)
 
 Expected<Tensor*> KernelContext::allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims) {
   auto t = Tensor::zeros(dtype, std::move(dims));
@@ -38,6 +39,7 @@ const KernelTable& KernelTable::global() {
     register_conv_act_kernels(t);
     register_max_pool_nhwc_kernels(t);
     register_matmul_bias_kernels(t);
+    register_packed_attention_kernels(t);
     return t;
   }();
   return table;
