@@ -1,7 +1,8 @@
 // The channels-last depthwise convolution kernels (kernels/conv_nhwc.cu: the K x K stride-S
 // fast path and the general one) with the input activation convert_layout folds in (a Clip or a
 // SiLU before the convolution), and the float16 channels-last ReduceMean (kernels/reduce.cu
-// cols_h8, a GlobalAveragePool after the convolution), against the CPU reference in float32, on
+// cols_h8, a GlobalAveragePool after the convolution) and the 16-byte broadcast Mul
+// (elementwise_common.cuh k_map_bcast_vec, the convolution's output times the pool), against the CPU reference in float32, on
 // a real GPU (label gpu; skips without one). Batch 32 so that the builder runs channels-last.
 // Bound: relative L2 1e-2.
 #include <cuda_runtime.h>
@@ -35,7 +36,7 @@ constexpr int64_t kN = 32;
 
 int64_t out_dim(const Case& c, int64_t in) { return (in + 2 * (c.k / 2) * c.dil - c.dil * (c.k - 1) - 1) / c.s + 1; }
 
-// x -> act -> depthwise Conv (bias) -> y, and p = GlobalAveragePool(y).
+// x -> act -> depthwise Conv (bias) -> y, p = GlobalAveragePool(y), q = y * p.
 std::string model(const Case& c, const std::vector<float>& w, const std::vector<float>& b) {
   onnx::ModelProto m;
   m.set_ir_version(10);
@@ -87,12 +88,14 @@ std::string model(const Case& c, const std::vector<float>& w, const std::vector<
   gr->set_type(onnx::AttributeProto_AttributeType_INT);
   gr->set_i(c.c);
   node("GlobalAveragePool", {"y"}, "p");
+  node("Mul", {"y", "p"}, "q");  // channels-last [N,H,W,C] * [N,1,1,C]: the 16-byte broadcast path
   g->add_output()->set_name("y");
   g->add_output()->set_name("p");
+  g->add_output()->set_name("q");
   return m.SerializeAsString();
 }
 
-// Outputs y then p, flattened; *tactic: the depthwise layer's tactic.
+// Outputs y, p, q, flattened; *tactic: the depthwise layer's tactic.
 std::vector<float> run(const Case& c, BackendKind backend, const std::vector<float>& in, const std::vector<float>& w,
                        const std::vector<float>& b, std::string* tactic) {
   Log log;
@@ -113,27 +116,31 @@ std::vector<float> run(const Case& c, BackendKind backend, const std::vector<flo
     if (e->getLayerInformation(i).op_type == "ConvAct") *tactic = e->getLayerInformation(i).tactic;
   auto ctx = e->createExecutionContext();
   const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
-  std::vector<float> y(size_t(kN * c.c * oh * ow)), p(size_t(kN * c.c));
-  void *dx = const_cast<float*>(in.data()), *dy = y.data(), *dp = p.data();
+  std::vector<float> y(size_t(kN * c.c * oh * ow)), p(size_t(kN * c.c)), q(y.size());
+  void *dx = const_cast<float*>(in.data()), *dy = y.data(), *dp = p.data(), *dq = q.data();
   const bool gpu = backend == BackendKind::kCUDA;
   if (gpu) {
     cudaMalloc(&dx, in.size() * 4);
     cudaMemcpy(dx, in.data(), in.size() * 4, cudaMemcpyHostToDevice);
     cudaMalloc(&dy, y.size() * 4);
     cudaMalloc(&dp, p.size() * 4);
+    cudaMalloc(&dq, q.size() * 4);
   }
   ctx->setInputShape("x", {kN, c.c, c.h, c.w});
   ctx->setTensorAddress("x", dx);
   ctx->setTensorAddress("y", dy);
   ctx->setTensorAddress("p", dp);
+  ctx->setTensorAddress("q", dq);
   EXPECT_TRUE(ctx->execute()) << log.last;
   if (gpu) {
     cudaDeviceSynchronize();
     cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
     cudaMemcpy(p.data(), dp, p.size() * 4, cudaMemcpyDeviceToHost);
-    cudaFree(dx), cudaFree(dy), cudaFree(dp);
+    cudaMemcpy(q.data(), dq, q.size() * 4, cudaMemcpyDeviceToHost);
+    cudaFree(dx), cudaFree(dy), cudaFree(dp), cudaFree(dq);
   }
   y.insert(y.end(), p.begin(), p.end());
+  y.insert(y.end(), q.begin(), q.end());
   return y;
 }
 
@@ -159,9 +166,10 @@ TEST_P(CudaDepthwise, Float16KernelsMatchTheCpu) {
   auto got = run(c, BackendKind::kCUDA, x, w, b, &cuda_tactic);
   EXPECT_EQ(cuda_tactic, "cuda.conv");
   ASSERT_EQ(got.size(), want.size());
-  const size_t ny = want.size() - size_t(kN * c.c);
+  const size_t np = size_t(kN * c.c), ny = (want.size() - np) / 2;
   EXPECT_LT(rel_l2(got, want, 0, ny), 1e-2) << "y";
-  EXPECT_LT(rel_l2(got, want, ny, want.size()), 1e-2) << "pooled";
+  EXPECT_LT(rel_l2(got, want, ny, ny + np), 1e-2) << "pooled";
+  EXPECT_LT(rel_l2(got, want, ny + np, want.size()), 1e-2) << "scaled";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDepthwise,

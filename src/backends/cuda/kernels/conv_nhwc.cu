@@ -84,7 +84,7 @@ __device__ __forceinline__ void load_act(const T* p, const Act& in_act, float (&
 // pixels along W per thread. One input row segment of (P-1)*S+K pixels is loaded once per
 // window row and feeds all P outputs (x reuse along W: 1.5-2.75 loads per output-tap fewer).
 template <class T, int V, int K, int S, int P>
-__global__ void dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+__global__ void __launch_bounds__(256, 2) dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                              const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act in_act, Act act) {
   constexpr int kCols = (P - 1) * S + K;
   const int owg = (g.ow + P - 1) / P;
@@ -114,9 +114,9 @@ __global__ void dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, c
       const int iy = oy * S - g.ph + ky;
       if (iy < 0 || iy >= g.h) continue;
       const T* row = x + ((n * g.h + iy) * g.w) * g.c + c0;
-      float wk[K][V];
+      Pack<T, V> wk[K];  // kept in T, converted at use: float16 weights as float cost 152 registers
 #pragma unroll
-      for (int kx = 0; kx < K; ++kx) load_act<T, V>(w + (ky * K + kx) * g.c + c0, Act{}, wk[kx]);
+      for (int kx = 0; kx < K; ++kx) wk[kx] = *reinterpret_cast<const Pack<T, V>*>(w + (ky * K + kx) * g.c + c0);
 #pragma unroll
       for (int j = 0; j < kCols; ++j) {
         const int ix = ix0 + j;
@@ -132,7 +132,7 @@ __global__ void dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, c
           const int kx = j - p * S;  // compile-time after unrolling
           if (kx >= 0 && kx < K) {
 #pragma unroll
-            for (int v = 0; v < V; ++v) acc[p][v] = fmaf(xv[v], wk[kx < 0 ? 0 : kx >= K ? K - 1 : kx][v], acc[p][v]);
+            for (int v = 0; v < V; ++v) acc[p][v] = fmaf(xv[v], ld(wk[kx < 0 ? 0 : kx >= K ? K - 1 : kx].v, v), acc[p][v]);
           }
         }
       }
@@ -206,11 +206,13 @@ void launch_dw_fast(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
 
 template <class T, int V>
 void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
-  const bool fast = g.c % V == 0 && V * sizeof(T) == 16 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw;
-  if (fast && g.kh == 3 && g.sh == 1) return launch_dw_fast<T, V, 3, 1>(ctx, g, in_act, act);
-  if (fast && g.kh == 3 && g.sh == 2) return launch_dw_fast<T, V, 3, 2>(ctx, g, in_act, act);
-  if (fast && g.kh == 5 && g.sh == 1) return launch_dw_fast<T, V, 5, 1>(ctx, g, in_act, act);
-  if (fast && g.kh == 5 && g.sh == 2) return launch_dw_fast<T, V, 5, 2>(ctx, g, in_act, act);
+  if constexpr (V * sizeof(T) == 16) {  // the fast path takes 16-byte packs only
+    const bool fast = g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw;
+    if (fast && g.kh == 3 && g.sh == 1) return launch_dw_fast<T, V, 3, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 3 && g.sh == 2) return launch_dw_fast<T, V, 3, 2>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 1) return launch_dw_fast<T, V, 5, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 2) return launch_dw_fast<T, V, 5, 2>(ctx, g, in_act, act);
+  }
   const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
   const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
   const int64_t threads = int64_t(g.n) * g.oh * g.ow * (g.c / V);
