@@ -113,7 +113,7 @@ std::vector<float> run(const Case& c, BackendKind backend, const std::vector<flo
   auto e = rt.deserialize(plan.data(), plan.size());
   if (!e) { ADD_FAILURE() << log.last; return {}; }
   for (int i = 0; i < e->getNbLayers(); ++i)
-    if (e->getLayerInformation(i).op_type == "ConvAct") *tactic = e->getLayerInformation(i).tactic;
+    if (e->getLayerInformation(i).op_type == "kiln.ConvAct") *tactic = e->getLayerInformation(i).tactic;
   auto ctx = e->createExecutionContext();
   const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
   std::vector<float> y(size_t(kN * c.c * oh * ow)), p(size_t(kN * c.c)), q(y.size());
