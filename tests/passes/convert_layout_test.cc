@@ -1,6 +1,8 @@
 // convert_layout: fires on chains of convolutions (plain Conv and kiln.ConvAct, grouped too) and
 // the elementwise ops and GlobalAveragePool between them, leaving one Transpose at each end;
-// must not fire without ctx.channels_last or on convolutions with asymmetric pads; the CPU
+// folds the Clip / SiLU before a depthwise convolution into it (input_activation) unless the
+// activated value has another reader; must not fire without ctx.channels_last or on
+// convolutions with asymmetric pads; the CPU
 // executor computes the same values before and after (float32, relative L2 < 1e-5).
 #include <gtest/gtest.h>
 
@@ -136,6 +138,93 @@ TEST(ConvertLayout, FoldsClipAndSiluIntoDepthwiseConvolutionsOnly) {
     if (node->op_type == "ConvAct") acts.push_back(node->attr_string("activation", ""));
   EXPECT_EQ(acts, (std::vector<std::string>{"Clip", "Silu", ""}));
   EXPECT_EQ(count(n.g, "Transpose"), 2);
+  auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
+// x -> 1x1 Conv -> Clip -> depthwise 3x3 -> 1x1 Conv -> SiLU -> depthwise 5x5 stride 2 -> y:
+// both activations go into the depthwise convolution after them as input activations.
+TEST(ConvertLayout, FoldsActivationsBeforeDepthwiseConvolutions) {
+  Net n;
+  n.add("Conv", {n.x, n.w("w1", {8, 4, 1, 1}, 1), n.w("b1", {8}, 2)}, "c1");
+  Value* lo = *n.g.add_initializer("lo", Tensor::scalar<float>(0.1f));  // Clip(0) != 0: the padding is not activated
+  Value* hi = *n.g.add_initializer("hi", Tensor::scalar<float>(0.4f));
+  n.add("Clip", {n.v("c1"), lo, hi}, "k");
+  Node* d1 = n.add("Conv", {n.v("k"), n.w("w2", {8, 1, 3, 3}, 3), n.w("b2", {8}, 4)}, "c2");
+  d1->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  d1->attrs["group"] = int64_t(8);
+  n.add("Conv", {n.v("c2"), n.w("w3", {8, 8, 1, 1}, 5), n.w("b3", {8}, 6)}, "c3");
+  n.add("Sigmoid", {n.v("c3")}, "sg");
+  n.add("Mul", {n.v("c3"), n.v("sg")}, "s");
+  Node* d2 = n.add("Conv", {n.v("s"), n.w("w4", {8, 1, 5, 5}, 7), n.w("b4", {8}, 8)}, "y");
+  d2->attrs["pads"] = std::vector<int64_t>{2, 2, 2, 2};
+  d2->attrs["strides"] = std::vector<int64_t>{2, 2};
+  d2->attrs["group"] = int64_t(8);
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor x = random_tensor({2, 4, 6, 7}, 9);
+  auto want = run(n.g, x);
+  PassContext ctx;
+  ctx.channels_last = true;
+  ASSERT_TRUE(convert_layout(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok()) << n.g.verify().message();
+  EXPECT_EQ(ctx.counters["convert_layout.input_activations_folded"], 2);
+  EXPECT_EQ(count(n.g, "Clip"), 0);
+  EXPECT_EQ(count(n.g, "Sigmoid"), 0);
+  EXPECT_EQ(count(n.g, "Mul"), 0);
+  std::vector<std::string> in_acts, layouts;
+  for (const auto& node : n.g.nodes())
+    if (node->op_type == "ConvAct") {
+      in_acts.push_back(node->attr_string("input_activation", ""));
+      layouts.push_back(node->attr_string("weight_layout", "MHWC"));
+    }
+  EXPECT_EQ(in_acts, (std::vector<std::string>{"", "Clip", "", "Silu"}));
+  EXPECT_EQ(layouts, (std::vector<std::string>{"MHWC", "HWCM", "MHWC", "HWCM"}));
+  EXPECT_EQ(count(n.g, "Transpose"), 2);
+  std::map<std::string, Shape> before;
+  for (const auto& node : n.g.nodes()) for (const Value* v : node->outputs) before[v->name] = v->shape;
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  for (const auto& node : n.g.nodes())
+    for (const Value* v : node->outputs) EXPECT_EQ(before[v->name], v->shape) << v->name;
+  auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
+// Must not fire: the Clip's output is also a graph output; the SiLU's Mul output is also read
+// by an Add; a Clip before a dense convolution.
+TEST(ConvertLayout, KeepsActivationsWithOtherReaders) {
+  Net n;
+  Value* lo = *n.g.add_initializer("lo", Tensor::scalar<float>(0.f));
+  Value* hi = *n.g.add_initializer("hi", Tensor::scalar<float>(0.5f));
+  n.add("Clip", {n.x, lo, hi}, "k");
+  Node* d1 = n.add("Conv", {n.v("k"), n.w("w1", {4, 1, 3, 3}, 1)}, "c1");
+  d1->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  d1->attrs["group"] = int64_t(4);
+  n.add("Conv", {n.v("c1"), n.w("w2", {4, 4, 1, 1}, 2)}, "c2");
+  n.add("Sigmoid", {n.v("c2")}, "sg");
+  n.add("Mul", {n.v("sg"), n.v("c2")}, "s");
+  Node* d2 = n.add("Conv", {n.v("s"), n.w("w3", {4, 1, 3, 3}, 3)}, "c3");
+  d2->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  d2->attrs["group"] = int64_t(4);
+  n.add("Add", {n.v("c3"), n.v("s")}, "a");
+  n.add("Clip", {n.v("a"), lo, hi}, "k2");
+  n.add("Conv", {n.v("k2"), n.w("w4", {4, 4, 1, 1}, 4)}, "y");
+  n.g.outputs.push_back(n.v("y"));
+  n.g.outputs.push_back(n.v("k"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor x = random_tensor({2, 4, 6, 7}, 9);
+  auto want = run(n.g, x);
+  PassContext ctx;
+  ctx.channels_last = true;
+  ASSERT_TRUE(convert_layout(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok()) << n.g.verify().message();
+  EXPECT_EQ(ctx.counters["convert_layout.input_activations_folded"], 0);
+  EXPECT_EQ(count(n.g, "Clip"), 2);
+  EXPECT_EQ(count(n.g, "Sigmoid"), 1);
+  EXPECT_EQ(count(n.g, "Mul"), 1);
+  for (const auto& node : n.g.nodes()) EXPECT_EQ(node->attr_string("input_activation", ""), "") << node->name;
   auto got = run(n.g, x);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LT(rel_l2(got, want), 1e-5);

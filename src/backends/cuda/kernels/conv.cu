@@ -412,6 +412,7 @@ Support check_conv_act(const Node& n) {
   if (nhwc(n)) return check_conv_nhwc(n);
   const std::string act = n.attr_string("activation", "");
   if (!act.empty() && act != "Relu") return Support::no("NCHW kiln.ConvAct with activation " + act);
+  if (!n.attr_string("input_activation", "").empty()) return Support::no("NCHW kiln.ConvAct with an input activation");
   return check_conv(n);
 }
 

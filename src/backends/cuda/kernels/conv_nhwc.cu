@@ -5,8 +5,9 @@
 // cudnnConvolutionBiasActivationForward where it applies (Relu with any algorithm; no
 // activation only with IMPLICIT_PRECOMP_GEMM, cuDNN's rule), else our own one-pass epilogue
 // (which also applies Clip and Silu, the activations cuDNN's fused call does not take).
-// Depthwise convolutions (group == C == M) run our own kernel: cuDNN's NHWC depthwise kernels
-// measured 10-30x slower than memory speed on H100 (MobileNetV2 / EfficientNet-B0, batch 128).
+// Depthwise convolutions (group == C == M) with tap-major weights (weight_layout="HWCM") run our
+// own kernels, which also apply the input activation (input_activation): cuDNN's NHWC depthwise
+// kernels measured 10-30x slower than memory speed on H100 (MobileNetV2 / EfficientNet-B0, b128).
 // The algorithm: cuDNN's heuristic when the plan is made, then, at the first run that is not
 // being captured into a CUDA graph, cudnnFindConvolutionForwardAlgorithmEx (timed, on the real
 // buffers and the engine's workspace) once per node and shape.
@@ -64,16 +65,101 @@ __global__ void nhwc_epilogue(T* y, const T* bias, const T* z, Act act, int64_t 
   }
 }
 
-// Depthwise geometry (NHWC): each thread computes V adjacent channels of one output pixel with
-// vector loads (V = 8 halves / 4 floats = 16 bytes when C allows), so a warp reads contiguous
-// channels; every tap's input is re-read from L1/L2, weights ([C, kH, kW, 1]) stay in L1.
+// Depthwise (NHWC, group == C == M). Weights are tap-major ([kH, kW, 1, C], weight_layout
+// "HWCM", laid out by convert_layout): one tap of V adjacent channels is one 16-byte load, and a
+// warp's loads of a tap are contiguous (with [C, kH, kW, 1] they were V scalar loads kH*kW
+// elements apart per tap: MobileNetV2 / EfficientNet-B0 b128 depthwise layers ran 4-25x slower
+// than memory speed). in_act is the input activation (kiln.ConvAct's input_activation), applied
+// to each in-bounds input element as it is loaded; the zero padding is not activated.
 using DwGeom = NhwcWindow;
 
 template <class T, int V>
+__device__ __forceinline__ void load_act(const T* p, const Act& in_act, float (&out)[V]) {
+  const Pack<T, V> pk = *reinterpret_cast<const Pack<T, V>*>(p);
+#pragma unroll
+  for (int v = 0; v < V; ++v) out[v] = in_act(ld(pk.v, v));
+}
+
+// Fast path: K x K window, stride S, dilation 1, V channels (16 bytes) times P adjacent output
+// pixels along W per thread. One input row segment of (P-1)*S+K pixels is loaded once per
+// window row and feeds all P outputs (x reuse along W: 1.5-2.75 loads per output-tap fewer).
+template <class T, int V, int K, int S, int P>
+__global__ void __launch_bounds__(256, 2) dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                             const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act in_act, Act act) {
+  constexpr int kCols = (P - 1) * S + K;
+  const int owg = (g.ow + P - 1) / P;
+  const int cv = g.c / V;
+  const int64_t total = int64_t(g.n) * g.oh * owg * cv;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / cv;
+    const int c0 = int(i - r * cv) * V;
+    const int ox0 = int(r % owg) * P;
+    r /= owg;
+    const int oy = int(r % g.oh);
+    const int64_t n = r / g.oh;
+    float acc[P][V];
+    {
+      float b[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) b[v] = 0.f;
+      if (bias) load_act<T, V>(bias + c0, Act{}, b);
+#pragma unroll
+      for (int p = 0; p < P; ++p)
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[p][v] = b[v];
+    }
+    const int ix0 = ox0 * S - g.pw;
+#pragma unroll
+    for (int ky = 0; ky < K; ++ky) {
+      const int iy = oy * S - g.ph + ky;
+      if (iy < 0 || iy >= g.h) continue;
+      const T* row = x + ((n * g.h + iy) * g.w) * g.c + c0;
+      Pack<T, V> wk[K];  // kept in T, converted at use: float16 weights as float cost 152 registers
+#pragma unroll
+      for (int kx = 0; kx < K; ++kx) wk[kx] = *reinterpret_cast<const Pack<T, V>*>(w + (ky * K + kx) * g.c + c0);
+#pragma unroll
+      for (int j = 0; j < kCols; ++j) {
+        const int ix = ix0 + j;
+        float xv[V];
+        if (ix >= 0 && ix < g.w) {
+          load_act<T, V>(row + int64_t(ix) * g.c, in_act, xv);
+        } else {
+#pragma unroll
+          for (int v = 0; v < V; ++v) xv[v] = 0.f;
+        }
+#pragma unroll
+        for (int p = 0; p < P; ++p) {
+          const int kx = j - p * S;  // compile-time after unrolling
+          if (kx >= 0 && kx < K) {
+#pragma unroll
+            for (int v = 0; v < V; ++v) acc[p][v] = fmaf(xv[v], ld(wk[kx < 0 ? 0 : kx >= K ? K - 1 : kx].v, v), acc[p][v]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int p = 0; p < P; ++p) {
+      if (ox0 + p >= g.ow) break;
+      const int64_t o = ((n * g.oh + oy) * g.ow + ox0 + p) * int64_t(g.c) + c0;
+      if (z) {
+        float zv[V];
+        load_act<T, V>(z + o, Act{}, zv);
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[p][v] += zv[v];
+      }
+      Pack<T, V> out;
+#pragma unroll
+      for (int v = 0; v < V; ++v) st(out.v, v, act(acc[p][v]));
+      *reinterpret_cast<Pack<T, V>*>(y + o) = out;
+    }
+  }
+}
+
+// Any window, stride and dilation: one output pixel and V channels per thread.
+template <class T, int V>
 __global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                        const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act act) {
+                        const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act in_act, Act act) {
   const int64_t total = int64_t(g.n) * g.oh * g.ow * (g.c / V);
-  const int taps = g.kh * g.kw;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const NhwcPixel px = nhwc_pixel<V>(i, g);
     const int64_t n = px.n;
@@ -87,17 +173,19 @@ __global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const 
       for (int kx = 0; kx < g.kw; ++kx) {
         const int ix = ox * g.sw - g.pw + kx * g.dw;
         if (ix < 0 || ix >= g.w) continue;
-        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((n * g.h + iy) * g.w + ix) * g.c + c0);
-        const int tap = ky * g.kw + kx;
+        float xv[V], wv[V];
+        load_act<T, V>(x + ((n * g.h + iy) * g.w + ix) * g.c + c0, in_act, xv);
+        load_act<T, V>(w + (ky * g.kw + kx) * g.c + c0, Act{}, wv);
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[v] += ld(xv.v, v) * ld(w, int64_t(c0 + v) * taps + tap);
+        for (int v = 0; v < V; ++v) acc[v] = fmaf(xv[v], wv[v], acc[v]);
       }
     }
     const int64_t o = i * V;
     if (z) {
-      const Pack<T, V> zv = *reinterpret_cast<const Pack<T, V>*>(z + o);
+      float zv[V];
+      load_act<T, V>(z + o, Act{}, zv);
 #pragma unroll
-      for (int v = 0; v < V; ++v) acc[v] += ld(zv.v, v);
+      for (int v = 0; v < V; ++v) acc[v] += zv[v];
     }
     Pack<T, V> out;
 #pragma unroll
@@ -106,13 +194,30 @@ __global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const 
   }
 }
 
+template <class T, int V, int K, int S>
+void launch_dw_fast(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
+  constexpr int P = 4;
+  const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
+  const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
+  const int64_t threads = int64_t(g.n) * g.oh * ((g.ow + P - 1) / P) * (g.c / V);
+  dw_nhwc_fast<T, V, K, S, P><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(
+      ctx.inputs[0].as<const T>(), ctx.inputs[1].as<const T>(), b, z, ctx.outputs[0].as<T>(), g, in_act, act);
+}
+
 template <class T, int V>
-void launch_dw(LaunchContext& ctx, const DwGeom& g, Act act) {
+void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
+  if constexpr (V * sizeof(T) == 16) {  // the fast path takes 16-byte packs only
+    const bool fast = g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw;
+    if (fast && g.kh == 3 && g.sh == 1) return launch_dw_fast<T, V, 3, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 3 && g.sh == 2) return launch_dw_fast<T, V, 3, 2>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 1) return launch_dw_fast<T, V, 5, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 2) return launch_dw_fast<T, V, 5, 2>(ctx, g, in_act, act);
+  }
   const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
   const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
   const int64_t threads = int64_t(g.n) * g.oh * g.ow * (g.c / V);
   dw_nhwc<T, V><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(ctx.inputs[0].as<const T>(), ctx.inputs[1].as<const T>(),
-                                                                       b, z, ctx.outputs[0].as<T>(), g, act);
+                                                                       b, z, ctx.outputs[0].as<T>(), g, in_act, act);
 }
 
 struct Plan {
@@ -127,6 +232,7 @@ struct Plan {
   int64_t m = 0;
   bool relu = false;  // act.kind == kRelu: the one activation cuDNN's fused call takes besides none
   Act act;
+  Act in_act;  // input_activation (depthwise only)
   bool timed = false;     // the algorithm came from cudnnFind (else the heuristic)
   bool fused_ok = true;   // cleared if cuDNN refuses the fused call for this configuration
   ~Plan() {
@@ -158,7 +264,10 @@ Status build(LaunchContext& ctx, Plan& p) {
   const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
   const Node& n = ctx.node;
   if (x.dims.size() != 4 || w.dims.size() != 4 || y.dims.size() != 4) return ctx.fail("layout NHWC takes rank-4 X, W, Y");
-  Expected<Window> win = resolve_window(n, {x.dims[1], x.dims[2]}, {w.dims[1], w.dims[2]}, false);
+  const bool hwcm = n.attr_string("weight_layout", "MHWC") == "HWCM";  // [kH,kW,C/g,M], else [M,kH,kW,C/g]
+  const int64_t kh = hwcm ? w.dims[0] : w.dims[1], kw = hwcm ? w.dims[1] : w.dims[2];
+  const int64_t w_m = hwcm ? w.dims[3] : w.dims[0], w_cg = hwcm ? w.dims[2] : w.dims[3];
+  Expected<Window> win = resolve_window(n, {x.dims[1], x.dims[2]}, {kh, kw}, false);
   if (!win) return ctx.fail(win.status().message());
   if (win->pads[0] != win->pads[2] || win->pads[1] != win->pads[3] || win->out[0] != y.dims[1] || win->out[1] != y.dims[2])
     return ctx.fail("asymmetric pads or output dims that differ from the window's");
@@ -170,14 +279,21 @@ Status build(LaunchContext& ctx, Plan& p) {
   p.act.lo = n.attr_float("act_min", -INFINITY);
   p.act.hi = n.attr_float("act_max", INFINITY);
   p.relu = p.act.kind == Act::kRelu;
-  if (groups > 1 && groups == x.dims[3] && groups == p.m && w.dims[3] == 1 && x.numel() < (int64_t(1) << 31) &&
-      y.numel() < (int64_t(1) << 31)) {
+  const std::string in_act = n.attr_string("input_activation", "");
+  p.in_act.kind = in_act == "Clip" ? Act::kClip : in_act == "Silu" ? Act::kSilu : Act::kNone;
+  p.in_act.lo = n.attr_float("in_act_min", -INFINITY);
+  p.in_act.hi = n.attr_float("in_act_max", INFINITY);
+  // The depthwise kernels index with 64-bit pixel offsets: no size limit. A depthwise layer
+  // with [M,kH,kW,1] weights (not made by convert_layout) runs on cuDNN.
+  if (hwcm && groups > 1 && groups == x.dims[3] && groups == p.m && w_cg == 1 && w_m == p.m) {
     p.depthwise = true;
     p.dw = {int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
-            int(w.dims[1]), int(w.dims[2]), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
+            int(kh), int(kw), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
             int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1])};
     return Status::ok();
   }
+  if (hwcm || p.in_act.kind != Act::kNone)
+    return ctx.fail("weight_layout HWCM and input_activation are for depthwise convolutions only");
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.xd));
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.yd));
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.bd));
@@ -296,12 +412,12 @@ Status conv_nhwc(LaunchContext& ctx) {
   if (p.depthwise) {
     const int c = p.dw.c;
     if (y.dtype == DataType::kFloat16) {
-      if (c % 8 == 0) launch_dw<__half, 8>(ctx, p.dw, p.act);
-      else if (c % 2 == 0) launch_dw<__half, 2>(ctx, p.dw, p.act);
-      else launch_dw<__half, 1>(ctx, p.dw, p.act);
+      if (c % 8 == 0) launch_dw<__half, 8>(ctx, p.dw, p.in_act, p.act);
+      else if (c % 2 == 0) launch_dw<__half, 2>(ctx, p.dw, p.in_act, p.act);
+      else launch_dw<__half, 1>(ctx, p.dw, p.in_act, p.act);
     } else {
-      if (c % 4 == 0) launch_dw<float, 4>(ctx, p.dw, p.act);
-      else launch_dw<float, 1>(ctx, p.dw, p.act);
+      if (c % 4 == 0) launch_dw<float, 4>(ctx, p.dw, p.in_act, p.act);
+      else launch_dw<float, 1>(ctx, p.dw, p.in_act, p.act);
     }
     return Status::ok();
   }
@@ -330,6 +446,17 @@ Support check_conv_nhwc(const Node& n) {
   if (t != DataType::kFloat32 && t != DataType::kFloat16) return Support::no(std::string("NHWC element type ") + dtype_name(t));
   const Shape& s = n.inputs[0]->shape;
   if (!s.rank_known() || s.rank() != 4) return Support::no("layout NHWC takes a rank-4 input");
+  // HWCM weights and input activations run in the depthwise kernels only.
+  const bool hwcm = n.attr_string("weight_layout", "MHWC") == "HWCM";
+  if (!hwcm && !n.attr_string("input_activation", "").empty())
+    return Support::no("input_activation without a tap-major (depthwise) weight");
+  if (hwcm) {
+    const Shape& w = n.inputs[1]->shape;
+    const int64_t g = n.attr_int("group", 1);
+    if (!w.is_static() || w.rank() != 4 || w.dims()[2].value() != 1 || w.dims()[3].value() != g || !s.dims()[3].is_static() ||
+        s.dims()[3].value() != g)
+      return Support::no("weight_layout HWCM on a convolution that is not depthwise");
+  }
   return Support::yes();
 }
 

@@ -7,6 +7,12 @@
 // in by passes/convert_layout.cc, for channels-last layers only), and layout = "NCHW" (default) or "NHWC" (made by
 // passes/convert_layout.cc for 2-D convolutions): then X is [N,H,W,C], W is [M,kH,kW,C/group]
 // and Z, Y are [N,oH,oW,M]; pads, strides, dilations and kernel_shape keep Conv's meaning.
+// NHWC only: weight_layout = "MHWC" (default, W [M,kH,kW,C/group]) or "HWCM" (W [kH,kW,C/group,M],
+// tap-major: convert_layout gives depthwise convolutions this, so that the kernel loads the
+// weights of adjacent channels of one tap as one vector).
+// input_activation = "" (none), "Clip" (bounds in in_act_min / in_act_max) or "Silu": applied to
+// X before the convolution, so Y = act(Conv(in_act(X), W, B) + Z) with zero padding of in_act(X)
+// (convert_layout folds the standalone activation before a channels-last depthwise convolution).
 #include "ir/ops/shape_rules.h"
 
 namespace kiln {
@@ -31,9 +37,18 @@ Status infer_conv_act(InferContext& ctx) {
     if (ctx.input_shape(0).rank_known() && ctx.input_shape(0).rank() != 4)
       return ctx.fail("layout NHWC takes a rank-4 input, got ", ctx.input_shape(0).to_string());
     std::vector<InferContext::Input> ins;
+    const std::string wl = ctx.node().attr_string("weight_layout", "MHWC");
+    if (wl != "MHWC" && wl != "HWCM") return ctx.fail("unknown weight_layout '", wl, "' (MHWC or HWCM)");
     for (size_t i = 0; i < 3; ++i) {
       InferContext::Input in;
-      if (ctx.has_input(i)) in = {ctx.input_type(i), i < 2 ? permute4(ctx.input_shape(i), true) : ctx.input_shape(i), nullptr, true};
+      Shape s = ctx.has_input(i) ? ctx.input_shape(i) : Shape::unknown_rank();
+      if (i == 1 && wl == "HWCM" && s.rank_known() && s.rank() == 4) {
+        const auto& d = s.dims();  // [kH,kW,C/g,M] -> [M,C/g,kH,kW]
+        s = Shape({d[3], d[2], d[0], d[1]});
+      } else if (i < 2) {
+        s = permute4(s, true);
+      }
+      if (ctx.has_input(i)) in = {ctx.input_type(i), s, nullptr, true};
       ins.push_back(in);
     }
     InferContext c(ctx.node(), std::move(ins), 1);
@@ -43,6 +58,9 @@ Status infer_conv_act(InferContext& ctx) {
   std::string act = ctx.node().attr_string("activation", "");
   if (!act.empty() && act != "Relu" && act != "Clip" && act != "Silu")
     return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu, Clip, Silu or none)");
+  const std::string in_act = ctx.node().attr_string("input_activation", "");
+  if (!in_act.empty() && in_act != "Clip" && in_act != "Silu")
+    return ctx.fail("unknown input_activation '", in_act, "' (kiln.ConvAct takes Clip, Silu or none)");
   if (ctx.has_input(3)) {
     const Shape& z = ctx.input_shape(3);
     const Shape& y = ctx.output(0).shape;

@@ -1,0 +1,188 @@
+// The channels-last depthwise convolution kernels (kernels/conv_nhwc.cu: the K x K stride-S
+// fast path and the general one) with the input activation convert_layout folds in (a Clip or a
+// SiLU before the convolution), and the float16 channels-last ReduceMean (kernels/reduce.cu
+// cols_h8, a GlobalAveragePool after the convolution) and the 16-byte broadcast Mul
+// (elementwise_common.cuh k_map_bcast_vec, the convolution's output times the pool), against the CPU reference in float32, on
+// a real GPU (label gpu; skips without one). Batch 32 so that the builder runs channels-last.
+// Bound: relative L2 1e-2.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kiln/kiln.h"
+#include "onnx/onnx_pb.h"
+
+namespace kiln {
+namespace {
+
+struct Log : Logger {
+  std::string last;
+  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
+};
+
+bool gpu_usable() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+struct Case { int64_t c, h, w, k, s, dil; bool silu; };
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "c" << c.c << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.s << " d" << c.dil << (c.silu ? " silu" : " clip");
+}
+
+constexpr int64_t kN = 32;
+
+int64_t out_dim(const Case& c, int64_t in) { return (in + 2 * (c.k / 2) * c.dil - c.dil * (c.k - 1) - 1) / c.s + 1; }
+
+// x -> act -> depthwise Conv (bias) -> y, p = GlobalAveragePool(y), q = y * p.
+std::string model(const Case& c, const std::vector<float>& w, const std::vector<float>& b) {
+  onnx::ModelProto m;
+  m.set_ir_version(10);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  auto* x = g->add_input();
+  x->set_name("x");
+  auto* tt = x->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+  for (int64_t d : {kN, c.c, c.h, c.w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  auto init = [&](const char* name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto_DataType_FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float f : v) t->add_float_data(f);
+  };
+  init("w", {c.c, 1, c.k, c.k}, w);
+  init("b", {c.c}, b);
+  init("lo", {}, {0.25f});  // Clip(0) != 0: the zero padding must not be activated
+  init("hi", {}, {1.5f});
+  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(std::string(out) + "_node");
+    for (auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  if (c.silu) {
+    node("Sigmoid", {"x"}, "sg");
+    node("Mul", {"x", "sg"}, "a");
+  } else {
+    node("Clip", {"x", "lo", "hi"}, "a");
+  }
+  auto* conv = node("Conv", {"a", "w", "b"}, "y");
+  auto ints = [&](const char* name, std::vector<int64_t> v) {
+    auto* at = conv->add_attribute();
+    at->set_name(name);
+    at->set_type(onnx::AttributeProto_AttributeType_INTS);
+    for (int64_t i : v) at->add_ints(i);
+  };
+  const int64_t p = (c.k / 2) * c.dil;
+  ints("pads", {p, p, p, p});
+  ints("strides", {c.s, c.s});
+  ints("dilations", {c.dil, c.dil});
+  auto* gr = conv->add_attribute();
+  gr->set_name("group");
+  gr->set_type(onnx::AttributeProto_AttributeType_INT);
+  gr->set_i(c.c);
+  node("GlobalAveragePool", {"y"}, "p");
+  node("Mul", {"y", "p"}, "q");  // channels-last [N,H,W,C] * [N,1,1,C]: the 16-byte broadcast path
+  g->add_output()->set_name("y");
+  g->add_output()->set_name("p");
+  g->add_output()->set_name("q");
+  return m.SerializeAsString();
+}
+
+// Outputs y, p, q, flattened; *tactic: the depthwise layer's tactic.
+std::vector<float> run(const Case& c, BackendKind backend, const std::vector<float>& in, const std::vector<float>& w,
+                       const std::vector<float>& b, std::string* tactic) {
+  Log log;
+  Builder bld(log);
+  auto net = bld.createNetwork();
+  OnnxParser parser(*net, log);
+  std::string bytes = model(c, w, b);
+  EXPECT_TRUE(parser.parse(bytes.data(), bytes.size())) << log.last;
+  auto cfg = bld.createBuilderConfig();
+  cfg->setBackend(backend);
+  if (backend == BackendKind::kCUDA) cfg->setFlag(BuilderFlag::kFP16);
+  auto plan = bld.buildSerializedNetwork(*net, *cfg);
+  EXPECT_FALSE(plan.empty()) << log.last;
+  Runtime rt(log);
+  auto e = rt.deserialize(plan.data(), plan.size());
+  if (!e) { ADD_FAILURE() << log.last; return {}; }
+  for (int i = 0; i < e->getNbLayers(); ++i)
+    if (e->getLayerInformation(i).op_type == "kiln.ConvAct") *tactic = e->getLayerInformation(i).tactic;
+  auto ctx = e->createExecutionContext();
+  const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
+  std::vector<float> y(size_t(kN * c.c * oh * ow)), p(size_t(kN * c.c)), q(y.size());
+  void *dx = const_cast<float*>(in.data()), *dy = y.data(), *dp = p.data(), *dq = q.data();
+  const bool gpu = backend == BackendKind::kCUDA;
+  if (gpu) {
+    cudaMalloc(&dx, in.size() * 4);
+    cudaMemcpy(dx, in.data(), in.size() * 4, cudaMemcpyHostToDevice);
+    cudaMalloc(&dy, y.size() * 4);
+    cudaMalloc(&dp, p.size() * 4);
+    cudaMalloc(&dq, q.size() * 4);
+  }
+  ctx->setInputShape("x", {kN, c.c, c.h, c.w});
+  ctx->setTensorAddress("x", dx);
+  ctx->setTensorAddress("y", dy);
+  ctx->setTensorAddress("p", dp);
+  ctx->setTensorAddress("q", dq);
+  EXPECT_TRUE(ctx->execute()) << log.last;
+  if (gpu) {
+    cudaDeviceSynchronize();
+    cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(p.data(), dp, p.size() * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(q.data(), dq, q.size() * 4, cudaMemcpyDeviceToHost);
+    cudaFree(dx), cudaFree(dy), cudaFree(dp), cudaFree(dq);
+  }
+  y.insert(y.end(), p.begin(), p.end());
+  y.insert(y.end(), q.begin(), q.end());
+  return y;
+}
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b, size_t from, size_t to) {
+  double num = 0, den = 0;
+  for (size_t i = from; i < to; ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
+  return std::sqrt(num / den);
+}
+
+class CudaDepthwise : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudaDepthwise, Float16KernelsMatchTheCpu) {
+  if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
+  const Case c = GetParam();
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(kN * c.c * c.h * c.w)), w(size_t(c.c * c.k * c.k)), b(size_t(c.c));
+  for (float& v : x) v = nd(rng);
+  for (float& v : w) v = nd(rng) / float(c.k);
+  for (float& v : b) v = 0.1f * nd(rng);
+  std::string cpu_tactic, cuda_tactic;
+  auto want = run(c, BackendKind::kCPU, x, w, b, &cpu_tactic);
+  auto got = run(c, BackendKind::kCUDA, x, w, b, &cuda_tactic);
+  EXPECT_EQ(cuda_tactic, "cuda.conv");
+  ASSERT_EQ(got.size(), want.size());
+  const size_t np = size_t(kN * c.c), ny = (want.size() - np) / 2;
+  EXPECT_LT(rel_l2(got, want, 0, ny), 1e-2) << "y";
+  EXPECT_LT(rel_l2(got, want, ny, ny + np), 1e-2) << "pooled";
+  EXPECT_LT(rel_l2(got, want, ny + np, want.size()), 1e-2) << "scaled";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaDepthwise,
+                         ::testing::Values(Case{16, 14, 14, 3, 1, 1, false}, Case{24, 15, 13, 3, 2, 1, true},
+                                           Case{40, 9, 7, 5, 1, 1, true}, Case{32, 12, 11, 5, 2, 1, false},
+                                           Case{8, 10, 10, 3, 1, 2, true}, Case{6, 9, 9, 3, 1, 1, false},
+                                           Case{1160, 7, 7, 5, 1, 1, true}),
+                         [](const ::testing::TestParamInfo<Case>& i) {  // e.g. c16_14x14_k3_s1_d1_clip
+                           const Case& c = i.param;
+                           return "c" + std::to_string(c.c) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) +
+                                  "_k" + std::to_string(c.k) + "_s" + std::to_string(c.s) + "_d" + std::to_string(c.dil) +
+                                  (c.silu ? "_silu" : "_clip");
+                         });
+
+}  // namespace
+}  // namespace kiln
