@@ -1,6 +1,7 @@
 // conv_to_matmul: a patchify convolution (kernel == stride, no padding) becomes Reshape ->
 // Transpose -> Reshape -> MatMul -> Add -> Transpose with the same values, for a dynamic batch;
-// must not fire with padding, overlapping windows, a 1x1 kernel, groups, or H not a multiple of p.
+// a 1x1 convolution of one pixel becomes Reshape -> MatMul -> Add -> Reshape; must not fire with
+// padding, overlapping windows, a 1x1 kernel over many pixels, groups, or H not a multiple of p.
 #include <gtest/gtest.h>
 
 #include "ir/op_registry.h"
@@ -62,12 +63,31 @@ TEST(ConvToMatmul, PatchifyConvBecomesAGemmWithTheSameValues) {
   EXPECT_LT(rel_l2(got, want), 1e-6);
 }
 
+TEST(ConvToMatmul, OnePixelPointwiseConvBecomesAGemmWithTheSameValues) {
+  Net n(Shape({Dim::symbol("batch"), 3, 1, 1}));
+  n.conv({1, 1}, {1, 1}, {0, 0, 0, 0});
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const Tensor x = random_tensor({5, 3, 1, 1}, 4);
+  const auto want = run(n.g, x);
+  PassContext ctx;
+  ASSERT_TRUE(conv_to_matmul(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["conv_to_matmul.converted"], 1);
+  EXPECT_EQ(count(n.g, "Conv"), 0);
+  EXPECT_EQ(count(n.g, "Transpose"), 0);  // [B, C, 1, 1] is [B, C]: views only
+  EXPECT_EQ(n.g.find_value("c")->shape, Shape({Dim::symbol("batch"), 6, 1, 1}));
+  const auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-6);
+}
+
 TEST(ConvToMatmul, LeavesOtherConvolutionsAlone) {
   struct C { std::vector<int64_t> k, s, p; int64_t group; Shape xs; };
   const std::vector<C> cases = {
       {{4, 3}, {4, 3}, {1, 1, 1, 1}, 1, Shape({1, 3, 8, 12})},  // padding
       {{4, 3}, {2, 3}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // overlapping windows
-      {{1, 1}, {1, 1}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // 1x1: stays a convolution
+      {{1, 1}, {1, 1}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // 1x1 of many pixels: stays a convolution
+      {{1, 1}, {1, 1}, {0, 0, 0, 0}, 3, Shape({1, 3, 1, 1})},   // one pixel, but groups
       {{4, 3}, {4, 3}, {0, 0, 0, 0}, 3, Shape({1, 3, 8, 12})},  // groups
       {{3, 3}, {3, 3}, {0, 0, 0, 0}, 1, Shape({1, 3, 8, 12})},  // 8 not a multiple of 3
   };
