@@ -96,6 +96,13 @@ struct Prologue {
   Value* src = nullptr;  // the value the activation reads
 };
 
+// [N, C, 1, 1] with a static C: one pixel per image, so NCHW and NHWC are the same bytes and a
+// change of layout is a Reshape (a view), not a Transpose.
+bool one_pixel(const Shape& s) {
+  return s.rank_known() && s.rank() == 4 && s[1].is_static() && s[2].is_static() && s[3].is_static() &&
+         s[2].value() == 1 && s[3].value() == 1;
+}
+
 Shape to_nhwc(const Shape& s) {
   const auto& d = s.dims();
   return Shape({d[0], d[2], d[3], d[1]});
@@ -110,6 +117,8 @@ class Converter {
   Expected<Value*> twin_of(Value* v);  // the NHWC twin, adding a Transpose if there is none yet
   Expected<Value*> new_twin(Value* v);  // a fresh NHWC value for v, and the Transpose back to v
   Status push(std::unique_ptr<Node> n) { out_.push_back(std::move(n)); return Status::ok(); }
+  Expected<std::unique_ptr<Node>> relayout(const std::string& name, Value* in, Value* out, const Value* nchw,
+                                           const std::array<int, 4>& perm);
   Expected<Value*> weight(Value* w, bool tap_major);
   bool fold_activation(const Node& n);  // true: n's work went into the convolution before it
   bool fold_prologue(const Node& n);  // true: n's work goes into the depthwise convolution after it
@@ -142,10 +151,29 @@ std::unique_ptr<Node> transpose_node(const std::string& name, int opset, Value* 
   return t;
 }
 
+// The node that re-lays `in` out as `out` (perm kToNHWC or kToNCHW; `nchw` is the NCHW one of
+// the two): a Transpose, or for one pixel per image a Reshape (no copy, no launch).
+Expected<std::unique_ptr<Node>> Converter::relayout(const std::string& name, Value* in, Value* out, const Value* nchw,
+                                                    const std::array<int, 4>& perm) {
+  if (!one_pixel(nchw->shape)) return transpose_node(name, opset_, in, out, perm);
+  const int64_t c = nchw->shape[1].value();
+  const std::vector<int64_t> target = perm == kToNHWC ? std::vector<int64_t>{0, 1, 1, c} : std::vector<int64_t>{0, c, 1, 1};
+  KILN_ASSIGN_OR_RETURN(Value * tv, g_.add_initializer(out->name + "/shape", Tensor::from_vector<int64_t>({4}, target)));
+  auto r = std::make_unique<Node>();
+  r->name = name;
+  r->op_type = "Reshape";
+  r->opset = opset_;
+  r->inputs = {in, tv};
+  r->outputs = {out};
+  out->producer = r.get();
+  return r;
+}
+
 Expected<Value*> Converter::twin_of(Value* v) {
   if (auto it = twin_.find(v); it != twin_.end()) return it->second;
   KILN_ASSIGN_OR_RETURN(Value * t, g_.add_value(v->name + "/nhwc", v->dtype, to_nhwc(v->shape)));
-  out_.push_back(transpose_node(v->name + "/to_nhwc", opset_, v, t, kToNHWC));
+  KILN_ASSIGN_OR_RETURN(auto r, relayout(v->name + "/to_nhwc", v, t, v, kToNHWC));
+  out_.push_back(std::move(r));
   twin_[v] = t;
   ++transposes_;
   return t;
@@ -319,11 +347,15 @@ Status Converter::run(PassContext& ctx) {
       for (const Value* v : n.inputs) {
         if (!v) continue;
         if (twin_.count(v)) any = true;
-        else if (!all_ones(v->shape)) ok = false;
+        else if (!all_ones(v->shape) && !one_pixel(v->shape)) ok = false;
       }
       if (any && ok) {
         made = std::make_unique<Node>(n);
-        for (Value*& v : made->inputs) if (v && twin_.count(v)) v = twin_.at(v);
+        // A [N, C, 1, 1] operand (a squeeze-and-excitation gate) gets its twin by a Reshape.
+        for (Value*& v : made->inputs)
+          if (v && (twin_.count(v) || (one_pixel(v->shape) && !all_ones(v->shape)))) {
+            KILN_ASSIGN_OR_RETURN(v, twin_of(v));
+          }
         ++followed_;
       }
     }
@@ -335,7 +367,8 @@ Status Converter::run(PassContext& ctx) {
     if (made->op_type == "ConvAct" && made->attr_string("activation", "").empty() && dw)
       bare_[made->outputs[0]] = made.get();
     out_.push_back(std::move(made));
-    out_.push_back(transpose_node(n.name + "/to_nchw", opset_, twin_.at(y), y, kToNCHW));
+    KILN_ASSIGN_OR_RETURN(auto back, relayout(n.name + "/to_nchw", twin_.at(y), y, y, kToNCHW));
+    out_.push_back(std::move(back));
   }
   nodes = std::move(out_);
   ctx.counters["convert_layout.convolutions"] += convs_;

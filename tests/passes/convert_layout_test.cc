@@ -89,8 +89,10 @@ TEST(ConvertLayout, ConvertsConvChainsAndKeepsValues) {
   EXPECT_EQ(count(n.g, "MaxPool"), 1);  // kiln.MaxPool
   for (const auto& node : n.g.nodes())
     if (node->op_type == "MaxPool") EXPECT_EQ(node->domain, "kiln");
-  // One Transpose in (x), one back for each graph output (y, m); none between the layers.
-  EXPECT_EQ(count(n.g, "Transpose"), 3);
+  // One Transpose in (x) and one back for m; none between the layers. y [2, 3, 1, 1] is one
+  // pixel per image: it goes back by a Reshape.
+  EXPECT_EQ(count(n.g, "Transpose"), 2);
+  EXPECT_EQ(count(n.g, "Reshape"), 1);
   // Types and shapes the pass gave its new values are the ones inference gives.
   for (const auto& node : n.g.nodes())
     for (const Value* v : node->outputs) EXPECT_TRUE(v->shape.is_static()) << v->name;
@@ -100,6 +102,34 @@ TEST(ConvertLayout, ConvertsConvChainsAndKeepsValues) {
   for (const auto& node : n.g.nodes())
     for (const Value* v : node->outputs) EXPECT_EQ(before[v->name], v->shape) << v->name;
   auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-5);
+}
+
+// Squeeze-and-excitation: x -> Conv -> c; c * gate with gate [N, C, 1, 1] from outside the
+// channels-last chain (as conv_to_matmul's GEMM leaves it): the Mul stays channels-last, the
+// gate comes in by a Reshape (no Transpose of the big tensor either way).
+TEST(ConvertLayout, GatesOfOnePixelJoinByReshape) {
+  Net n;
+  Value* gate = *n.g.add_value("gate", DataType::kFloat32, Shape({2, 8, 1, 1}));
+  gate->is_graph_input = true;
+  n.g.inputs.push_back(gate);
+  Node* c1 = n.add("Conv", {n.x, n.w("w1", {8, 4, 3, 3}, 1), n.w("b1", {8}, 2)}, "c");
+  c1->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  n.add("Mul", {n.v("c"), gate}, "m");
+  n.add("Conv", {n.v("m"), n.w("w2", {4, 8, 1, 1}, 3)}, "y");
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 4, 6, 7}, 9)}, {"gate", random_tensor({2, 8, 1, 1}, 8)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ctx.channels_last = true;
+  ASSERT_TRUE(convert_layout(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok()) << n.g.verify().message();
+  EXPECT_EQ(ctx.counters["convert_layout.followed"], 1);  // the Mul
+  EXPECT_EQ(count(n.g, "Transpose"), 2);                 // x in, y back
+  EXPECT_EQ(count(n.g, "Reshape"), 1);                   // the gate
+  auto got = run(n.g, in);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_LT(rel_l2(got, want), 1e-5);
 }
