@@ -3,27 +3,15 @@
 // [B, H, S, D] layouts, sequence lengths that are and are not multiples of the 64-key tile, a
 // broadcast additive mask with masked keys, head sizes 32/64/128, grids that take blocks of 1, 2
 // and 4 warps. Bound: relative L2 1e-2.
-#include <cuda_runtime.h>
-#include <gtest/gtest.h>
-
-#include <cmath>
 #include <random>
 
-#include "kiln/kiln.h"
 #include "onnx/onnx_pb.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace kiln {
 namespace {
 
-struct Log : Logger {
-  std::string last;
-  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
-};
-
-bool gpu_usable() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+using namespace gpu_test;
 
 struct Case { int64_t b, s, h, d; bool four_d; bool row_mask = false; };  // row_mask: [B,1,S,S], else [B,1,1,S]
 std::vector<int64_t> mask_dims(const Case& c) {
@@ -69,46 +57,10 @@ std::string model(const Case& c) {
 }
 
 std::vector<float> run(const Case& c, BackendKind backend, const std::vector<std::vector<float>>& in, std::string* tactic) {
-  Log log;
-  Builder b(log);
-  auto net = b.createNetwork();
-  OnnxParser p(*net, log);
-  std::string bytes = model(c);
-  EXPECT_TRUE(p.parse(bytes.data(), bytes.size())) << log.last;
-  auto cfg = b.createBuilderConfig();
-  cfg->setBackend(backend);
-  if (backend == BackendKind::kCUDA) cfg->setFlag(BuilderFlag::kFP16);
-  auto plan = b.buildSerializedNetwork(*net, *cfg);
-  EXPECT_FALSE(plan.empty()) << log.last;
-  Runtime rt(log);
-  auto e = rt.deserialize(plan.data(), plan.size());
-  if (!e) { ADD_FAILURE() << log.last; return {}; }
-  for (int i = 0; i < e->getNbLayers(); ++i)
-    if (e->getLayerInformation(i).op_type == "Attention") *tactic = e->getLayerInformation(i).tactic;
-  auto ctx = e->createExecutionContext();
+  std::vector<Input> inputs;
   const char* names[] = {"q", "k", "v", "mask"};
-  std::vector<void*> dev;
-  std::vector<float> y(size_t(c.b * c.s * c.h * c.d));
-  void* dy = y.data();
-  for (int i = 0; i < 4; ++i) {
-    ctx->setInputShape(names[i], i < 3 ? qkv_dims(c) : mask_dims(c));
-    void* p = const_cast<float*>(in[i].data());
-    if (backend == BackendKind::kCUDA) {
-      cudaMalloc(&p, in[i].size() * 4);
-      cudaMemcpy(p, in[i].data(), in[i].size() * 4, cudaMemcpyHostToDevice);
-      dev.push_back(p);
-    }
-    ctx->setTensorAddress(names[i], p);
-  }
-  if (backend == BackendKind::kCUDA) { cudaMalloc(&dy, y.size() * 4); dev.push_back(dy); }
-  ctx->setTensorAddress("y", dy);
-  EXPECT_TRUE(ctx->execute()) << log.last;
-  if (backend == BackendKind::kCUDA) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
-    for (void* p : dev) cudaFree(p);
-  }
-  return y;
+  for (int i = 0; i < 4; ++i) inputs.push_back({names[i], i < 3 ? qkv_dims(c) : mask_dims(c), &in[i]});
+  return run_model(model(c), backend, inputs, {{"y", size_t(c.b * c.s * c.h * c.d)}}, "Attention", tactic);
 }
 
 class CudaAttention : public ::testing::TestWithParam<Case> {};
@@ -129,9 +81,7 @@ TEST_P(CudaAttention, Float16KernelMatchesTheCpu) {
   auto got = run(c, BackendKind::kCUDA, in, &cuda_tactic);
   EXPECT_EQ(cuda_tactic, "cuda.attention");
   ASSERT_EQ(got.size(), want.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) num += (got[i] - want[i]) * double(got[i] - want[i]), den += double(want[i]) * want[i];
-  EXPECT_LT(std::sqrt(num / den), 1e-2);
+  EXPECT_LT(rel_l2(got, want), 1e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaAttention,

@@ -5,27 +5,15 @@
 // (elementwise_common.cuh k_map_bcast_vec, the convolution's output times the pool), against the CPU reference in float32, on
 // a real GPU (label gpu; skips without one). Batch 32 so that the builder runs channels-last.
 // Bound: relative L2 1e-2.
-#include <cuda_runtime.h>
-#include <gtest/gtest.h>
-
-#include <cmath>
 #include <random>
 
-#include "kiln/kiln.h"
 #include "onnx/onnx_pb.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace kiln {
 namespace {
 
-struct Log : Logger {
-  std::string last;
-  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
-};
-
-bool gpu_usable() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+using namespace gpu_test;
 
 struct Case { int64_t c, h, w, k, s, dil; bool silu; };
 void PrintTo(const Case& c, std::ostream* os) {
@@ -95,59 +83,13 @@ std::string model(const Case& c, const std::vector<float>& w, const std::vector<
   return m.SerializeAsString();
 }
 
-// Outputs y, p, q, flattened; *tactic: the depthwise layer's tactic.
+// Outputs y, p, q, one after the other; *tactic: the depthwise layer's tactic.
 std::vector<float> run(const Case& c, BackendKind backend, const std::vector<float>& in, const std::vector<float>& w,
                        const std::vector<float>& b, std::string* tactic) {
-  Log log;
-  Builder bld(log);
-  auto net = bld.createNetwork();
-  OnnxParser parser(*net, log);
-  std::string bytes = model(c, w, b);
-  EXPECT_TRUE(parser.parse(bytes.data(), bytes.size())) << log.last;
-  auto cfg = bld.createBuilderConfig();
-  cfg->setBackend(backend);
-  if (backend == BackendKind::kCUDA) cfg->setFlag(BuilderFlag::kFP16);
-  auto plan = bld.buildSerializedNetwork(*net, *cfg);
-  EXPECT_FALSE(plan.empty()) << log.last;
-  Runtime rt(log);
-  auto e = rt.deserialize(plan.data(), plan.size());
-  if (!e) { ADD_FAILURE() << log.last; return {}; }
-  for (int i = 0; i < e->getNbLayers(); ++i)
-    if (e->getLayerInformation(i).op_type == "kiln.ConvAct") *tactic = e->getLayerInformation(i).tactic;
-  auto ctx = e->createExecutionContext();
   const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
-  std::vector<float> y(size_t(kN * c.c * oh * ow)), p(size_t(kN * c.c)), q(y.size());
-  void *dx = const_cast<float*>(in.data()), *dy = y.data(), *dp = p.data(), *dq = q.data();
-  const bool gpu = backend == BackendKind::kCUDA;
-  if (gpu) {
-    cudaMalloc(&dx, in.size() * 4);
-    cudaMemcpy(dx, in.data(), in.size() * 4, cudaMemcpyHostToDevice);
-    cudaMalloc(&dy, y.size() * 4);
-    cudaMalloc(&dp, p.size() * 4);
-    cudaMalloc(&dq, q.size() * 4);
-  }
-  ctx->setInputShape("x", {kN, c.c, c.h, c.w});
-  ctx->setTensorAddress("x", dx);
-  ctx->setTensorAddress("y", dy);
-  ctx->setTensorAddress("p", dp);
-  ctx->setTensorAddress("q", dq);
-  EXPECT_TRUE(ctx->execute()) << log.last;
-  if (gpu) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
-    cudaMemcpy(p.data(), dp, p.size() * 4, cudaMemcpyDeviceToHost);
-    cudaMemcpy(q.data(), dq, q.size() * 4, cudaMemcpyDeviceToHost);
-    cudaFree(dx), cudaFree(dy), cudaFree(dp), cudaFree(dq);
-  }
-  y.insert(y.end(), p.begin(), p.end());
-  y.insert(y.end(), q.begin(), q.end());
-  return y;
-}
-
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b, size_t from, size_t to) {
-  double num = 0, den = 0;
-  for (size_t i = from; i < to; ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
-  return std::sqrt(num / den);
+  const size_t ny = size_t(kN * c.c * oh * ow), np = size_t(kN * c.c);
+  return run_model(model(c, w, b), backend, {{"x", {kN, c.c, c.h, c.w}, &in}}, {{"y", ny}, {"p", np}, {"q", ny}},
+                   "kiln.ConvAct", tactic);
 }
 
 class CudaDepthwise : public ::testing::TestWithParam<Case> {};

@@ -2,27 +2,16 @@
 // a whole engine captured in a CUDA graph (so enqueue allocates, synchronizes and copies
 // nothing for static shapes), results equal to the CPU engine's, and an out-of-memory shape
 // that fails cleanly and leaves the engine usable.
-#include <cuda_runtime.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <random>
 
-#include "kiln/kiln.h"
 #include "onnx/onnx_pb.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace kiln {
 namespace {
 
-struct Log : Logger {
-  std::string last;
-  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
-};
-
-bool gpu_usable() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+using namespace gpu_test;
 
 #define REQUIRE_GPU() \
   if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)"

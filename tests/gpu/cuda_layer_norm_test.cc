@@ -2,27 +2,15 @@
 // 16-byte kernel for rows that are a multiple of 8 up to 4096, the generic kernel otherwise)
 // against the CPU reference in float32, on a real GPU (label gpu; skips without one). Random
 // rows with a non-zero mean, random scale and bias. Bound: relative L2 1e-2.
-#include <cuda_runtime.h>
-#include <gtest/gtest.h>
-
-#include <cmath>
 #include <random>
 
-#include "kiln/kiln.h"
 #include "onnx/onnx_pb.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace kiln {
 namespace {
 
-struct Log : Logger {
-  std::string last;
-  void log(Severity s, const char* m) noexcept override { if (s <= Severity::kERROR) last = m; }
-};
-
-bool gpu_usable() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+using namespace gpu_test;
 
 std::string model(int64_t rows, int64_t n, std::mt19937& rng) {
   onnx::ModelProto m;
@@ -51,41 +39,6 @@ std::string model(int64_t rows, int64_t n, std::mt19937& rng) {
   return m.SerializeAsString();
 }
 
-std::vector<float> run(const std::string& bytes, int64_t rows, int64_t n, BackendKind backend, const std::vector<float>& in) {
-  Log log;
-  Builder b(log);
-  auto net = b.createNetwork();
-  OnnxParser p(*net, log);
-  EXPECT_TRUE(p.parse(bytes.data(), bytes.size())) << log.last;
-  auto cfg = b.createBuilderConfig();
-  cfg->setBackend(backend);
-  if (backend == BackendKind::kCUDA) cfg->setFlag(BuilderFlag::kFP16);
-  auto plan = b.buildSerializedNetwork(*net, *cfg);
-  EXPECT_FALSE(plan.empty()) << log.last;
-  Runtime rt(log);
-  auto e = rt.deserialize(plan.data(), plan.size());
-  if (!e) { ADD_FAILURE() << log.last; return {}; }
-  auto ctx = e->createExecutionContext();
-  std::vector<float> y(in.size());
-  void *dx = const_cast<float*>(in.data()), *dy = y.data();
-  if (backend == BackendKind::kCUDA) {
-    cudaMalloc(&dx, in.size() * 4);
-    cudaMalloc(&dy, y.size() * 4);
-    cudaMemcpy(dx, in.data(), in.size() * 4, cudaMemcpyHostToDevice);
-  }
-  ctx->setInputShape("x", {rows, n});
-  ctx->setTensorAddress("x", dx);
-  ctx->setTensorAddress("y", dy);
-  EXPECT_TRUE(ctx->execute()) << log.last;
-  if (backend == BackendKind::kCUDA) {
-    cudaDeviceSynchronize();
-    cudaMemcpy(y.data(), dy, y.size() * 4, cudaMemcpyDeviceToHost);
-    cudaFree(dx);
-    cudaFree(dy);
-  }
-  return y;
-}
-
 class CudaLayerNorm : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(CudaLayerNorm, Float16MatchesTheCpu) {
@@ -96,12 +49,12 @@ TEST_P(CudaLayerNorm, Float16MatchesTheCpu) {
   std::vector<float> x(size_t(rows * n));
   for (float& v : x) v = nd(rng);
   const std::string bytes = model(rows, n, rng);
-  auto want = run(bytes, rows, n, BackendKind::kCPU, x);
-  auto got = run(bytes, rows, n, BackendKind::kCUDA, x);
+  const std::vector<Input> in = {{"x", {rows, n}, &x}};
+  const std::vector<Output> out = {{"y", x.size()}};
+  auto want = run_model(bytes, BackendKind::kCPU, in, out);
+  auto got = run_model(bytes, BackendKind::kCUDA, in, out);
   ASSERT_EQ(got.size(), want.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) num += (got[i] - want[i]) * double(got[i] - want[i]), den += double(want[i]) * want[i];
-  EXPECT_LT(std::sqrt(num / den), 1e-2);
+  EXPECT_LT(rel_l2(got, want), 1e-2);
 }
 
 // 768 (BERT/ViT), 1000 and 4096 take the warp-per-row kernel (K = 3, 4, 16); 100 and 5000 the
