@@ -30,15 +30,8 @@ std::string model(const Case& c) {
   m.set_ir_version(10);
   m.add_opset_import()->set_version(23);
   auto* g = m.mutable_graph();
-  auto input = [&](const char* name, std::vector<int64_t> dims) {
-    auto* x = g->add_input();
-    x->set_name(name);
-    auto* tt = x->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-    for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-  };
-  for (const char* n : {"q", "k", "v"}) input(n, qkv_dims(c));
-  input("mask", mask_dims(c));
+  for (const char* n : {"q", "k", "v"}) add_float_input(g, n, qkv_dims(c));
+  add_float_input(g, "mask", mask_dims(c));
   g->add_output()->set_name("y");
   auto* n = g->add_node();
   n->set_op_type("Attention");

@@ -30,17 +30,9 @@ std::string model(const Case& c, const std::vector<float>& w, const std::vector<
   m.set_ir_version(10);
   m.add_opset_import()->set_version(17);
   auto* g = m.mutable_graph();
-  auto* x = g->add_input();
-  x->set_name("x");
-  auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-  for (int64_t d : {kN, c.c, c.h, c.w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  add_float_input(g, "x", {kN, c.c, c.h, c.w});
   auto init = [&](const char* name, std::vector<int64_t> dims, const std::vector<float>& v) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto_DataType_FLOAT);
-    for (int64_t d : dims) t->add_dims(d);
-    for (float f : v) t->add_float_data(f);
+    add_float_initializer(g, name, dims, v);
   };
   init("w", {c.c, 1, c.k, c.k}, w);
   init("b", {c.c}, b);

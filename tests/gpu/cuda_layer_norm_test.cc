@@ -17,18 +17,12 @@ std::string model(int64_t rows, int64_t n, std::mt19937& rng) {
   m.set_ir_version(10);
   m.add_opset_import()->set_version(17);
   auto* g = m.mutable_graph();
-  auto* x = g->add_input();
-  x->set_name("x");
-  auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-  for (int64_t d : {rows, n}) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  add_float_input(g, "x", {rows, n});
   std::normal_distribution<float> nd(0.f, 1.f);
   for (const char* name : {"scale", "bias"}) {
-    auto* w = g->add_initializer();
-    w->set_name(name);
-    w->set_data_type(onnx::TensorProto_DataType_FLOAT);
-    w->add_dims(n);
-    for (int64_t i = 0; i < n; ++i) w->add_float_data(nd(rng));
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& e : v) e = nd(rng);
+    add_float_initializer(g, name, {n}, v);
   }
   g->add_output()->set_name("y");
   auto* node = g->add_node();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/kiln.h"
+#include "onnx/onnx_pb.h"
 
 namespace kiln::gpu_test {
 
@@ -29,6 +30,23 @@ inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b, s
   double num = 0, den = 0;
   for (size_t i = from; i < to && i < a.size(); ++i) num += (a[i] - b[i]) * double(a[i] - b[i]), den += double(b[i]) * b[i];
   return std::sqrt(num / den);
+}
+
+// Model-building shorthands: a float32 graph input with static dims, a float32 initializer.
+inline void add_float_input(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims) {
+  auto* x = g->add_input();
+  x->set_name(name);
+  auto* tt = x->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
+  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+}
+inline void add_float_initializer(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims,
+                                  const std::vector<float>& values) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto_DataType_FLOAT);
+  for (int64_t d : dims) t->add_dims(d);
+  for (float f : values) t->add_float_data(f);
 }
 
 struct Input {
