@@ -35,7 +35,8 @@ bool all_equal(const std::vector<int64_t>& v, int64_t x) {
   return true;
 }
 
-// The patch size [p, q] when n is a patchify convolution, else empty.
+// The patch size [p, q] when n is a patchify convolution, [1, 1] for a 1x1 convolution of one
+// pixel, else empty.
 std::vector<int64_t> patch_of(const Node& n) {
   if (!n.domain.empty() || n.op_type != "Conv" || n.inputs.size() < 2 || !n.has_input(0) || !n.has_input(1) ||
       !n.has_output(0))
@@ -43,7 +44,9 @@ std::vector<int64_t> patch_of(const Node& n) {
   const Value *x = n.inputs[0], *w = n.inputs[1];
   if (x->dtype != DataType::kFloat32 && x->dtype != DataType::kFloat16) return {};
   if (!w->initializer || w->initializer->rank() != 4 || w->dtype != x->dtype) return {};
-  if (n.has_input(2) && (!n.inputs[2]->initializer || n.inputs[2]->initializer->rank() != 1)) return {};
+  if (n.has_input(2) && (!n.inputs[2]->initializer || n.inputs[2]->initializer->rank() != 1 ||
+                         n.inputs[2]->dtype != x->dtype))
+    return {};
   const Shape& xs = x->shape;
   if (!xs.rank_known() || xs.rank() != 4 || !xs[1].is_static() || !xs[2].is_static() || !xs[3].is_static()) return {};
   const auto& wd = w->initializer->dims();
@@ -54,7 +57,7 @@ std::vector<int64_t> patch_of(const Node& n) {
   if (!all_equal(n.attr_ints("dilations", {1, 1}), 1) || !all_equal(n.attr_ints("pads", {0, 0, 0, 0}), 0)) return {};
   const std::string ap = n.attr_string("auto_pad", "NOTSET");
   if (ap != "NOTSET" && ap != "VALID") return {};
-  if (k[0] == 1 && k[1] == 1 && xs[2].value() == 1 && xs[3].value() == 1) return k;  // one pixel, any stride
+  if (pixel) return k;  // one pixel: any stride gives the same single output
   if (k[0] < 2 || k[1] < 2 || xs[2].value() % k[0] || xs[3].value() % k[1]) return {};
   return k;
 }
