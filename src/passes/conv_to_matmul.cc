@@ -77,17 +77,7 @@ class Rewriter {
     KILN_ASSIGN_OR_RETURN(Value * tr, value("patches", t, Shape({b, hp, wq, c, p, q})));
     add("Transpose", {r}, tr)->attrs["perm"] = std::vector<int64_t>{0, 2, 4, 1, 3, 5};
     KILN_ASSIGN_OR_RETURN(Value * u, reshape(tr, {0, hp, wq, k}, Shape({b, hp, wq, k})));
-    // [M, C, p, q] -> [C, p, q, M], read as [C*p*q, M]: row c*p*q + i*q + j matches u's columns.
-    KILN_ASSIGN_OR_RETURN(Tensor wt, permute4(*w->initializer, {1, 2, 3, 0}));
-    KILN_ASSIGN_OR_RETURN(Tensor w2, wt.reshaped({k, m}));
-    KILN_ASSIGN_OR_RETURN(Value * wv, g_.add_initializer(w->name + "/gemm", std::move(w2)));
-    KILN_ASSIGN_OR_RETURN(Value * mm, value("gemm", t, Shape({b, hp, wq, m})));
-    add("MatMul", {u, wv}, mm);
-    Value* pre = mm;
-    if (conv_.has_input(2)) {
-      KILN_ASSIGN_OR_RETURN(pre, value("bias", t, Shape({b, hp, wq, m})));
-      add("Add", {mm, conv_.inputs[2]}, pre);
-    }
+    KILN_ASSIGN_OR_RETURN(Value * pre, gemm(u, {b, hp, wq}, k, m));
     add("Transpose", {pre}, y)->attrs["perm"] = std::vector<int64_t>{0, 3, 1, 2};
     return std::move(out_);
   }
@@ -95,21 +85,25 @@ class Rewriter {
  private:
   // [B, C, 1, 1] -> [B, C] x [C, M] (+ bias) -> [B, M, 1, 1].
   Expected<std::vector<std::unique_ptr<Node>>> pixel(const Dim& b, int64_t c, int64_t m) {
-    Value *x = conv_.inputs[0], *w = conv_.inputs[1], *y = conv_.outputs[0];
-    KILN_ASSIGN_OR_RETURN(Value * u, reshape(x, {0, c}, Shape({b, c})));
-    KILN_ASSIGN_OR_RETURN(Tensor wt, permute4(*w->initializer, {1, 2, 3, 0}));
-    KILN_ASSIGN_OR_RETURN(Tensor w2, wt.reshaped({c, m}));
-    KILN_ASSIGN_OR_RETURN(Value * wv, g_.add_initializer(w->name + "/gemm", std::move(w2)));
-    KILN_ASSIGN_OR_RETURN(Value * mm, value("gemm", x->dtype, Shape({b, m})));
-    add("MatMul", {u, wv}, mm);
-    Value* pre = mm;
-    if (conv_.has_input(2)) {
-      KILN_ASSIGN_OR_RETURN(pre, value("bias", x->dtype, Shape({b, m})));
-      add("Add", {mm, conv_.inputs[2]}, pre);
-    }
-    KILN_ASSIGN_OR_RETURN(Value * shape, g_.add_initializer(y->name + "/shape_out", Tensor::from_vector<int64_t>({4}, {0, m, 1, 1})));
-    add("Reshape", {pre, shape}, y);
+    KILN_ASSIGN_OR_RETURN(Value * u, reshape(conv_.inputs[0], {0, c}, Shape({b, c})));
+    KILN_ASSIGN_OR_RETURN(Value * pre, gemm(u, {b}, c, m));
+    KILN_RETURN_IF_ERROR(reshape_to(pre, {0, m, 1, 1}, conv_.outputs[0]));
     return std::move(out_);
+  }
+  // u [lead..., K] x the weight as [K, M] (+ the bias): [lead..., M]. The weight [M, C, p, q] is
+  // permuted to [C, p, q, M] and read as [C*p*q, M]: row c*p*q + i*q + j matches u's columns.
+  Expected<Value*> gemm(Value* u, std::vector<Dim> lead, int64_t k, int64_t m) {
+    Value* w = conv_.inputs[1];
+    KILN_ASSIGN_OR_RETURN(Tensor wt, permute4(*w->initializer, {1, 2, 3, 0}));
+    KILN_ASSIGN_OR_RETURN(Tensor w2, wt.reshaped({k, m}));
+    KILN_ASSIGN_OR_RETURN(Value * wv, g_.add_initializer(w->name + "/gemm", std::move(w2)));
+    lead.push_back(m);
+    KILN_ASSIGN_OR_RETURN(Value * mm, value("gemm", u->dtype, Shape(lead)));
+    add("MatMul", {u, wv}, mm);
+    if (!conv_.has_input(2)) return mm;
+    KILN_ASSIGN_OR_RETURN(Value * biased, value("bias", u->dtype, Shape(lead)));
+    add("Add", {mm, conv_.inputs[2]}, biased);
+    return biased;
   }
   Expected<Value*> value(const std::string& what, DataType t, Shape s) {
     return g_.add_value(conv_.outputs[0]->name + "/" + what, t, std::move(s));
@@ -125,12 +119,16 @@ class Rewriter {
     out_.push_back(std::move(n));
     return out_.back().get();
   }
-  Expected<Value*> reshape(Value* in, std::vector<int64_t> target, Shape s) {
-    const int64_t rank = int64_t(target.size());
+  // Reshape(in, target) into out; target becomes a constant.
+  Status reshape_to(Value* in, const std::vector<int64_t>& target, Value* out) {
     KILN_ASSIGN_OR_RETURN(Value * tv, g_.add_initializer(conv_.outputs[0]->name + "/shape" + std::to_string(out_.size()),
-                                                         Tensor::from_vector<int64_t>({rank}, target)));
+                                                         Tensor::from_vector<int64_t>({int64_t(target.size())}, target)));
+    add("Reshape", {in, tv}, out);
+    return Status::ok();
+  }
+  Expected<Value*> reshape(Value* in, const std::vector<int64_t>& target, Shape s) {
     KILN_ASSIGN_OR_RETURN(Value * o, value("reshape" + std::to_string(out_.size()), in->dtype, std::move(s)));
-    add("Reshape", {in, tv}, o);
+    KILN_RETURN_IF_ERROR(reshape_to(in, target, o));
     return o;
   }
 
