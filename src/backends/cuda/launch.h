@@ -87,5 +87,7 @@ void register_cuda_data_movement_kernels(CudaKernelTable& t);
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);
+// Whether p may be read or written `bytes` at a time (vector loads: 16 for uint4).
+inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace kiln::cuda

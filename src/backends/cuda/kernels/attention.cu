@@ -317,13 +317,11 @@ void strides(const DeviceTensor& t, int64_t heads, int64_t d, int64_t* sb, int64
   else { *sb = t.dims[1] * t.dims[2] * t.dims[3]; *sh = t.dims[2] * t.dims[3]; *ss = t.dims[3]; }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 // The mask (input `port`, right-aligned broadcast to [B, H, Sq, Sk]), then the launch for Q's
 // type and head size: what Attention and PackedAttention share once their strides are set.
 Status run(LaunchContext& ctx, AttnArgs& a, size_t port, int64_t batch, int64_t d, DataType type) {
   for (const void* p : {a.q, a.k, a.v})
-    if (!aligned16(p)) return ctx.fail("attention operands must be 16-byte aligned");
+    if (!aligned_to(p, 16)) return ctx.fail("attention operands must be 16-byte aligned");
   for (int64_t s : {a.q_s, a.k_s, a.v_s, a.q_h, a.k_h, a.v_h, a.q_b, a.k_b, a.v_b})
     if (s % 8) return ctx.fail("attention operand strides must be multiples of 8 elements");
   if (ctx.has_input(port)) {

@@ -276,7 +276,6 @@ struct Operand {
   std::vector<int64_t> dims;
 };
 inline Operand operand(const DeviceTensor& t) { return {t.data, t.dims}; }
-inline bool aligned_all(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 inline int64_t numel_of(const std::vector<int64_t>& d) {
   int64_t n = 1;
   for (int64_t x : d) n *= x;
@@ -316,13 +315,13 @@ Status launch_map(LaunchContext& c, const F& f, const DeviceTensor& y, const std
     for (int k = 0; k < N; ++k) dims.push_back(&in[k].dims);
     if (!make_bcast(y.dims, dims, &b.rank, b.dims, b.strides))
       return c.fail("broadcast over ", y.dims.size(), " dims is above the CUDA kernel's limit of ", kMaxRank);
-    if (V > 1 && b.rank >= 1 && b.dims[b.rank - 1] % V == 0 && aligned_all(y.data, sizeof(Out) * V)) {
+    if (V > 1 && b.rank >= 1 && b.dims[b.rank - 1] % V == 0 && aligned_to(y.data, sizeof(Out) * V)) {
       unsigned inner_bcast = 0;
       bool ok = true;
       for (int k = 0; k < N; ++k) {
         const int64_t s = b.strides[k][b.rank - 1];
         if (s == 0) inner_bcast |= 1u << k;
-        else ok = ok && s == 1 && aligned_all(in[k].data, sizes[k] * V);
+        else ok = ok && s == 1 && aligned_to(in[k].data, sizes[k] * V);
       }
       if (ok) {
         const int64_t groups = n / V;

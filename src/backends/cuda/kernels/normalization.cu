@@ -169,9 +169,8 @@ __global__ void __launch_bounds__(256) layer_norm_rows16(const T* __restrict__ x
 // scale/bias, no statistics outputs, 16-byte aligned); false: use the generic kernel.
 template <class T>
 bool layer_norm_fast(const LaunchContext& c, const GroupArgs& a) {
-  const auto al = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
-  if (a.n % 8 || a.n > 4096 || !a.per_j || !a.scale || a.mean_out || !al(c.inputs[0].data) || !al(c.outputs[0].data) ||
-      !al(a.scale) || (a.bias && !al(a.bias)))
+  if (a.n % 8 || a.n > 4096 || !a.per_j || !a.scale || a.mean_out || !aligned_to(c.inputs[0].data, 16) ||
+      !aligned_to(c.outputs[0].data, 16) || !aligned_to(a.scale, 16) || (a.bias && !aligned_to(a.bias, 16)))
     return false;
   const T* x = c.inputs[0].as<T>();
   T* y = c.outputs[0].as<T>();

@@ -225,8 +225,7 @@ void launch(const LaunchContext& c, const AxisPlan& p) {
   } else if (p.inner == 1) {
     const int64_t grid = (p.outer * 32 + 255) / 256;
     rows_warp<op, T><<<grid, 256, 0, c.stream>>>(x, y, p.outer, p.reduce);
-  } else if (std::is_same_v<T, __half> && p.inner % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-             reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+  } else if (std::is_same_v<T, __half> && p.inner % 8 == 0 && aligned_to(x, 16) && aligned_to(y, 16)) {
     const int64_t cv = p.inner / 8;
     const int cvb = int(std::min<int64_t>(cv, 512));
     cols_h8<op><<<p.outer * ((cv + cvb - 1) / cvb), 512, 0, c.stream>>>(reinterpret_cast<const __half*>(x),
