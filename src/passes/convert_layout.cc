@@ -136,7 +136,7 @@ class Converter {
   std::vector<std::unique_ptr<Node>> out_;
   std::map<const Value*, Value*> twin_, weights_, tap_major_;
   std::vector<std::pair<Value*, Node*>> back_;  // original value -> the Transpose that re-makes it
-  int convs_ = 0, followed_ = 0, transposes_ = 0, prologues_ = 0;
+  int convs_ = 0, followed_ = 0, relayouts_ = 0, prologues_ = 0;  // relayouts: into NHWC, by Transpose or Reshape
 };
 
 std::unique_ptr<Node> transpose_node(const std::string& name, int opset, Value* in, Value* out, const std::array<int, 4>& perm) {
@@ -175,7 +175,7 @@ Expected<Value*> Converter::twin_of(Value* v) {
   KILN_ASSIGN_OR_RETURN(auto r, relayout(v->name + "/to_nhwc", v, t, v, kToNHWC));
   out_.push_back(std::move(r));
   twin_[v] = t;
-  ++transposes_;
+  ++relayouts_;
   return t;
 }
 
@@ -373,7 +373,7 @@ Status Converter::run(PassContext& ctx) {
   nodes = std::move(out_);
   ctx.counters["convert_layout.convolutions"] += convs_;
   ctx.counters["convert_layout.followed"] += followed_;
-  ctx.counters["convert_layout.transposes_in"] += transposes_;
+  ctx.counters["convert_layout.relayouts_in"] += relayouts_;
   ctx.counters["convert_layout.activations_folded"] += folded_;
   ctx.counters["convert_layout.input_activations_folded"] += prologues_;
   return eliminate_dead_nodes(g_, ctx);
