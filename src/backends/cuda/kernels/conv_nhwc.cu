@@ -8,19 +8,23 @@
 // Depthwise convolutions (group == C == M) with tap-major weights (weight_layout="HWCM") run our
 // own kernels, which also apply the input activation (input_activation): cuDNN's NHWC depthwise
 // kernels measured 10-30x slower than memory speed on H100 (MobileNetV2 / EfficientNet-B0, b128).
-// The algorithm: cuDNN's heuristic when the plan is made, then, at the first run that is not
+// 1x1 convolutions (stride 1, no padding, one group) run as one cuBLASLt GEMM (conv_gemm).
+// The algorithm of the others: cuDNN's heuristic when the plan is made, then, at the first run that is not
 // being captured into a CUDA graph, cudnnFindConvolutionForwardAlgorithmEx (timed, on the real
-// buffers and the engine's workspace) once per node and shape.
+// buffers and the engine's workspace; three rounds, each algorithm's median) once per node and shape.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/kernels/conv_nhwc.h"
+#include "backends/cuda/kernels/gemm_epilogue.h"
 #include "backends/cuda/kernels/nhwc_window.cuh"
 #include "ir/ops/conv_window.h"
 
@@ -48,7 +52,7 @@ struct Act {
     switch (kind) {
       case kRelu: return fmaxf(v, 0.f);
       case kClip: return fminf(fmaxf(v, lo), hi);
-      case kSilu: return v / (1.f + __expf(-v));
+      case kSilu: return __fdividef(v, 1.f + __expf(-v));  // 0 where __expf(-v) overflows
       default: return v;
     }
   }
@@ -80,23 +84,57 @@ __device__ __forceinline__ void load_act(const T* p, const Act& in_act, float (&
   for (int v = 0; v < V; ++v) out[v] = in_act(ld(pk.v, v));
 }
 
-// Fast path: K x K window, stride S, dilation 1, V channels (16 bytes) times P adjacent output
-// pixels along W per thread. One input row segment of (P-1)*S+K pixels is loaded once per
-// window row and feeds all P outputs (x reuse along W: 1.5-2.75 loads per output-tap fewer).
+// Fast path: K x K window, stride S, dilation 1, 16-byte channel packs. One block computes a tile
+// of th output rows x tg*P output columns x cp channel packs of one image. It first stages the
+// tile's input window ((th-1)*S+K rows x (tg*P-1)*S+K columns x cp packs, zero padding included)
+// in shared memory, with the input activation applied once per element (applied per tap as the
+// loads went, a 5x5 window recomputed each SiLU about 10 times: EfficientNet-B0's b128 depthwise
+// layers ran 7x slower than memory speed). Then each thread takes P adjacent output pixels of one
+// pack: one shared-memory row segment of (P-1)*S+K pixels feeds all P outputs.
+struct DwTile {
+  int th, tg, cp;  // output rows, groups of P output columns, channel packs per block
+  int ih, iw;      // the staged input window
+  int tiles_x;     // tiles across the output width
+};
+
 template <class T, int V, int K, int S, int P>
-__global__ void __launch_bounds__(256, 2) dw_nhwc_fast(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                             const T* __restrict__ z, T* __restrict__ y, DwGeom g, Act in_act, Act act) {
+__global__ void __launch_bounds__(256) dw_nhwc_tile(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                                                    const T* __restrict__ z, T* __restrict__ y, DwGeom g, DwTile t, Act in_act,
+                                                    Act act) {
+  using PackT = Pack<T, V>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  PackT* tile = reinterpret_cast<PackT*>(smem_raw);
   constexpr int kCols = (P - 1) * S + K;
-  const int owg = (g.ow + P - 1) / P;
   const int cv = g.c / V;
-  const int64_t total = int64_t(g.n) * g.oh * owg * cv;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i / cv;
-    const int c0 = int(i - r * cv) * V;
-    const int ox0 = int(r % owg) * P;
-    r /= owg;
-    const int oy = int(r % g.oh);
-    const int64_t n = r / g.oh;
+  const int pk0 = blockIdx.y * t.cp;
+  const int packs = min(t.cp, cv - pk0);
+  const int64_t n = blockIdx.z;
+  const int oy0 = int(blockIdx.x / t.tiles_x) * t.th;
+  const int ox0 = int(blockIdx.x % t.tiles_x) * t.tg * P;
+  const int iy0 = oy0 * S - g.ph, ix0 = ox0 * S - g.pw;
+  const T* xn = x + n * g.h * g.w * int64_t(g.c);
+  for (int i = threadIdx.x; i < t.ih * t.iw * t.cp; i += blockDim.x) {
+    const int pk = i % t.cp, pix = i / t.cp;
+    const int iy = iy0 + pix / t.iw, ix = ix0 + pix % t.iw;
+    PackT v;
+    if (pk < packs && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) {
+      v = *reinterpret_cast<const PackT*>(xn + (int64_t(iy) * g.w + ix) * g.c + (pk0 + pk) * V);
+      if (in_act.kind != Act::kNone) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) st(v.v, e, in_act(ld(v.v, e)));
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < V; ++e) st(v.v, e, 0.f);
+    }
+    tile[i] = v;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < t.th * t.tg * t.cp; i += blockDim.x) {
+    const int pk = i % t.cp, grp = (i / t.cp) % t.tg, row = i / (t.cp * t.tg);
+    const int oy = oy0 + row, ox = ox0 + grp * P;
+    if (pk >= packs || oy >= g.oh || ox >= g.ow) continue;
+    const int c0 = (pk0 + pk) * V;
     float acc[P][V];
     {
       float b[V];
@@ -108,25 +146,18 @@ __global__ void __launch_bounds__(256, 2) dw_nhwc_fast(const T* __restrict__ x, 
 #pragma unroll
         for (int v = 0; v < V; ++v) acc[p][v] = b[v];
     }
-    const int ix0 = ox0 * S - g.pw;
 #pragma unroll
     for (int ky = 0; ky < K; ++ky) {
-      const int iy = oy * S - g.ph + ky;
-      if (iy < 0 || iy >= g.h) continue;
-      const T* row = x + ((n * g.h + iy) * g.w) * g.c + c0;
-      Pack<T, V> wk[K];  // kept in T, converted at use: float16 weights as float cost 152 registers
+      const PackT* srow = tile + ((row * S + ky) * t.iw + grp * P * S) * t.cp + pk;
+      PackT wk[K];  // kept in T, converted at use: float16 weights as float cost 152 registers
 #pragma unroll
-      for (int kx = 0; kx < K; ++kx) wk[kx] = *reinterpret_cast<const Pack<T, V>*>(w + (ky * K + kx) * g.c + c0);
+      for (int kx = 0; kx < K; ++kx) wk[kx] = *reinterpret_cast<const PackT*>(w + (ky * K + kx) * g.c + c0);
 #pragma unroll
       for (int j = 0; j < kCols; ++j) {
-        const int ix = ix0 + j;
+        const PackT xp = srow[j * t.cp];
         float xv[V];
-        if (ix >= 0 && ix < g.w) {
-          load_act<T, V>(row + int64_t(ix) * g.c, in_act, xv);
-        } else {
 #pragma unroll
-          for (int v = 0; v < V; ++v) xv[v] = 0.f;
-        }
+        for (int v = 0; v < V; ++v) xv[v] = ld(xp.v, v);
 #pragma unroll
         for (int p = 0; p < P; ++p) {
           const int kx = j - p * S;  // compile-time after unrolling
@@ -139,18 +170,18 @@ __global__ void __launch_bounds__(256, 2) dw_nhwc_fast(const T* __restrict__ x, 
     }
 #pragma unroll
     for (int p = 0; p < P; ++p) {
-      if (ox0 + p >= g.ow) break;
-      const int64_t o = ((n * g.oh + oy) * g.ow + ox0 + p) * int64_t(g.c) + c0;
+      if (ox + p >= g.ow) break;
+      const int64_t o = ((n * g.oh + oy) * g.ow + ox + p) * int64_t(g.c) + c0;
       if (z) {
         float zv[V];
         load_act<T, V>(z + o, Act{}, zv);
 #pragma unroll
         for (int v = 0; v < V; ++v) acc[p][v] += zv[v];
       }
-      Pack<T, V> out;
+      PackT out;
 #pragma unroll
       for (int v = 0; v < V; ++v) st(out.v, v, act(acc[p][v]));
-      *reinterpret_cast<Pack<T, V>*>(y + o) = out;
+      *reinterpret_cast<PackT*>(y + o) = out;
     }
   }
 }
@@ -194,24 +225,54 @@ __global__ void dw_nhwc(const T* __restrict__ x, const T* __restrict__ w, const 
   }
 }
 
+// The tile: cp packs (the largest divisor of the pack count up to 8: 128 contiguous bytes per
+// pixel), up to 8 groups of P columns, then rows until the block has 256 outputs or the staged
+// window reaches 48 KiB; a small image whose every row fits doubles cp instead. The rows are then
+// evened out over the tiles.
+template <int K, int S, int P>
+DwTile dw_tile(const DwGeom& g, int cv) {
+  constexpr int kMaxSmem = 48 * 1024, kPack = 16;
+  DwTile t{};
+  t.cp = 1;
+  for (int d = 8; d >= 1; --d)
+    if (cv % d == 0) { t.cp = d; break; }
+  const int groups = (g.ow + P - 1) / P;
+  t.tg = std::min(groups, 8);
+  auto bytes = [&](int th, int cp) { return ((th - 1) * S + K) * ((t.tg * P - 1) * S + K) * cp * kPack; };
+  t.th = 1;
+  while (t.th < g.oh && t.th * t.tg * t.cp < 256 && bytes(t.th + 1, t.cp) <= kMaxSmem) ++t.th;
+  while (t.th * t.tg * t.cp < 128 && cv % (2 * t.cp) == 0 && bytes(t.th, 2 * t.cp) <= kMaxSmem) t.cp *= 2;
+  const int tiles_y = (g.oh + t.th - 1) / t.th;
+  t.th = (g.oh + tiles_y - 1) / tiles_y;
+  t.ih = (t.th - 1) * S + K;
+  t.iw = (t.tg * P - 1) * S + K;
+  t.tiles_x = (groups + t.tg - 1) / t.tg;
+  return t;
+}
+
 template <class T, int V, int K, int S>
-void launch_dw_fast(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
+void launch_dw_tile(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
   constexpr int P = 4;
+  const int cv = g.c / V;
+  const DwTile t = dw_tile<K, S, P>(g, cv);
   const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
   const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
-  const int64_t threads = int64_t(g.n) * g.oh * ((g.ow + P - 1) / P) * (g.c / V);
-  dw_nhwc_fast<T, V, K, S, P><<<cuda_grid_for(threads, 256), 256, 0, ctx.stream>>>(
-      ctx.inputs[0].as<const T>(), ctx.inputs[1].as<const T>(), b, z, ctx.outputs[0].as<T>(), g, in_act, act);
+  const dim3 grid(unsigned((g.oh + t.th - 1) / t.th * t.tiles_x), unsigned((cv + t.cp - 1) / t.cp), unsigned(g.n));
+  const int threads = std::min(256, (t.th * t.tg * t.cp + 31) / 32 * 32);
+  const size_t smem = size_t(t.ih) * t.iw * t.cp * sizeof(Pack<T, V>);
+  dw_nhwc_tile<T, V, K, S, P><<<grid, threads, smem, ctx.stream>>>(ctx.inputs[0].as<const T>(), ctx.inputs[1].as<const T>(), b, z,
+                                                                   ctx.outputs[0].as<T>(), g, t, in_act, act);
 }
 
 template <class T, int V>
 void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
   if constexpr (V * sizeof(T) == 16) {  // the fast path takes 16-byte packs only
-    const bool fast = g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw;
-    if (fast && g.kh == 3 && g.sh == 1) return launch_dw_fast<T, V, 3, 1>(ctx, g, in_act, act);
-    if (fast && g.kh == 3 && g.sh == 2) return launch_dw_fast<T, V, 3, 2>(ctx, g, in_act, act);
-    if (fast && g.kh == 5 && g.sh == 1) return launch_dw_fast<T, V, 5, 1>(ctx, g, in_act, act);
-    if (fast && g.kh == 5 && g.sh == 2) return launch_dw_fast<T, V, 5, 2>(ctx, g, in_act, act);
+    // grid.z is the batch (at most 65535)
+    const bool fast = g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.n <= 65535;
+    if (fast && g.kh == 3 && g.sh == 1) return launch_dw_tile<T, V, 3, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 3 && g.sh == 2) return launch_dw_tile<T, V, 3, 2>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 1) return launch_dw_tile<T, V, 5, 1>(ctx, g, in_act, act);
+    if (fast && g.kh == 5 && g.sh == 2) return launch_dw_tile<T, V, 5, 2>(ctx, g, in_act, act);
   }
   const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
   const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
@@ -222,6 +283,7 @@ void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
 
 struct Plan {
   bool depthwise = false;
+  bool gemm = false;  // 1x1, stride 1, no padding, one group: X [N*H*W, C] x W^T [C, M] on cuBLASLt
   DwGeom dw{};
   cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
   cudnnFilterDescriptor_t wd = nullptr;
@@ -294,6 +356,11 @@ Status build(LaunchContext& ctx, Plan& p) {
   }
   if (hwcm || p.in_act.kind != Act::kNone)
     return ctx.fail("weight_layout HWCM and input_activation are for depthwise convolutions only");
+  if (groups == 1 && kh == 1 && kw == 1 && win->strides[0] == 1 && win->strides[1] == 1 && win->pads[0] == 0 &&
+      win->pads[1] == 0 && w_cg == x.dims[3]) {
+    p.gemm = true;
+    return Status::ok();
+  }
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.xd));
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.yd));
   KILN_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.bd));
@@ -386,6 +453,41 @@ void epilogue(LaunchContext& ctx, const Plan& p, bool with_bias) {
   nhwc_epilogue<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), bias, z, p.act, p.m, total);
 }
 
+// A 1x1 convolution (stride 1, no padding, one group) over channels-last data is one GEMM:
+// Y [N*H*W, M] = X [N*H*W, C] x W [M, C]^T, with the bias (and Relu) in cuBLASLt's epilogue and the
+// residual Z as its C operand (beta = 1; the epilogue comes after it). Clip and Silu run in our
+// epilogue pass. The algorithm is cuBLASLt's heuristic: no timing at run time. (These layers on
+// cuDNN, with cudnnFind choosing per process, ran 0.19 to 0.56 ms for one MobileNetV2 /
+// EfficientNet-B0 b128 expand layer whose memory floor is 0.12 ms.)
+Status conv_gemm(LaunchContext& ctx, const Plan& p) {
+  const DeviceTensor &x = ctx.inputs[0], &y = ctx.outputs[0];
+  GemmArgs g;
+  g.dtype = y.dtype;
+  g.k = x.dims[3];
+  g.m = x.numel() / g.k;
+  g.n = p.m;
+  g.a = x.data; g.lda = g.k;
+  g.b = ctx.inputs[1].data; g.ldb = g.k; g.trans_b = true;
+  g.y = y.data; g.ldy = g.n;
+  const bool bias = ctx.has_input(2), relu = p.act.kind == Act::kRelu;
+  if (bias) g.bias = ctx.inputs[2].data;
+  g.epilogue = bias ? (relu ? GemmEpilogue::kBiasRelu : GemmEpilogue::kBias) : relu ? GemmEpilogue::kRelu : GemmEpilogue::kNone;
+  if (ctx.has_input(3)) {
+    g.c = ctx.inputs[3].data;
+    g.beta = 1.f;
+  }
+  g.key = &ctx.node;
+  KILN_RETURN_IF_ERROR(run_gemm(ctx, g));
+  if (p.act.kind == Act::kClip || p.act.kind == Act::kSilu) {
+    const int64_t total = y.numel();
+    if (y.dtype == DataType::kFloat16)
+      nhwc_epilogue<__half><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(y.as<__half>(), nullptr, nullptr, p.act, p.m, total);
+    else
+      nhwc_epilogue<float><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(y.as<float>(), nullptr, nullptr, p.act, p.m, total);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status conv_nhwc(LaunchContext& ctx) {
@@ -421,6 +523,7 @@ Status conv_nhwc(LaunchContext& ctx) {
     }
     return Status::ok();
   }
+  if (p.gemm) return conv_gemm(ctx, p);
   if (!p.timed) find(ctx, p);
   const float one = 1.f, zero = 0.f;
   const bool has_z = ctx.has_input(3), has_bias = ctx.has_input(2);
