@@ -33,26 +33,12 @@ std::string model(const Case& c, const std::vector<float>& w, const std::vector<
   if (c.residual) add_float_input(g, "z", {kN, c.m, out_dim(c, c.h), out_dim(c, c.w)});
   add_float_initializer(g, "w", {c.m, c.c, c.k, c.k}, w);
   add_float_initializer(g, "b", {c.m}, b);
-  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    n->set_name(std::string(out) + "_node");
-    for (auto& i : in) n->add_input(i);
-    n->add_output(out);
-    return n;
-  };
-  auto* conv = node("Conv", {"x", "w", "b"}, c.residual || c.relu ? "c" : "y");
-  auto ints = [&](const char* name, std::vector<int64_t> v) {
-    auto* at = conv->add_attribute();
-    at->set_name(name);
-    at->set_type(onnx::AttributeProto_AttributeType_INTS);
-    for (int64_t i : v) at->add_ints(i);
-  };
+  auto* conv = add_node(g, "Conv", {"x", "w", "b"}, c.residual || c.relu ? "c" : "y");
   const int64_t p = c.k / 2;
-  ints("pads", {p, p, p, p});
-  ints("strides", {c.s, c.s});
-  if (c.residual) node("Add", {"c", "z"}, c.relu ? "s" : "y");
-  if (c.relu) node("Relu", {c.residual ? "s" : "c"}, "y");
+  add_ints(conv, "pads", {p, p, p, p});
+  add_ints(conv, "strides", {c.s, c.s});
+  if (c.residual) add_node(g, "Add", {"c", "z"}, c.relu ? "s" : "y");
+  if (c.relu) add_node(g, "Relu", {c.residual ? "s" : "c"}, "y");
   g->add_output()->set_name("y");
   return m.SerializeAsString();
 }

@@ -38,37 +38,23 @@ std::string model(const Case& c, const std::vector<float>& w, const std::vector<
   init("b", {c.c}, b);
   init("lo", {}, {0.25f});  // Clip(0) != 0: the zero padding must not be activated
   init("hi", {}, {1.5f});
-  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    n->set_name(std::string(out) + "_node");
-    for (auto& i : in) n->add_input(i);
-    n->add_output(out);
-    return n;
-  };
   if (c.silu) {
-    node("Sigmoid", {"x"}, "sg");
-    node("Mul", {"x", "sg"}, "a");
+    add_node(g, "Sigmoid", {"x"}, "sg");
+    add_node(g, "Mul", {"x", "sg"}, "a");
   } else {
-    node("Clip", {"x", "lo", "hi"}, "a");
+    add_node(g, "Clip", {"x", "lo", "hi"}, "a");
   }
-  auto* conv = node("Conv", {"a", "w", "b"}, "y");
-  auto ints = [&](const char* name, std::vector<int64_t> v) {
-    auto* at = conv->add_attribute();
-    at->set_name(name);
-    at->set_type(onnx::AttributeProto_AttributeType_INTS);
-    for (int64_t i : v) at->add_ints(i);
-  };
+  auto* conv = add_node(g, "Conv", {"a", "w", "b"}, "y");
   const int64_t p = (c.k / 2) * c.dil;
-  ints("pads", {p, p, p, p});
-  ints("strides", {c.s, c.s});
-  ints("dilations", {c.dil, c.dil});
+  add_ints(conv, "pads", {p, p, p, p});
+  add_ints(conv, "strides", {c.s, c.s});
+  add_ints(conv, "dilations", {c.dil, c.dil});
   auto* gr = conv->add_attribute();
   gr->set_name("group");
   gr->set_type(onnx::AttributeProto_AttributeType_INT);
   gr->set_i(c.c);
-  node("GlobalAveragePool", {"y"}, "p");
-  node("Mul", {"y", "p"}, "q");  // channels-last [N,H,W,C] * [N,1,1,C]: the 16-byte broadcast path
+  add_node(g, "GlobalAveragePool", {"y"}, "p");
+  add_node(g, "Mul", {"y", "p"}, "q");  // channels-last [N,H,W,C] * [N,1,1,C]: the 16-byte broadcast path
   g->add_output()->set_name("y");
   g->add_output()->set_name("p");
   g->add_output()->set_name("q");

@@ -48,6 +48,22 @@ inline void add_float_initializer(onnx::GraphProto* g, const std::string& name, 
   for (int64_t d : dims) t->add_dims(d);
   for (float f : values) t->add_float_data(f);
 }
+// A node `op`(inputs) -> out, named out + "_node"; an INTS attribute on it.
+inline onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& inputs,
+                                 const std::string& out) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(out + "_node");
+  for (const auto& i : inputs) n->add_input(i);
+  n->add_output(out);
+  return n;
+}
+inline void add_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
+  auto* at = n->add_attribute();
+  at->set_name(name);
+  at->set_type(onnx::AttributeProto_AttributeType_INTS);
+  for (int64_t v : values) at->add_ints(v);
+}
 
 struct Input {
   std::string name;
