@@ -99,7 +99,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDepthwise,
                                            Case{1160, 7, 7, 5, 1, 1, true},
                                            // several tiles across, down and over the channels, odd sizes
                                            Case{144, 57, 58, 5, 2, 1, true}, Case{96, 37, 75, 3, 1, 1, true},
-                                           Case{240, 29, 28, 5, 1, 1, false}, Case{32, 113, 112, 3, 1, 1, true}),
+                                           Case{240, 29, 28, 5, 1, 1, false}, Case{32, 113, 112, 3, 1, 1, true},
+                                           Case{64, 9, 260, 5, 2, 1, true}),  // a window row too wide for 16 groups
                          [](const ::testing::TestParamInfo<Case>& i) {  // e.g. c16_14x14_k3_s1_d1_clip
                            const Case& c = i.param;
                            return "c" + std::to_string(c.c) + "_" + std::to_string(c.h) + "x" + std::to_string(c.w) +
