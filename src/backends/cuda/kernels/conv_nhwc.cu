@@ -288,12 +288,19 @@ DwTile dw_tile(const DwGeom& g, int cv, int max_smem) {
 template <class T, int V, int K, int S>
 void launch_dw_tile(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
   constexpr int P = 4;
-  // 72 KiB of dynamic shared memory (3 blocks per SM) needs the opt-in, once per kernel; where
-  // it is refused, the default 48 KiB.
-  static const int max_smem =
-      cudaFuncSetAttribute(dw_nhwc_tile<T, V, K, S, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, 72 * 1024) == cudaSuccess
-          ? 72 * 1024
-          : (cudaGetLastError(), 48 * 1024);
+  // 72 KiB of dynamic shared memory (3 blocks per SM) needs the opt-in, once per kernel and
+  // device (the caller holds conv_nhwc's lock); where it is refused, the default 48 KiB.
+  static std::array<int, 64> opted{};  // per device: 0 not asked yet, else the limit
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= int(opted.size())) dev = -1;
+  int max_smem = dev >= 0 ? opted[dev] : 0;
+  if (max_smem == 0) {
+    max_smem = cudaFuncSetAttribute(dw_nhwc_tile<T, V, K, S, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, 72 * 1024) ==
+                       cudaSuccess
+                   ? 72 * 1024
+                   : (cudaGetLastError(), 48 * 1024);
+    if (dev >= 0) opted[dev] = max_smem;
+  }
   const int cv = g.c / V;
   const DwTile t = dw_tile<K, S, P>(g, cv, max_smem);
   const T* b = ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
