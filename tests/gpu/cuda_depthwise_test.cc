@@ -1,4 +1,4 @@
-// The channels-last depthwise convolution kernels (kernels/conv_nhwc.cu: the K x K stride-S
+// The channels-last depthwise convolution kernels (kernels/conv_nhwc_depthwise.cu: the K x K stride-S
 // fast path and the general one) with the input activation convert_layout folds in (a Clip or a
 // SiLU before the convolution), and the float16 channels-last ReduceMean (kernels/reduce.cu
 // cols_h8, a GlobalAveragePool after the convolution) and the 16-byte broadcast Mul

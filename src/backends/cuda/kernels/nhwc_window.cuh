@@ -1,4 +1,4 @@
-// What the channels-last window kernels share (conv_nhwc.cu's depthwise convolution and
+// What the channels-last window kernels share (conv_nhwc_depthwise.cu's depthwise convolution and
 // pool.cu's NHWC MaxPool): the 2-D window geometry, 16-byte channel packs, and which output
 // pixel and channel group a flat thread index stands for.
 #pragma once
