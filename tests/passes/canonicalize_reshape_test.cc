@@ -15,27 +15,9 @@
 namespace kiln::passes {
 namespace {
 
-struct Net {
-  Graph g;
-  Value *x, *z;
-  int consts = 0;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->opset = 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
-    return g.add_node(std::move(n));
-  }
-  Value* c(Tensor t) { return *g.add_initializer("c" + std::to_string(consts++), std::move(t)); }
-  Value* v(const std::string& name) { return g.find_value(name); }
-  Net() {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(6), Dim(8)}));
-    z = *g.add_value("z", DataType::kFloat32, Shape({Dim::symbol("other"), Dim(6), Dim(8)}));
-    for (Value* i : {x, z}) { i->is_graph_input = true; g.inputs.push_back(i); }
-  }
+struct Net : TestNet {
+  Value* x = input("x", Shape({Dim::symbol("batch"), Dim(6), Dim(8)}));
+  Value* z = input("z", Shape({Dim::symbol("other"), Dim(6), Dim(8)}));
   // Unsqueeze(Gather(Shape(of), k)).
   Value* dim(Value* of, int64_t k, const std::string& p) {
     add("Shape", {of}, p + "s");

@@ -11,37 +11,19 @@
 namespace kiln::passes {
 namespace {
 
-struct Net {
-  Graph g;
+struct Net : TestNet {
   Value* x;
-  explicit Net(Shape xs) {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, std::move(xs));
-    x->is_graph_input = true;
-    g.inputs.push_back(x);
-  }
+  explicit Net(Shape xs) : x(input("x", std::move(xs))) {}
   // Conv with a [6, 3/group, kh, kw] weight and a bias, then Relu (so the Conv's output is not a graph output).
   void conv(std::vector<int64_t> k, std::vector<int64_t> strides, std::vector<int64_t> pads, int64_t group = 1) {
     Value* w = *g.add_initializer("w", random_tensor({6, 3 / group, k[0], k[1]}, 1));
     Value* b = *g.add_initializer("b", random_tensor({6}, 2));
-    auto n = std::make_unique<Node>();
-    n->name = "conv";
-    n->op_type = "Conv";
-    n->opset = 17;
-    n->inputs = {x, w, b};
-    n->outputs = {*g.add_value("c")};
+    Node* n = add("Conv", {x, w, b}, "c");
     n->attrs["strides"] = strides;
     n->attrs["pads"] = pads;
     if (group != 1) n->attrs["group"] = group;
-    g.add_node(std::move(n));
-    auto r = std::make_unique<Node>();
-    r->name = "relu";
-    r->op_type = "Relu";
-    r->opset = 17;
-    r->inputs = {g.find_value("c")};
-    r->outputs = {*g.add_value("y")};
-    g.add_node(std::move(r));
-    g.outputs.push_back(g.find_value("y"));
+    add("Relu", {v("c")}, "y");
+    g.outputs.push_back(v("y"));
   }
 };
 

@@ -17,29 +17,11 @@
 namespace kiln::passes {
 namespace {
 
-struct Net {
-  Graph g;
-  Value* x;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out, const char* domain = "") {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->domain = domain;
-    n->opset = *domain ? 1 : 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
-    return g.add_node(std::move(n));
-  }
-  Net() {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, Shape({2, 4, 6, 7}));
-    x->is_graph_input = true;
-    g.inputs.push_back(x);
-  }
+struct Net : TestNet {
+  Value* x = input("x", Shape({2, 4, 6, 7}));
   Value* w(const char* name, std::vector<int64_t> dims, unsigned seed) {
     return *g.add_initializer(name, random_tensor(std::move(dims), seed));
   }
-  Value* v(const char* name) { return g.find_value(name); }
 };
 
 // x -> ConvAct(Relu) -> {1x1 Conv, depthwise Conv} -> Add -> Clip -> MaxPool -> Mul(scalar) -> GAP

@@ -18,32 +18,9 @@ namespace {
 
 constexpr int64_t B = 2, S = 8, H = 2, D = 8;
 
-struct Net {
-  Graph g;
-  Value *x, *mask;
-  int consts = 0;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->opset = 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
-    return g.add_node(std::move(n));
-  }
-  Value* c(Tensor t) { return *g.add_initializer("c" + std::to_string(consts++), std::move(t)); }
-  Value* scalar(float v) {
-    Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
-    t.mutable_data<float>()[0] = v;
-    return c(std::move(t));
-  }
-  Value* v(const std::string& name) { return g.find_value(name); }
-  Net() {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(S), Dim(H * D)}));
-    mask = *g.add_value("mask", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(1), Dim(1), Dim(S)}));
-    for (Value* i : {x, mask}) { i->is_graph_input = true; g.inputs.push_back(i); }
-  }
+struct Net : TestNet {
+  Value* x = input("x", Shape({Dim::symbol("batch"), Dim(S), Dim(H * D)}));
+  Value* mask = input("mask", Shape({Dim::symbol("batch"), Dim(1), Dim(1), Dim(S)}));
   // [B, S, H*D] -> [B, S, H, D] -> Transpose(perm); the shape from Shape/Gather/Concat or a constant.
   Value* heads(const std::string& p, Value* in, std::vector<int64_t> perm, bool arithmetic) {
     Value* shape;
@@ -71,14 +48,14 @@ struct Net {
     Value* kt = heads("k", v("k3"), {0, 2, 3, 1}, arithmetic);
     Value* vt = heads("v", v("v3"), {0, 2, 1, 3}, arithmetic);
     const float sc = std::sqrt(1.f / std::sqrt(float(D)));
-    add("Mul", {qt, scalar(sc)}, "qs");
-    add("Mul", {kt, scalar(sc)}, "ks");
+    add("Mul", {qt, c(sc)}, "qs");
+    add("Mul", {kt, c(sc)}, "ks");
     add("MatMul", {v("qs"), v("ks")}, "s");
     add("Add", {v("s"), mask}, "sm_in");
     Node* sm = add("Softmax", {v("sm_in")}, "p");
     sm->attrs["axis"] = int64_t(-1);
     add("IsNaN", {v("p")}, "nan");
-    add("Where", {v("nan"), scalar(0.f), v("p")}, "p2");
+    add("Where", {v("nan"), c(0.f), v("p")}, "p2");
     add("MatMul", {v("p2"), vt}, "o");
     Node* t = add("Transpose", {v("o")}, "ot");
     t->attrs["perm"] = std::vector<int64_t>{0, 2, 1, 3};
@@ -170,8 +147,8 @@ void dynamo_attention(Net& n, bool transposed) {
   c2->attrs["axis"] = int64_t(0);
   n.add("Reshape", {n.v("k3t"), n.v("kc2")}, "kT");
   const float sc = std::sqrt(1.f / std::sqrt(float(D)));
-  n.add("Mul", {qt, n.scalar(sc)}, "qs");
-  n.add("Mul", {n.v("kT"), n.scalar(sc)}, "ks");
+  n.add("Mul", {qt, n.c(sc)}, "qs");
+  n.add("Mul", {n.v("kT"), n.c(sc)}, "ks");
   n.add("MatMul", {n.v("qs"), n.v("ks")}, "s");
   n.add("Add", {n.v("s"), n.mask}, "sm_in");
   Node* sm = n.add("Softmax", {n.v("sm_in")}, "p");

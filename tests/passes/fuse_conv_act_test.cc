@@ -12,27 +12,14 @@
 namespace kiln::passes {
 namespace {
 
-struct Net {
-  Graph g;
-  Value* x;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->opset = 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
+struct Net : TestNet {
+  Value* x = input("x", Shape({1, 2, 5, 5}));
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {  // a Conv gets pads 1
+    Node* n = TestNet::add(op, std::move(in), out);
     if (std::string(op) == "Conv") n->attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
-    return g.add_node(std::move(n));
-  }
-  Net() {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, Shape({1, 2, 5, 5}));
-    x->is_graph_input = true;
-    g.inputs.push_back(x);
+    return n;
   }
   Value* w(const char* name, unsigned seed) { return *g.add_initializer(name, random_tensor({2, 2, 3, 3}, seed)); }
-  Value* v(const char* name) { return g.find_value(name); }
 };
 
 TEST(FuseConvAct, FoldsResidualAddAndReluAndKeepsValues) {

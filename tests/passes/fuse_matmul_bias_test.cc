@@ -15,36 +15,16 @@
 namespace kiln::passes {
 namespace {
 
-Tensor scalar(float v) {
-  Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
-  t.mutable_data<float>()[0] = v;
-  return t;
-}
 
-struct Net {
-  Graph g;
-  Value* x;
-  int consts = 0;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->opset = std::string(op) == "Gelu" ? 20 : 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
-    return g.add_node(std::move(n));
-  }
-  Net() {
-    g.opsets[""] = 20;
-    x = *g.add_value("x", DataType::kFloat32, Shape({2, 3, 4}));
-    x->is_graph_input = true;
-    g.inputs.push_back(x);
+struct Net : TestNet {
+  Net() : TestNet(20) {}
+  Value* x = input("x", Shape({2, 3, 4}));
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {  // Gelu is opset 20
+    return TestNet::add(op, std::move(in), out, "", std::string(op) == "Gelu" ? 20 : 17);
   }
   Value* w(unsigned seed, std::vector<int64_t> dims = {4, 4}) {
     return *g.add_initializer("w" + std::to_string(seed), random_tensor(std::move(dims), seed));
   }
-  Value* c(float v) { return *g.add_initializer("c" + std::to_string(consts++), scalar(v)); }
-  Value* v(const char* name) { return g.find_value(name); }
 };
 
 TEST(FuseMatMulBias, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {

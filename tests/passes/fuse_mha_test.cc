@@ -18,39 +18,15 @@ namespace {
 
 constexpr int64_t B = 2, S = 5, H = 2, D = 8, E = H * D;
 
-struct Net {
-  Graph g;
-  Value* x;
-  int consts = 0;
-  Node* add(const char* op, std::vector<Value*> in, const std::string& out) {
-    auto n = std::make_unique<Node>();
-    n->name = out + "_node";
-    n->op_type = op;
-    n->opset = 17;
-    n->inputs = std::move(in);
-    n->outputs = {*g.add_value(out)};
-    return g.add_node(std::move(n));
-  }
+struct Net : TestNet {
+  Value* x = input("x", Shape({Dim::symbol("batch"), Dim(S), Dim(E)}));
   Node* tr(Value* in, std::vector<int64_t> perm, const std::string& out) {
     Node* t = add("Transpose", {in}, out);
     t->attrs["perm"] = perm;
     return t;
   }
-  Value* c(Tensor t) { return *g.add_initializer("c" + std::to_string(consts++), std::move(t)); }
   Value* i64(std::vector<int64_t> v) { return c(ints(v, {int64_t(v.size())})); }
   Value* scalar_i64(int64_t v) { return c(ints({v}, {})); }
-  Value* scalar(float v) {
-    Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
-    t.mutable_data<float>()[0] = v;
-    return c(std::move(t));
-  }
-  Value* v(const std::string& name) { return g.find_value(name); }
-  Net() {
-    g.opsets[""] = 17;
-    x = *g.add_value("x", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(S), Dim(E)}));
-    x->is_graph_input = true;
-    g.inputs.push_back(x);
-  }
 };
 
 struct VitOptions {
@@ -102,8 +78,8 @@ void vit(Net& n, const VitOptions& o) {
     kt = n.tr(k4, o.bad_perm ? std::vector<int64_t>{1, 0, 3, 2} : std::vector<int64_t>{0, 1, 3, 2}, "kT")->outputs[0];
   }
   const float sc = std::sqrt(1.f / std::sqrt(float(D)));
-  n.add("Mul", {q4, n.scalar(sc)}, "qs");
-  n.add("Mul", {kt, n.scalar(sc)}, "ks");
+  n.add("Mul", {q4, n.c(sc)}, "qs");
+  n.add("Mul", {kt, n.c(sc)}, "ks");
   n.add("MatMul", {n.v("qs"), n.v("ks")}, "s");
   Node* sm = n.add("Softmax", {n.v("s")}, "pr");
   sm->attrs["axis"] = int64_t(-1);

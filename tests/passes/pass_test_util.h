@@ -1,5 +1,6 @@
-// What the pass tests share: random and integer constants, running a graph on the CPU reference
-// executor (its outputs flattened, float32), counting ops, and relative L2 error.
+// What the pass tests share: random and integer constants, a graph under construction (TestNet),
+// running a graph on the CPU reference executor (its outputs flattened, float32), counting ops,
+// and relative L2 error.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -26,6 +27,40 @@ inline Tensor ints(std::vector<int64_t> v, std::vector<int64_t> dims) {
   for (size_t i = 0; i < v.size(); ++i) t.mutable_data<int64_t>()[i] = v[i];
   return t;
 }
+
+inline Tensor scalar(float v) {
+  Tensor t = Tensor::zeros(DataType::kFloat32, {}).value();
+  t.mutable_data<float>()[0] = v;
+  return t;
+}
+
+// A graph under construction: graph inputs, nodes that make new values by name, constants.
+// Each test's Net derives from it and adds its own pattern builders.
+struct TestNet {
+  Graph g;
+  int consts = 0;
+  explicit TestNet(int64_t opset = 17) { g.opsets[""] = opset; }
+  Value* input(const std::string& name, Shape shape, DataType t = DataType::kFloat32) {
+    Value* x = *g.add_value(name, t, std::move(shape));
+    x->is_graph_input = true;
+    g.inputs.push_back(x);
+    return x;
+  }
+  // op(in) -> a new value `out`, the node named out + "_node"; opset 0: 17 (1 in a custom domain).
+  Node* add(const char* op, std::vector<Value*> in, const std::string& out, const char* domain = "", int64_t opset = 0) {
+    auto n = std::make_unique<Node>();
+    n->name = out + "_node";
+    n->op_type = op;
+    n->domain = domain;
+    n->opset = opset ? opset : *domain ? 1 : 17;
+    n->inputs = std::move(in);
+    n->outputs = {*g.add_value(out)};
+    return g.add_node(std::move(n));
+  }
+  Value* c(Tensor t) { return *g.add_initializer("c" + std::to_string(consts++), std::move(t)); }
+  Value* c(float v) { return c(scalar(v)); }
+  Value* v(const std::string& name) { return g.find_value(name); }
+};
 
 // Every output of g on `in`, float32, one after the other.
 inline std::vector<float> run(const Graph& g, const std::map<std::string, Tensor>& in) {
