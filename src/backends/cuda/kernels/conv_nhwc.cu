@@ -11,7 +11,7 @@
 // 1x1 convolutions (stride 1, no padding, one group) run as one cuBLASLt GEMM (conv_gemm).
 // The algorithm of the others: cuDNN's heuristic when the plan is made, then, at the first run that is not
 // being captured into a CUDA graph, cudnnFindConvolutionForwardAlgorithmEx (timed, on the real
-// buffers and the engine's workspace; three rounds, each algorithm's median) once per node and shape.
+// buffers and the engine's workspace; timed twice, the second kept) once per node and shape.
 #include <cuda_fp16.h>
 
 #include <algorithm>
