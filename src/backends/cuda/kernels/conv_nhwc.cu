@@ -213,13 +213,19 @@ void find(LaunchContext& ctx, Plan& p) {
   p.ws = ws;
 }
 
+// Our epilogue pass over y: the bias and the residual where the convolution left them out, and
+// the activation. Nothing to add and no activation: no pass.
 template <class T>
-void epilogue(LaunchContext& ctx, const Plan& p, bool with_bias) {
-  const T* bias = with_bias && ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
-  const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
+void epilogue(LaunchContext& ctx, const Plan& p, bool add_bias, bool add_z) {
+  const T* bias = add_bias && ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
+  const T* z = add_z && ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
   if (!bias && !z && p.act.kind == Act::kNone) return;
   const int64_t total = ctx.outputs[0].numel();
   nhwc_epilogue<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), bias, z, p.act, p.m, total);
+}
+void epilogue(LaunchContext& ctx, const Plan& p, bool add_bias, bool add_z) {
+  if (ctx.outputs[0].dtype == DataType::kFloat16) epilogue<__half>(ctx, p, add_bias, add_z);
+  else epilogue<float>(ctx, p, add_bias, add_z);
 }
 
 // A 1x1 convolution (stride 1, no padding, one group) over channels-last data is one GEMM:
@@ -247,13 +253,7 @@ Status conv_gemm(LaunchContext& ctx, const Plan& p) {
   }
   g.key = &ctx.node;
   KILN_RETURN_IF_ERROR(run_gemm(ctx, g));
-  if (p.act.kind == Act::kClip || p.act.kind == Act::kSilu) {
-    const int64_t total = y.numel();
-    if (y.dtype == DataType::kFloat16)
-      nhwc_epilogue<__half><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(y.as<__half>(), nullptr, nullptr, p.act, p.m, total);
-    else
-      nhwc_epilogue<float><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(y.as<float>(), nullptr, nullptr, p.act, p.m, total);
-  }
+  if (!relu) epilogue(ctx, p, false, false);  // Clip, Silu
   return Status::ok();
 }
 
@@ -299,8 +299,7 @@ Status conv_nhwc(LaunchContext& ctx) {
   }
   KILN_CUDA_CHECK(cudnnConvolutionForward(ctx.cudnn, &one, p.xd, x.data, p.wd, w.data, p.cd, p.algo, ctx.workspace, p.ws,
                                           &zero, p.yd, y.data));
-  if (y.dtype == DataType::kFloat16) epilogue<__half>(ctx, p, true);
-  else epilogue<float>(ctx, p, true);
+  epilogue(ctx, p, true, true);
   return Status::ok();
 }
 
