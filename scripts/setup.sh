@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up: installs every dependency kiln needs from Debian's packages.
-# Every Python step here uses Debian's own interpreter, /usr/bin/python3 (its python3-torch
-# 1.13 exports the test models); nothing is installed with pip in this script.
+# Idempotent set-up: installs every dependency kiln needs: C++ libraries and Debian's Python
+# (/usr/bin/python3 with python3-torch 1.13, which exports the test models) from Debian's
+# packages; the Python tooling (onnx 1.23, onnxruntime) from PyPI, pinned by
+# scripts/python-lock.txt, into build/pyenv with the machine's PyPI `python3`.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 PKGS=(
@@ -26,20 +27,34 @@ fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Python tooling from PyPI, pinned, in a virtual environment of the machine's `python3` (the
-# PyPI interpreter, not Debian's /usr/bin/python3, whose onnx is 1.12): onnx 1.23 generates the
-# current node-test suite, onnxruntime is the second reference. Without network this step only
-# warns, and the tests that need it report themselves skipped.
+# Python tooling from PyPI, in a virtual environment of the machine's `python3` (the PyPI
+# interpreter, not Debian's /usr/bin/python3, whose onnx is 1.12): exactly the versions of
+# scripts/python-lock.txt, transitive ones included, installed with --no-deps so nothing unpinned
+# resolves in. onnx 1.23 generates the current node-test suite, onnxruntime is the second
+# reference. An environment that differs from the lock is made anew; under CI it is always made
+# anew, so CI proves the lock on a fresh environment. Failing to make it is an error.
+lock="$here/scripts/python-lock.txt"
 venv="$here/build/pyenv"
-want="onnx==1.23.2 onnxruntime==1.23.2 numpy==2.4.6"
-if ! "$venv/bin/python" -c "import onnx, onnxruntime, sys; sys.exit(onnx.__version__ != '1.23.2')" 2>/dev/null; then
-  echo "setup: python tooling into $venv ($want)"
-  { python3 -m venv "$venv" && "$venv/bin/pip" install -q $want; } || echo "setup: WARNING: could not install $want"
+want=$(grep -v '^#' "$lock" | grep . | sort -f)
+have() { "$venv/bin/python" -m pip freeze --all 2>/dev/null | grep -v -E '^(pip|setuptools|wheel)==' | sort -f; }
+if [ "${CI:-}" = "true" ] || [ "$(have)" != "$want" ]; then
+  echo "setup: python tooling into $venv from scripts/python-lock.txt ($(python3 --version), $(command -v python3))"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || { echo "setup: ERROR: python3 -m venv failed"; exit 1; }
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$lock" ||
+    { echo "setup: ERROR: pip could not install scripts/python-lock.txt"; exit 1; }
+  "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null ||
+    { "$venv/bin/python" -m pip check; echo "setup: ERROR: scripts/python-lock.txt is incomplete or inconsistent (pip check above)"; exit 1; }
+  if [ "$(have)" != "$want" ]; then
+    echo "setup: ERROR: $venv differs from scripts/python-lock.txt:"; diff <(echo "$want") <(have); exit 1
+  fi
 fi
+echo "setup: python tooling $venv ($("$venv/bin/python" --version)): $(echo $want | tr '\n' ' ')"
 
 # Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
-# CUDA code is compiled only where the toolkit is found; CI compiles it for sm_90 alone, to prove
-# it builds (KILN_CUDA_ARCHITECTURES overrides; the default is 80;86;89;90).
+# CUDA code is compiled only where the toolkit is found, for the GPU present (sm_90 where there is
+# none; CI compiles for sm_90 alone, to prove it builds). KILN_CUDA_ARCHITECTURES="80;86;89;90"
+# builds for others.
 cuda_arch=()
 if [ -n "${KILN_CUDA_ARCHITECTURES:-}" ]; then cuda_arch=(-DCMAKE_CUDA_ARCHITECTURES="$KILN_CUDA_ARCHITECTURES")
 elif [ "${CI:-}" = "true" ]; then cuda_arch=(-DCMAKE_CUDA_ARCHITECTURES=90); fi

@@ -47,10 +47,20 @@ def main():
     import onnx
     from onnx.backend.test.loader import load_model_tests
 
-    done = os.path.join(out, ".complete-" + onnx.__version__)
-    if os.path.exists(done):
+    # The expected data depends on every package that computes it (ml_dtypes does the int4/float8
+    # casts, protobuf the encoding), not on onnx alone: the stamp names them all.
+    from importlib import metadata
+
+    env = sorted(f"{d.metadata['Name'].lower()}=={d.version}" for d in metadata.distributions())
+    stamp = "\n".join(env) + "\n"
+    done = os.path.join(out, ".complete")
+    if os.path.exists(done) and open(done).read() == stamp:
         print(f"onnx {onnx.__version__} node suite already in {out}")
         return 0
+    if os.path.isdir(out):
+        import shutil
+
+        shutil.rmtree(out)  # made by another environment: no stale case survives
     cases = load_model_tests(kind="node")
     for case in cases:
         d = os.path.join(out, case.name)
@@ -69,7 +79,8 @@ def main():
             for k, v in enumerate(outputs):
                 vo = model.graph.output[k] if k < len(model.graph.output) else None
                 write_value(os.path.join(sd, f"output_{k}.pb"), vo.name if vo else f"output_{k}", v, vo.type if vo else None)
-    open(done, "w").close()
+    with open(done, "w") as f:
+        f.write(stamp)
     print(f"wrote {len(cases)} cases of onnx {onnx.__version__}'s node suite to {out}")
     return 0
 

@@ -3,7 +3,7 @@
 # same random inputs, relative L2 <= 1e-4 per output. Skipped (77) without build/pyenv.
 set -uo pipefail
 PYTHON=$1; KILN=$2; MODELS=$3
-"$PYTHON" -c "import onnxruntime" 2>/dev/null || { echo "SKIPPED: needs onnxruntime in build/pyenv (scripts/setup.sh)"; exit 77; }
+"$PYTHON" -c "import onnxruntime" 2>/dev/null || { echo "SKIPPED: needs onnxruntime in build/pyenv (scripts/setup.sh)"; [ "${CI:-}" = true ] && { echo "CI has every dependency: a skip is a failure"; exit 1; }; exit 77; }
 here=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
 for m in "$MODELS"/test_*/model.onnx; do
