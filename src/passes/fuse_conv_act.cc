@@ -4,62 +4,53 @@
 //            %s = Add(%c, %z)                                 {activation="Relu", <Conv's attrs>}
 //            %y = Relu(%s)
 //
-// Also Conv -> Relu (no residual) and Conv -> Add (no activation). Fires only when every
-// intermediate value has exactly one reader and is not a graph output, and the residual has the
-// convolution's shape (no broadcasting). Pre: types and shapes inferred, topological order.
-// Post: the fused node stands where the last matched node stood, so every input is still
-// defined before it. Must not fire: a Conv whose output is read twice, or a broadcasting Add.
-#include <map>
-#include <set>
-
+// Also Conv -> Relu (no residual) and Conv -> Add (no activation), as three rules of the rewrite
+// driver (passes/rewrite). Fires only when every intermediate value is read inside the pattern
+// only and is not a graph output, and the residual has the convolution's shape (no
+// broadcasting). Pre: types and shapes inferred, topological order. Post: the fused node stands
+// where the last matched node stood, so every input is still defined before it. Must not fire:
+// a Conv whose output is read twice, or a broadcasting Add.
 #include "passes/pattern.h"
 #include "passes/pipeline.h"
+#include "passes/rewrite/rewriter.h"
 
 namespace kiln::passes {
 
 namespace {
 
-bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op; }
+using namespace rewrite;
+
+Pattern conv() {
+  return op("Conv").as("conv").where_node([](const Node& n) { return n.outputs.size() == 1 && n.inputs.size() >= 2; });
+}
+
+// Add(%c, %z), either order, %z another value of %c's known shape.
+Pattern residual_add() {
+  return op("Add", {conv(), any().as("z")}).commutative().where_node([](const Node& n) {
+    return n.inputs[0] != n.inputs[1] && same_known_shape(n.inputs[0]->shape, n.inputs[1]->shape);
+  });
+}
+
+bool conv_act(const Match& m, Rewriter& rw, const char* activation) {
+  const Node* c = m.node("conv");
+  std::vector<Value*> in = {c->inputs[0], c->inputs[1], c->inputs.size() > 2 ? c->inputs[2] : nullptr};
+  if (m["z"]) in.push_back(m["z"]);
+  auto attrs = c->attrs;
+  attrs["activation"] = std::string(activation);
+  rw.replace_root("ConvAct", "kiln", std::move(in), std::move(attrs));
+  return true;
+}
+
+const Rule kRules[] = {
+    {"conv_add_relu", op("Relu", {residual_add()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
+    {"conv_relu", op("Relu", {conv()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
+    {"conv_add", residual_add(), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, ""); }},
+};
 
 }  // namespace
 
 Status fuse_conv_act(Graph& graph, PassContext& ctx) {
-  const Readers r(graph);
-  std::map<Node*, std::unique_ptr<Node>> replace;  // last matched node -> fused node
-  std::set<Node*> drop;
-  for (const auto& np : graph.nodes()) {
-    Node* conv = np.get();
-    if (!is_op(conv, "Conv") || conv->outputs.size() != 1 || drop.count(conv)) continue;
-    Value* out = conv->outputs[0];
-    Node* next = r.only(out);
-    if (next && drop.count(next)) continue;  // already part of another match (the other branch of an Add)
-    Node* add = nullptr;
-    Value* residual = nullptr;
-    if (is_op(next, "Add") && next->inputs.size() == 2) {
-      residual = next->inputs[0] == out ? next->inputs[1] : next->inputs[0];
-      if (residual == out || !same_known_shape(residual->shape, out->shape)) residual = nullptr;
-      if (residual) { add = next; next = r.only(add->outputs[0]); }
-      if (next && drop.count(next)) continue;
-    }
-    Node* relu = is_op(next, "Relu") ? next : nullptr;
-    if (!add && !relu) continue;
-    Node* last = relu ? relu : add;
-    auto fused = std::make_unique<Node>();
-    fused->name = conv->name + (add ? "+Add" : "") + (relu ? "+Relu" : "");
-    fused->op_type = "ConvAct";
-    fused->domain = "kiln";
-    fused->opset = 1;
-    fused->attrs = conv->attrs;
-    fused->attrs["activation"] = std::string(relu ? "Relu" : "");
-    fused->inputs = {conv->inputs[0], conv->inputs[1], conv->inputs.size() > 2 ? conv->inputs[2] : nullptr};
-    if (residual) fused->inputs.push_back(residual);
-    fused->outputs = {last->outputs[0]};
-    drop.insert(conv);
-    if (add) drop.insert(add);
-    if (relu) drop.insert(relu);
-    replace[last] = std::move(fused);
-  }
-  const int fused = splice_fused(graph, replace, drop);
+  KILN_ASSIGN_OR_RETURN(int fused, rewrite::apply(graph, ctx, "fuse_conv_act", kRules));
   ctx.counters["fuse_conv_act.fused"] += fused;
   return Status::ok();
 }

@@ -1,6 +1,7 @@
 #include "passes/pipeline.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -51,6 +52,12 @@ Status run_pipeline(Graph& graph, PassContext& ctx) {
                 std::to_string(graph.nodes().size()) + " nodes");
   }
   for (const auto& [k, v] : ctx.counters) log_verbose("  " + k + " = " + std::to_string(v));
+  // KILN_DUMP_IR=file: the optimized graph as text (refactors must keep the zoo's dumps identical).
+  if (const char* path = std::getenv("KILN_DUMP_IR")) {
+    std::ofstream f(path);
+    f << print_graph(graph);
+    if (!f) return err("KILN_DUMP_IR: cannot write '", path, "'");
+  }
   return Status::ok();
 }
 
