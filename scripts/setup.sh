@@ -50,6 +50,10 @@ if [ "${CI:-}" = "true" ] || [ "$(have)" != "$want" ]; then
   fi
 fi
 echo "setup: python tooling $venv ($("$venv/bin/python" --version)): $(echo $want | tr '\n' ' ')"
+# kiln's Python module (python/) is the target kiln_python of build/; a .pth file puts
+# build/python on build/pyenv's path (pip freeze does not list it).
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$here/build/python" > "$site/kiln-build.pth"
 
 # Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
 # CUDA code is compiled only where the toolkit is found, for the GPU present (sm_90 where there is
@@ -59,6 +63,7 @@ cuda_arch=()
 if [ -n "${KILN_CUDA_ARCHITECTURES:-}" ]; then cuda_arch=(-DCMAKE_CUDA_ARCHITECTURES="$KILN_CUDA_ARCHITECTURES")
 elif [ "${CI:-}" = "true" ]; then cuda_arch=(-DCMAKE_CUDA_ARCHITECTURES=90); fi
 [ -x /usr/local/cuda/bin/nvcc ] && export CUDACXX=${CUDACXX:-/usr/local/cuda/bin/nvcc}
-cmake -S "$here" -B "$here/build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_arch[@]}" >/dev/null
+cmake -S "$here" -B "$here/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_PYTHON=ON \
+      -DPython_EXECUTABLE="$venv/bin/python" "${cuda_arch[@]}" >/dev/null
 cmake --build "$here/build" -j"$(nproc)"
 echo "setup: built $here/build/kiln"

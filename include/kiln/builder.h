@@ -26,6 +26,13 @@ class Network {
   // Shape of input i as the model declares it (-1 for dynamic dims).
   Dims getInputDims(int i) const;
   TensorType getInputType(int i) const;
+  // Shape and type of output i as inferred from the model (-1 for dims known only at run time).
+  Dims getOutputDims(int i) const;
+  TensorType getOutputType(int i) const;
+  // Fixes input i's shape, as TensorRT's ITensor::setDimensions: -1 keeps a dim dynamic, the
+  // model's static dims must be kept; shapes are inferred again. False (network unchanged, the
+  // reason in `error`) otherwise.
+  bool setInputDims(int i, const Dims& dims, std::string* error = nullptr);
   int getNbLayers() const;
   Graph* graph() const { return graph_.get(); }  // for the parser and the builder
 

@@ -13,6 +13,7 @@
 #include "engine/engine_file.h"
 #include "engine/memory_plan.h"
 #include "engine/shape_eval.h"
+#include "ir/op_registry.h"
 #include "kiln/builder.h"
 #include "passes/pipeline.h"
 
@@ -30,6 +31,39 @@ Dims Network::getInputDims(int i) const {
   Dims d;
   for (const Dim& x : graph_->inputs.at(i)->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
   return d;
+}
+
+Dims Network::getOutputDims(int i) const {
+  Dims d;
+  for (const Dim& x : graph_->outputs.at(i)->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
+  return d;
+}
+TensorType Network::getOutputType(int i) const { return static_cast<TensorType>(graph_->outputs.at(i)->dtype); }
+
+bool Network::setInputDims(int i, const Dims& dims, std::string* error) {
+  auto fail = [&](const std::string& m) { if (error) *error = m; return false; };
+  if (!graph_ || i < 0 || i >= getNbInputs()) return fail("the network has no input " + std::to_string(i));
+  Value* in = graph_->inputs[i];
+  const Shape old = in->shape;
+  if (old.rank_known() && old.rank() != dims.size())
+    return fail("input '" + in->name + "' has rank " + std::to_string(old.rank()) + " (" + old.to_string() +
+                "), not " + std::to_string(dims.size()));
+  Shape next = old.rank_known() ? old : Shape(std::vector<Dim>(dims.size()));
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (dims[k] < -1) return fail("input '" + in->name + "': dim " + std::to_string(k) + " is " + std::to_string(dims[k]));
+    if (dims[k] == -1) continue;
+    if (old.rank_known() && old[k].is_static() && old[k].value() != dims[k])
+      return fail("input '" + in->name + "': dim " + std::to_string(k) + " is fixed at " +
+                  std::to_string(old[k].value()) + " by the model, not " + std::to_string(dims[k]));
+    next[k] = Dim(dims[k]);
+  }
+  in->shape = next;
+  if (Status s = infer_graph(*graph_); !s) {
+    in->shape = old;
+    (void)infer_graph(*graph_);
+    return fail("input '" + in->name + "' as " + dimsToString(dims) + ": " + s.message());
+  }
+  return true;
 }
 
 bool OptimizationProfile::setDimensions(const std::string& input, OptProfileSelector which, const Dims& dims) {
