@@ -9,4 +9,5 @@ ctest --output-on-failure -j2 "$@"
 rc=$?
 for f in tests/conformance_*.log; do [ -f "$f" ] && tail -n1 "$f"; done
 bash "$here/scripts/size_budget.sh" || rc=1
+bash "$here/scripts/check_layering.sh" || rc=1
 exit $rc
