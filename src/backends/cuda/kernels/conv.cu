@@ -167,9 +167,11 @@ struct ConvPlan {
 };
 
 using ConvKey = std::array<int64_t, 20>;
+// Plans never change once built, so contexts on several threads share them: the mutex guards the
+// map only, not the launch (shared_ptr: a bounded cache's clear never frees a plan in use).
 std::mutex g_mu;
-std::map<ConvKey, std::unique_ptr<ConvPlan>>& cache() {
-  static std::map<ConvKey, std::unique_ptr<ConvPlan>> c;
+std::map<ConvKey, std::shared_ptr<const ConvPlan>>& cache() {
+  static std::map<ConvKey, std::shared_ptr<const ConvPlan>> c;
   return c;
 }
 
@@ -349,16 +351,20 @@ Status conv(LaunchContext& ctx) {
     key[8 + i] = w.dims[i];
     key[13 + i] = y.dims[i];
   }
-  std::lock_guard<std::mutex> lock(g_mu);  // held through the launch: cached descriptors are shared
-  auto& c = cache();
-  auto it = c.find(key);
-  if (it == c.end()) {
-    if (c.size() > 4096) c.clear();
-    auto p = std::make_unique<ConvPlan>();
-    KILN_RETURN_IF_ERROR(build_plan(ctx, transpose, *p));
-    it = c.emplace(key, std::move(p)).first;
+  std::shared_ptr<const ConvPlan> plan;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto& c = cache();
+    auto it = c.find(key);
+    if (it == c.end()) {
+      if (c.size() > 4096) c.clear();
+      auto p = std::make_shared<ConvPlan>();
+      KILN_RETURN_IF_ERROR(build_plan(ctx, transpose, *p));
+      it = c.emplace(key, std::move(p)).first;
+    }
+    plan = it->second;
   }
-  const ConvPlan& p = *it->second;
+  const ConvPlan& p = *plan;
   if (!p.cudnn) {  // the direct kernel adds the bias itself
     switch (y.dtype) {
       case DataType::kFloat32: launch_direct<float>(ctx, transpose, p.g); launch_epilogue<float>(ctx, p.g, false); break;

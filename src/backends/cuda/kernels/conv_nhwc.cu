@@ -76,10 +76,14 @@ struct Plan {
   }
 };
 
+// A plan changes after it is built (cudnnFind at its first uncaptured run, fused_ok), so each
+// execution context has its own (the key holds its cuDNN handle): contexts on several threads
+// never share one, and the mutex guards the map only, not the launch (shared_ptr: a bounded
+// cache's clear never frees a plan in use).
 using Key = std::array<int64_t, 12>;
 std::mutex g_mu;
-std::map<Key, std::unique_ptr<Plan>>& cache() {
-  static std::map<Key, std::unique_ptr<Plan>> c;
+std::map<Key, std::shared_ptr<Plan>>& cache() {
+  static std::map<Key, std::shared_ptr<Plan>> c;
   return c;
 }
 
@@ -270,16 +274,21 @@ Status conv_nhwc(LaunchContext& ctx) {
     key[3 + i] = x.dims[i];
     key[7 + i] = w.dims[i];
   }
-  std::lock_guard<std::mutex> lock(g_mu);  // held through the launch: cached descriptors are shared
-  auto& c = cache();
-  auto it = c.find(key);
-  if (it == c.end()) {
-    if (c.size() > 4096) c.clear();
-    auto p = std::make_unique<Plan>();
-    KILN_RETURN_IF_ERROR(build(ctx, *p));
-    it = c.emplace(key, std::move(p)).first;
+  key[11] = reinterpret_cast<int64_t>(ctx.cudnn);  // one context's plan (see cache())
+  std::shared_ptr<Plan> plan;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto& c = cache();
+    auto it = c.find(key);
+    if (it == c.end()) {
+      if (c.size() > 4096) c.clear();
+      auto p = std::make_shared<Plan>();
+      KILN_RETURN_IF_ERROR(build(ctx, *p));
+      it = c.emplace(key, std::move(p)).first;
+    }
+    plan = it->second;
   }
-  Plan& p = *it->second;
+  Plan& p = *plan;
   if (p.depthwise) {
     nhwc::depthwise(ctx, p.dw, p.in_act, p.act);
     return Status::ok();

@@ -51,9 +51,12 @@ struct Plan {
 };
 
 using PlanKey = std::array<int64_t, 20>;
-std::mutex g_mu;  // guards the cache and the per-call attributes set on cached descriptors
-std::map<PlanKey, std::unique_ptr<Plan>>& cache() {
-  static std::map<PlanKey, std::unique_ptr<Plan>> c;
+// A plan never changes once built (the bias pointer is part of its key), so contexts on several
+// threads share it: the mutex guards the map only, not the launch. Plans are held by shared_ptr,
+// so a bounded cache's clear never frees one a launch still uses.
+std::mutex g_mu;
+std::map<PlanKey, std::shared_ptr<const Plan>>& cache() {
+  static std::map<PlanKey, std::shared_ptr<const Plan>> c;
   return c;
 }
 
@@ -134,19 +137,22 @@ Status run_gemm(LaunchContext& ctx, const GemmArgs& g) {
   for (int64_t x : {g.lda, g.ldb, g.ldy, g.stride_a, g.stride_b, g.stride_y}) align = std::min(align, alignment_of_bytes(x * es));
   const PlanKey key{reinterpret_cast<int64_t>(g.key), int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
                     g.lda, g.ldb, g.ldy, int64_t(g.epilogue), g.batch, g.stride_a, g.stride_b, g.stride_y, align,
-                    ctx.tf32, int64_t(ctx.workspace ? ctx.workspace_bytes : 0), 0, 0};
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto& c = cache();
-  auto it = c.find(key);
-  if (it == c.end()) {
-    if (c.size() > 4096) c.clear();  // bounded: shape churn never grows it without end
-    auto p = std::make_unique<Plan>();
-    KILN_RETURN_IF_ERROR(build_plan(ctx, g, align, *p));
-    it = c.emplace(key, std::move(p)).first;
+                    ctx.tf32, int64_t(ctx.workspace ? ctx.workspace_bytes : 0),
+                    reinterpret_cast<int64_t>(has_bias(g.epilogue) ? g.bias : nullptr), 0};
+  std::shared_ptr<const Plan> plan;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto& c = cache();
+    auto it = c.find(key);
+    if (it == c.end()) {
+      if (c.size() > 4096) c.clear();  // bounded: shape churn never grows it without end
+      auto p = std::make_shared<Plan>();
+      KILN_RETURN_IF_ERROR(build_plan(ctx, g, align, *p));
+      it = c.emplace(key, std::move(p)).first;
+    }
+    plan = it->second;
   }
-  Plan& p = *it->second;
-  if (has_bias(g.epilogue))
-    KILN_CUDA_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)));
+  const Plan& p = *plan;
   const void* cptr = g.c ? g.c : g.y;
   KILN_CUDA_CHECK(cublasLtMatmul(ctx.cublaslt, p.desc, &g.alpha, g.b, p.la, g.a, p.lb, &g.beta, cptr, p.ly, g.y, p.ly,
                                  &p.algo, ctx.workspace, p.workspace, ctx.stream));
