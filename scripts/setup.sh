@@ -55,6 +55,9 @@ echo "setup: python tooling $venv ($("$venv/bin/python" --version)): $(echo $wan
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$here/build/python" > "$site/kiln-build.pth"
 
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI's) reuses the
+# objects an earlier build of the same sources left.
+export CCACHE_BASEDIR="$here" CCACHE_NOHASHDIR=1
 # Build (Release, Ninja) into build/. Re-running only rebuilds what changed.
 # CUDA code is compiled only where the toolkit is found, for the GPU present (sm_90 where there is
 # none; CI compiles for sm_90 alone, to prove it builds). KILN_CUDA_ARCHITECTURES="80;86;89;90"

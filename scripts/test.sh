@@ -3,6 +3,7 @@
 # conformance summary lines.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+export CCACHE_BASEDIR="$here" CCACHE_NOHASHDIR=1  # see scripts/setup.sh
 bash "$here/scripts/setup.sh" || exit 1
 cd "$here/build"
 ctest --output-on-failure -j2 "$@"
