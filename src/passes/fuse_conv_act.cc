@@ -4,12 +4,12 @@
 //            %s = Add(%c, %z)                                 {activation="Relu", <Conv's attrs>}
 //            %y = Relu(%s)
 //
-// Also Conv -> Relu (no residual) and Conv -> Add (no activation), as three rules of the rewrite
-// driver (passes/rewrite). Fires only when every intermediate value is read inside the pattern
+// Also Conv -> Relu (no residual) and Conv -> Add (no activation), and Relu written as
+// Clip(%s, 0) with no maximum, as rules of the rewrite driver (passes/rewrite). Fires only when every intermediate value is read inside the pattern
 // only and is not a graph output, and the residual has the convolution's shape (no
 // broadcasting). Pre: types and shapes inferred, topological order. Post: the fused node stands
 // where the last matched node stood, so every input is still defined before it. Must not fire:
-// a Conv whose output is read twice, or a broadcasting Add.
+// a Conv whose output is read twice, a broadcasting Add, or a Clip with a maximum (ReLU6).
 #include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
@@ -31,6 +31,14 @@ Pattern residual_add() {
   });
 }
 
+// Clip(%v, 0) with no upper bound is Relu (torch.clamp(min=0); opset 11's Clip takes its bounds
+// as inputs). A Clip with a maximum (ReLU6) must not fire.
+Pattern clip_at_zero(Pattern v) {
+  return op("Clip", {std::move(v), scalar(0.0), any().optional()}).where_node([](const Node& n) {
+    return n.opset >= 11 && (n.inputs.size() < 3 || !n.inputs[2]);
+  });
+}
+
 bool conv_act(const Match& m, Rewriter& rw, const char* activation) {
   const Node* c = m.node("conv");
   std::vector<Value*> in = {c->inputs[0], c->inputs[1], c->inputs.size() > 2 ? c->inputs[2] : nullptr};
@@ -44,6 +52,8 @@ bool conv_act(const Match& m, Rewriter& rw, const char* activation) {
 const Rule kRules[] = {
     {"conv_add_relu", op("Relu", {residual_add()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
     {"conv_relu", op("Relu", {conv()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
+    {"conv_add_clip0", clip_at_zero(residual_add()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
+    {"conv_clip0", clip_at_zero(conv()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
     {"conv_add", residual_add(), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, ""); }},
 };
 

@@ -61,5 +61,30 @@ TEST(FuseConvAct, MustNotFireOnASharedOutputOrABroadcastingAdd) {
   EXPECT_EQ(count(n.g, "Conv"), 2);
 }
 
+// Relu written as Clip(x, 0) (torch.clamp(min=0)) folds too; Clip(x, 0, 6) (ReLU6) must not.
+TEST(FuseConvAct, FoldsClipAtZeroButNotRelu6) {
+  Net n;
+  n.add("Conv", {n.x, n.w("w1", 1)}, "k1");
+  n.add("Add", {n.v("k1"), n.x}, "s1");
+  n.add("Clip", {n.v("s1"), n.c(0.f)}, "y1");          // residual + clamp(min=0): fuses
+  n.add("Conv", {n.v("y1"), n.w("w2", 2)}, "k2");
+  n.add("Clip", {n.v("k2"), n.c(0.f), n.c(6.f)}, "y2");  // ReLU6: the Clip stays
+  n.add("Conv", {n.v("y2"), n.w("w3", 3)}, "k3");
+  n.add("Clip", {n.v("k3"), n.c(0.5f)}, "y3");          // another lower bound: the Clip stays
+  n.g.outputs.push_back(n.v("y3"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor x = random_tensor({1, 2, 5, 5}, 9);
+  auto want = run(n.g, x);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_conv_act(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["fuse_conv_act.conv_add_clip0"], 1);
+  EXPECT_EQ(ctx.counters["fuse_conv_act.fused"], 1);
+  EXPECT_EQ(count(n.g, "Clip"), 2);
+  auto got = run(n.g, x);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], want[i]);
+}
+
 }  // namespace
 }  // namespace kiln::passes
