@@ -3,12 +3,14 @@
 // memory at the max profile shapes, and serializes the engine.
 #include <algorithm>
 #include <array>
+#include <new>
 
 #include "backends/cpu/executor.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/cuda_engine.h"
 #include "backends/cuda/launch.h"
 #endif
+#include "core/mapped_file.h"
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
 #include "engine/memory_plan.h"
@@ -32,7 +34,6 @@ Dims Network::getInputDims(int i) const {
   for (const Dim& x : graph_->inputs.at(i)->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
   return d;
 }
-
 Dims Network::getOutputDims(int i) const {
   Dims d;
   for (const Dim& x : graph_->outputs.at(i)->shape.dims()) d.push_back(x.is_static() ? x.value() : -1);
@@ -208,7 +209,18 @@ std::vector<std::string> choose_tactics(const Graph& g, const std::string& backe
   return tactics;
 }
 
+// External data is mapped, not copied: a file truncated since the import would raise SIGBUS
+// at the first read past its new end, and a file of another size is not what was imported.
+Status check_mapped_files(const Graph& g) {
+  for (const auto& f : g.mapped_files) {
+    Status s = f->check_unchanged();
+    if (!s) return err("external data file ", s.message(), "; parse the model again");
+  }
+  return Status::ok();
+}
+
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
+  KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
   KILN_ASSIGN_OR_RETURN(model.backend, pick_backend(c, logger, model));
   if (c.getFlag(BuilderFlag::kINT8))
@@ -288,11 +300,15 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
                    c.getFlag(BuilderFlag::kTF32),  c.getFlag(BuilderFlag::kSTRICT_TYPES),
                    c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE)};
   model.profiles = std::move(profiles);
-  // The engine owns a graph; the network keeps its own. Serialization reads g in place.
+  KILN_RETURN_IF_ERROR(check_mapped_files(g));  // again: the passes may have taken a while
+  // The engine owns a graph; the network keeps its own. Serialization reads g in place (and
+  // hands it back even when an allocation throws).
+  struct Borrowed {
+    engine::EngineModel& m;
+    ~Borrowed() { (void)m.graph.release(); }
+  } borrowed{model};
   model.graph.reset(&g);
-  auto bytes = engine::serialize(model);
-  (void)model.graph.release();
-  return bytes;
+  return engine::serialize(model);
 }
 
 }  // namespace
@@ -303,12 +319,17 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(Network& network, const Bui
     log_error(logger_, "buildSerializedNetwork: the network is empty (parse a model first)");
     return {};
   }
-  auto bytes = build(*network.graph(), config, logger_);
-  if (!bytes) {
-    log_error(logger_, bytes.status().message());
+  try {
+    auto bytes = build(*network.graph(), config, logger_);
+    if (!bytes) {
+      log_error(logger_, bytes.status().message());
+      return {};
+    }
+    return std::vector<uint8_t>(bytes->begin(), bytes->end());
+  } catch (const std::bad_alloc&) {
+    log_error(logger_, "buildSerializedNetwork: out of memory on the host while building the engine");
     return {};
   }
-  return std::vector<uint8_t>(bytes->begin(), bytes->end());
 }
 
 }  // namespace kiln

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -43,7 +44,11 @@ Expected<std::string> serialize(const EngineModel& m) {
   o->set_strict_types(m.options.strict_types);
   o->set_workspace_bytes(m.options.workspace_bytes);
   h.set_activation_bytes(m.activation_bytes);
-  for (const auto& [d, v] : g.opsets) (*h.mutable_opsets())[d] = v;
+  for (const auto& [d, v] : g.opsets) {
+    auto* os = h.add_opsets();
+    os->set_domain(d);
+    os->set_version(v);
+  }
 
   // Weights nothing reads any more (replaced by folding or precision conversion) are dropped.
   std::set<const Value*> used(g.outputs.begin(), g.outputs.end());
@@ -109,13 +114,15 @@ Expected<std::string> serialize(const EngineModel& m) {
 namespace {
 
 Status check_preamble(const std::byte* p, size_t size, EngineHeader& h, uint64_t& w_off, uint64_t& w_size) {
-  if (size < kPreamble || std::memcmp(p, kMagic, 8) != 0)
-    return err("not a kiln engine file (bad magic or too short)");
+  if (size == 0) return err("engine file is empty", kRebuild);
+  if (std::memcmp(p, kMagic, std::min(size, sizeof kMagic)) != 0) return err("not a kiln engine file (bad magic)", kRebuild);
+  if (size < kPreamble) return err("engine file is truncated (", size, " bytes)", kRebuild);
   uint32_t version, reserved;
   std::memcpy(&version, p + 8, 4);
   std::memcpy(&reserved, p + 12, 4);
   if (version != kFormatVersion)
-    return err("engine format version ", version, " is not the version this kiln reads (", kFormatVersion, ")", kRebuild);
+    return err("engine format version ", version, " is ", version < kFormatVersion ? "older" : "newer",
+               " than the version this kiln reads (", kFormatVersion, ")", kRebuild);
   uint64_t h_size = get_u64(p + 16);
   w_off = get_u64(p + 24);
   w_size = get_u64(p + 32);
@@ -156,6 +163,23 @@ Status add_layers(const EngineHeader& h, EngineModel& m) {
   return Status::ok();
 }
 
+// The runtime trusts the profiles (setInputShape compares each dim with min and max): every
+// entry names an input, has its rank in min, opt and max alike, and 0 <= min <= opt <= max.
+Status check_profile(const std::vector<ProfileShapes>& prof, const Graph& g, size_t pi) {
+  for (const auto& p : prof) {
+    std::string where = "engine profile " + std::to_string(pi) + " input '" + p.input + "'";
+    auto in = std::find_if(g.inputs.begin(), g.inputs.end(), [&](const Value* v) { return v->name == p.input; });
+    if (in == g.inputs.end()) return err(where, ": not an input of the engine", kRebuild);
+    const Shape& s = (*in)->shape;
+    if (p.opt.size() != p.min.size() || p.max.size() != p.min.size() || (s.rank_known() && s.rank() != p.min.size()))
+      return err(where, ": min, opt and max shapes of different ranks", kRebuild);
+    for (size_t k = 0; k < p.min.size(); ++k)
+      if (p.min[k] < 0 || p.min[k] > p.opt[k] || p.opt[k] > p.max[k])
+        return err(where, ": dim ", k, " is not 0 <= min <= opt <= max", kRebuild);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t size) {
@@ -172,7 +196,7 @@ Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t 
   const auto& o = h.options();
   m.options = {o.fp16(), o.bf16(), o.int8(), o.tf32(), o.strict_types(), o.workspace_bytes()};
   m.activation_bytes = h.activation_bytes();
-  for (const auto& [d, v] : h.opsets()) g.opsets[d] = v;
+  for (const auto& os : h.opsets()) g.opsets[os.domain()] = os.version();
   KILN_RETURN_IF_ERROR(add_weights(h, data, w_off, w_size, g));
   for (const auto& vi : h.values()) {
     if (!dtype_code_known(vi.dtype())) return err("engine value '", vi.name(), "' has an unknown type", kRebuild);
@@ -198,6 +222,7 @@ Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t 
     for (const auto& in : p.inputs())
       prof.push_back({in.name(), {in.min().begin(), in.min().end()}, {in.opt().begin(), in.opt().end()},
                       {in.max().begin(), in.max().end()}});
+    KILN_RETURN_IF_ERROR(check_profile(prof, g, m.profiles.size()));
     m.profiles.push_back(std::move(prof));
   }
   return m;

@@ -65,10 +65,12 @@ Status attr_to_proto(const std::string& name, const AttrValue& v, kilnpb::Attrib
   else if (auto* f = std::get_if<float>(&v)) a->set_f(*f);
   else if (auto* s = std::get_if<std::string>(&v)) a->set_s(*s);
   else if (auto* t = std::get_if<Tensor>(&v)) tensor_to_proto(*t, a->mutable_t());
-  else if (auto* is = std::get_if<std::vector<int64_t>>(&v)) for (int64_t x : *is) a->mutable_ints()->add_v(x);
-  else if (auto* fs = std::get_if<std::vector<float>>(&v)) for (float x : *fs) a->mutable_floats()->add_v(x);
-  else if (auto* ss = std::get_if<std::vector<std::string>>(&v)) for (const auto& x : *ss) a->mutable_strings()->add_v(x);
-  else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) for (const auto& x : *ts) tensor_to_proto(x, a->mutable_tensors()->add_v());
+  // Lists: mutable_*() first, so that an empty list still sets the oneof (else it loads as
+  // "attribute has no value").
+  else if (auto* is = std::get_if<std::vector<int64_t>>(&v)) { auto* l = a->mutable_ints(); for (int64_t x : *is) l->add_v(x); }
+  else if (auto* fs = std::get_if<std::vector<float>>(&v)) { auto* l = a->mutable_floats(); for (float x : *fs) l->add_v(x); }
+  else if (auto* ss = std::get_if<std::vector<std::string>>(&v)) { auto* l = a->mutable_strings(); for (const auto& x : *ss) l->add_v(x); }
+  else if (auto* ts = std::get_if<std::vector<Tensor>>(&v)) { auto* l = a->mutable_tensors(); for (const auto& x : *ts) tensor_to_proto(x, l->add_v()); }
   else if (auto* g = std::get_if<std::shared_ptr<Graph>>(&v); g && *g) return subgraph_to_proto(**g, a->mutable_graph());
   else return err("attribute '", name, "' has no value");
   return Status::ok();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include "backends/cpu/cpu_engine.h"
 #ifdef KILN_WITH_CUDA
@@ -23,6 +24,16 @@ class EngineImpl {
   engine::EngineModel model;
   std::unique_ptr<BackendEngine> backend;
   Logger* logger = nullptr;
+  // Loaded from a file: the weights alias its mapping. A file truncated in place since would
+  // raise SIGBUS at the next read (and one rewritten in place shows other weights), so contexts
+  // and runs check it first.
+  std::shared_ptr<const MappedFile> file;
+  Status check_file() const {
+    if (!file) return Status::ok();
+    Status s = file->check_unchanged();
+    if (!s) return err("engine file ", s.message(), "; load the engine again");
+    return Status::ok();
+  }
   const Value* io(const std::string& name) const {
     for (const Value* v : model.graph->inputs) if (v->name == name) return v;
     for (const Value* v : model.graph->outputs) if (v->name == name) return v;
@@ -59,7 +70,14 @@ class ContextImpl {
   }
   Status ensure_shapes();
   Status run(void* stream);
+  std::string input_shapes() const;  // "'x' 8x3x224x224, 'mask' 8x128"
 };
+
+std::string ContextImpl::input_shapes() const {
+  std::string s;
+  for (const auto& [name, dims] : input_dims) s += (s.empty() ? "'" : ", '") + name + "' " + dimsToString(dims);
+  return s;
+}
 
 Status ContextImpl::ensure_shapes() {
   if (shapes) return Status::ok();
@@ -68,12 +86,14 @@ Status ContextImpl::ensure_shapes() {
       return err("input '", in->name, "' has dynamic shape ", in->shape.to_string(), ": call setInputShape first");
   KILN_ASSIGN_OR_RETURN(auto s, engine::evaluate_shapes(*engine->model.graph, input_dims));
   auto next = std::make_unique<ValueShapes>(std::move(s));
-  KILN_RETURN_IF_ERROR(backend->prepare(*next));
+  Status prepared = backend->prepare(*next);
+  if (!prepared) return prepared.with_context("input shapes " + input_shapes() + ": ");
   shapes = std::move(next);
   return Status::ok();
 }
 
 Status ContextImpl::run(void* stream) {
+  KILN_RETURN_IF_ERROR(engine->check_file());
   KILN_RETURN_IF_ERROR(ensure_shapes());
   ProfilerAdapter timer(profiler);
   for (const Value* out : engine->model.graph->outputs)
@@ -122,7 +142,12 @@ bool ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
 Dims ExecutionContext::getTensorShape(const std::string& name) const {
   const Value* v = impl_->engine->io(name);
   if (!v) return {};
-  if (impl_->ensure_shapes()) {
+  bool known = false;
+  try {
+    known = impl_->ensure_shapes().is_ok();
+  } catch (const std::bad_alloc&) {
+  }
+  if (known) {
     auto it = impl_->shapes->dims.find(v);
     if (it != impl_->shapes->dims.end()) return it->second;
   }
@@ -156,7 +181,12 @@ bool ExecutionContext::setOutputAllocator(const std::string& name, OutputAllocat
 bool ExecutionContext::execute() { return enqueue(nullptr); }
 
 bool ExecutionContext::enqueue(void* stream) {
-  Status s = impl_->run(stream);
+  Status s;
+  try {
+    s = impl_->run(stream);
+  } catch (const std::bad_alloc&) {
+    s = err("out of memory on the host while running the engine at input shapes ", impl_->input_shapes());
+  }
   if (!s) log_error(impl_->logger(), s.message());
   return s.is_ok();
 }
@@ -230,7 +260,11 @@ LayerInfo Engine::getLayerInformation(int i) const {
 }
 std::string Engine::getBackend() const { return impl_->model.backend; }
 
-std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
+std::unique_ptr<ExecutionContext> Engine::createExecutionContext() try {
+  if (Status s = impl_->check_file(); !s) {
+    log_error(*impl_->logger, "createExecutionContext: " + s.message());
+    return nullptr;
+  }
   auto c = std::make_unique<ContextImpl>();
   c->engine = impl_.get();
   auto backend = impl_->backend->create_context();
@@ -242,6 +276,9 @@ std::unique_ptr<ExecutionContext> Engine::createExecutionContext() {
   std::unique_ptr<ExecutionContext> ctx(new ExecutionContext(std::move(c)));
   if (!impl_->model.profiles.empty()) ctx->setOptimizationProfile(0);
   return ctx;
+} catch (const std::bad_alloc&) {
+  log_error(*impl_->logger, "createExecutionContext: out of memory on the host");
+  return nullptr;
 }
 
 // ---- Runtime ----
@@ -278,32 +315,43 @@ Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data
 
 std::unique_ptr<Engine> Runtime::deserialize(const void* data, size_t size) {
   ScopedLogger route(logger_);
-  // The engine keeps its own copy of the bytes; weights alias it.
-  auto copy = std::shared_ptr<std::byte[]>(new std::byte[size ? size : 1]);
-  if (size) std::memcpy(copy.get(), data, size);
-  auto impl = load(std::shared_ptr<const std::byte>(copy, copy.get()), size, logger_);
-  if (!impl) {
-    log_error(logger_, "cannot load engine: " + impl.status().message());
+  try {
+    // The engine keeps its own copy of the bytes; weights alias it.
+    auto copy = std::shared_ptr<std::byte[]>(new std::byte[size ? size : 1]);
+    if (size) std::memcpy(copy.get(), data, size);
+    auto impl = load(std::shared_ptr<const std::byte>(copy, copy.get()), size, logger_);
+    if (!impl) {
+      log_error(logger_, "cannot load engine: " + impl.status().message());
+      return nullptr;
+    }
+    return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
+  } catch (const std::bad_alloc&) {
+    log_error(logger_, "cannot load engine: out of memory on the host (an engine of " + std::to_string(size) + " bytes)");
     return nullptr;
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
 }
 
 std::unique_ptr<Engine> Runtime::deserializeFromFile(const std::string& path) {
   ScopedLogger route(logger_);
-  auto file = MappedFile::open(path);
+  auto file = MappedFile::open(path, /*keep_open=*/true);  // checked before each run: one fstat
   if (!file) {
     log_error(logger_, "cannot load engine: " + file.status().message());
     return nullptr;
   }
   const auto& f = *file;
-  // Weights alias the mapping: loading copies nothing.
-  auto impl = load(std::shared_ptr<const std::byte>(f, f->data()), f->size(), logger_);
-  if (!impl) {
-    log_error(logger_, "cannot load engine '" + path + "': " + impl.status().message());
+  try {
+    // Weights alias the mapping: loading copies nothing.
+    auto impl = load(std::shared_ptr<const std::byte>(f, f->data()), f->size(), logger_);
+    if (!impl) {
+      log_error(logger_, "cannot load engine '" + path + "': " + impl.status().message());
+      return nullptr;
+    }
+    impl.value()->file = f;
+    return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
+  } catch (const std::bad_alloc&) {
+    log_error(logger_, "cannot load engine '" + path + "': out of memory on the host");
     return nullptr;
   }
-  return std::unique_ptr<Engine>(new Engine(std::move(impl).value()));
 }
 
 }  // namespace kiln

@@ -25,6 +25,7 @@
 namespace kiln {
 
 class Graph;
+class MappedFile;
 class Node;
 
 // An SSA value: produced by exactly one node, or a graph input, or an initializer.
@@ -92,6 +93,9 @@ class Graph {
     Value* inner;  // its proxy in this graph (is_capture)
   };
   std::vector<Capture> captures;
+  // Files whose mapped bytes initializers alias (external data): the builder checks that none
+  // changed size before it reads them (a file truncated under a mapping raises SIGBUS).
+  std::vector<std::shared_ptr<const MappedFile>> mapped_files;
 
   // Creates a value; the name must be new in this graph.
   Expected<Value*> add_value(const std::string& name, DataType dtype = DataType::kUndefined,

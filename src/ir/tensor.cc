@@ -2,13 +2,33 @@
 
 #include "core/float8.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
 namespace kiln {
 
 namespace {
+// The machine's memory (RAM): a tensor larger than that is refused by its size, with an error
+// that says so, before the allocator is asked (overcommit may grant it, and zeroing it then
+// thrashes until the process is killed).
+uint64_t physical_memory_bytes() {
+  static const uint64_t bytes = [] {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
+  }();
+  return bytes;
+}
+
+std::string gib(uint64_t bytes) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.1f GiB", double(bytes) / double(uint64_t(1) << 30));
+  return s;
+}
+
 std::shared_ptr<std::byte> allocate_bytes(size_t n) {
   // 64-byte alignment suits SIMD loads and BLAS; at least one byte so data() is never null.
   size_t size = (n + 63) / 64 * 64;
@@ -24,6 +44,9 @@ Expected<Tensor> Tensor::zeros(DataType dtype, std::vector<int64_t> dims) {
   KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(dims, std::string("tensor of type ") + dtype_name(dtype)));
   if (n > static_cast<int64_t>(SIZE_MAX / 2 / dtype_bits(dtype)))
     return err("tensor ", dims_to_string(dims), " is too large to allocate");
+  if (dtype_nbytes(dtype, n) > physical_memory_bytes())
+    return err("tensor ", dtype_name(dtype), dims_to_string(dims), " needs ", gib(dtype_nbytes(dtype, n)),
+               ", more than this machine's memory (", gib(physical_memory_bytes()), ")");
   Tensor t;
   t.dtype_ = dtype;
   t.dims_ = std::move(dims);

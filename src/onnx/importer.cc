@@ -233,6 +233,11 @@ Status Importer::read_graph(const onnx::GraphProto& gp, Graph& g) {
   g.name = gp.name();
   KILN_RETURN_IF_ERROR(check_topological(gp, [&](const std::string& n) { return defined_outside(n); }));
   const bool subgraph = scopes_.size() > 1;
+  // An empty name means "no value" in ONNX (an omitted optional input), and in kiln's engine file.
+  for (const auto& init : gp.initializer())
+    if (init.name().empty()) return err("an initializer has an empty name");
+  for (int i = 0; i < gp.input_size(); ++i)
+    if (gp.input(i).name().empty()) return err("graph input ", i, " has an empty name");
   for (const auto& init : gp.initializer()) {
     auto t = decode_tensor(init, &external_);
     if (!t) return t.status();
@@ -286,6 +291,7 @@ Expected<std::unique_ptr<Graph>> Importer::run(const onnx::ModelProto& model) {
   scopes_ = {g.get()};
   KILN_RETURN_IF_ERROR(read_graph(model.graph(), *g));
   KILN_RETURN_IF_ERROR(g->verify());
+  for (const auto& [location, file] : external_.files()) g->mapped_files.push_back(file);
 
   if (opts_.require_supported_ops) {
     std::vector<std::string> missing;

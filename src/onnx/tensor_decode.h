@@ -18,6 +18,8 @@ class ExternalData {
   // The mapping of `location` (relative to the model's folder), opened once.
   Expected<std::shared_ptr<MappedFile>> file(const std::string& location);
   const std::string& base_dir() const { return base_dir_; }
+  // Every file opened so far, by location.
+  const std::map<std::string, std::shared_ptr<MappedFile>>& files() const { return files_; }
 
  private:
   std::string base_dir_;

@@ -6,7 +6,8 @@
 //   after:   %y = Reshape(%x, %s)      (s now an initializer holding w's dims)
 //
 // Pre: graph in topological order; ctx.evaluate set. Post: no node has only constant inputs,
-// except random ops (RandomNormal, Bernoulli, ...), which must draw anew on every run.
+// except random ops (RandomNormal, Bernoulli, ...), which must draw anew on every run, and nodes
+// whose output would be over 64 MiB (kMaxFoldedBytes).
 // The folded node is left without readers; eliminate_dead_nodes removes it.
 #include "passes/pipeline.h"
 
@@ -14,6 +15,20 @@ namespace kiln::passes {
 
 namespace {
 bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
+
+// Constants larger than this are not folded: folding would allocate them on the host at build
+// time (a ConstantOfShape of [2^40] asks for 4 TiB) and store them in the engine file. The node
+// stays and computes its output at run time, where the allocation's size is checked.
+constexpr uint64_t kMaxFoldedBytes = uint64_t(64) << 20;
+
+bool too_large_to_fold(const Node& n) {
+  for (const Value* out : n.outputs) {
+    if (!out || !out->shape.is_static() || dtype_bits(out->dtype) == 0) continue;
+    auto numel = checked_numel(out->shape.static_dims(), out->name);
+    if (!numel || *numel > int64_t(kMaxFoldedBytes) || dtype_nbytes(out->dtype, *numel) > kMaxFoldedBytes) return true;
+  }
+  return false;
+}
 }  // namespace
 
 Status fold_constants(Graph& graph, PassContext& ctx) {
@@ -30,6 +45,10 @@ Status fold_constants(Graph& graph, PassContext& ctx) {
       args.push_back(v ? v->initializer : nullptr);
     }
     if (!all_const) continue;
+    if (too_large_to_fold(n)) {
+      ctx.counters["fold_constants.too_large"]++;
+      continue;
+    }
     auto outs = ctx.evaluate(n, args);
     if (!outs) return outs.status();
     for (size_t i = 0; i < n.outputs.size(); ++i)

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <random>
 
-#include "onnx/onnx_pb.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace kiln {
@@ -18,41 +17,17 @@ using namespace gpu_test;
 
 // y[b,64] = Relu(x * w + x) reshaped: Mul, Add, Relu, Reshape only (all with CUDA kernels).
 std::string model() {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
-  auto* g = m.mutable_graph();
-  auto* x = g->add_input();
-  x->set_name("x");
-  auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-  tt->mutable_shape()->add_dim()->set_dim_param("batch");
-  tt->mutable_shape()->add_dim()->set_dim_value(8);
-  tt->mutable_shape()->add_dim()->set_dim_value(8);
-  g->add_output()->set_name("y");
-  auto* w = g->add_initializer();
-  w->set_name("w");
-  w->set_data_type(onnx::TensorProto_DataType_FLOAT);
-  w->add_dims(8);
-  for (int i = 0; i < 8; ++i) w->add_float_data(0.25f * (i - 3));
-  auto* shape = g->add_initializer();
-  shape->set_name("shape");
-  shape->set_data_type(onnx::TensorProto_DataType_INT64);
-  shape->add_dims(2);
-  shape->add_int64_data(0);
-  shape->add_int64_data(64);
-  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    n->set_name(std::string(op) + "_0");
-    for (auto& i : in) n->add_input(i);
-    n->add_output(out);
-  };
-  node("Mul", {"x", "w"}, "xw");
-  node("Add", {"xw", "x"}, "s");
-  node("Relu", {"s"}, "r");
-  node("Reshape", {"r", "shape"}, "y");
-  return m.SerializeAsString();
+  test::ModelBuilder m;
+  m.add_input("x", {"batch", 8, 8}).add_output("y");
+  std::vector<float> w;
+  for (int i = 0; i < 8; ++i) w.push_back(0.25f * (i - 3));
+  m.add_initializer("w", {8}, w);
+  m.add_int64_initializer("shape", {2}, {0, 64});
+  m.add_node("Mul", {"x", "w"}, "xw", {}, "Mul_0");
+  m.add_node("Add", {"xw", "x"}, "s", {}, "Add_0");
+  m.add_node("Relu", {"s"}, "r", {}, "Relu_0");
+  m.add_node("Reshape", {"r", "shape"}, "y", {}, "Reshape_0");
+  return m.bytes();
 }
 
 std::unique_ptr<Engine> build(Log& log, Runtime& rt, BackendKind backend, int64_t max_batch) {

@@ -1,6 +1,7 @@
 // What the GPU tests share: a logger that keeps the last error, whether a GPU is usable (else a
 // test skips with "SKIPPED (no GPU)"), relative L2 error, and running one serialized ONNX model
-// through the public API on a backend (CPU: float32 reference; CUDA: --fp16), float32 I/O.
+// through the public API on a backend (CPU: float32 reference; CUDA: --fp16), float32 I/O. Model
+// building, the logger that keeps every error and the load loop: tests/unit/test_models.h.
 #pragma once
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "kiln/kiln.h"
 #include "onnx/onnx_pb.h"
+#include "tests/unit/test_models.h"
 
 namespace kiln::gpu_test {
 
@@ -32,38 +34,12 @@ inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b, s
   return std::sqrt(num / den);
 }
 
-// Model-building shorthands: a float32 graph input with static dims, a float32 initializer.
-inline void add_float_input(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims) {
-  auto* x = g->add_input();
-  x->set_name(name);
-  auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-  for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-}
-inline void add_float_initializer(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims,
-                                  const std::vector<float>& values) {
-  auto* t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto_DataType_FLOAT);
-  for (int64_t d : dims) t->add_dims(d);
-  for (float f : values) t->add_float_data(f);
-}
-// A node `op`(inputs) -> out, named out + "_node"; an INTS attribute on it.
-inline onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& inputs,
-                                 const std::string& out) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(out + "_node");
-  for (const auto& i : inputs) n->add_input(i);
-  n->add_output(out);
-  return n;
-}
-inline void add_ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& values) {
-  auto* at = n->add_attribute();
-  at->set_name(name);
-  at->set_type(onnx::AttributeProto_AttributeType_INTS);
-  for (int64_t v : values) at->add_ints(v);
-}
+// Model-building shorthands (tests/unit/test_models.h): add_float_input, add_float_initializer,
+// add_node, add_ints over a GraphProto; ModelBuilder and CaptureLogger for whole models.
+using test::add_float_initializer;
+using test::add_float_input;
+using test::add_ints;
+using test::add_node;
 
 struct Input {
   std::string name;

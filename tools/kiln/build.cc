@@ -1,6 +1,7 @@
-// --onnx -> engine bytes through the public Builder; --saveEngine through a temp file + rename.
+// --onnx -> engine bytes through the public Builder; --saveEngine through an unnamed file linked in.
 #include "tools/kiln/build.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,34 +218,94 @@ std::vector<uint8_t> build_engine(const Options& o, CliLogger& logger, bool refe
   return bytes;
 }
 
+namespace {
+
+std::string folder_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// A file with no name in `folder` (Linux's O_TMPFILE): until it is linked in, a crash or a
+// SIGKILL leaves nothing behind. -1 where the kernel or the filesystem cannot, or where
+// /proc/self/fd (needed to link it without privileges) is missing: callers fall back to mkstemp.
+int open_unnamed(const std::string& folder) {
+#ifdef O_TMPFILE
+  static const bool proc_fd = access("/proc/self/fd", X_OK) == 0;
+  if (proc_fd) return ::open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#endif
+  errno = EOPNOTSUPP;
+  return -1;
+}
+
+// 0, or the errno of the failed write/fsync. fsync: a filesystem that reports a full disk only
+// when it writes the data back must report it before the file gets its name.
+int write_all(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  for (size_t left = size; left > 0;) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  fchmod(fd, 0644);
+  return fsync(fd) == 0 || errno == EINVAL ? 0 : errno;  // EINVAL: a filesystem without fsync
+}
+
+// Gives the unnamed file `fd` the name `path`, atomically: linked straight in when nothing is
+// there; else linked under a temporary name and renamed over `path` (link cannot replace).
+// 0, or the errno of the step that failed (nothing is left behind).
+int link_unnamed(int fd, const std::string& path) {
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+  if (errno != EEXIST) return errno;
+  for (unsigned attempt = 0; attempt < 100; ++attempt) {
+    std::string tmp = path + ".kiln-" + std::to_string(getpid()) + "-" + std::to_string(attempt);
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) continue;
+      return errno;
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) == 0) return 0;
+    int e = errno;
+    unlink(tmp.c_str());
+    return e;
+  }
+  return EEXIST;
+}
+
+}  // namespace
+
 void check_writable(const std::string& path, const std::string& what) {
+  int fd = open_unnamed(folder_of(path));
+  if (fd >= 0) {
+    close(fd);
+    return;
+  }
   std::string tmp = path + ".kiln-XXXXXX";
-  int fd = mkstemp(tmp.data());
+  fd = mkstemp(tmp.data());
   if (fd < 0) fail("cannot write ", what, " '", path, "': ", std::strerror(errno));
   close(fd);
   std::remove(tmp.c_str());
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size, const std::string& what) {
-  std::string tmp = path + ".kiln-XXXXXX";
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) fail("cannot write ", what, " '", path, "': ", std::strerror(errno));
-  const char* p = static_cast<const char*>(data);
-  size_t left = size;
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n <= 0) {
-      int e = errno;
-      close(fd);
-      std::remove(tmp.c_str());
-      fail("cannot write ", what, " '", path, "': ", std::strerror(e));
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
+  int fd = open_unnamed(folder_of(path));
+  if (fd >= 0) {
+    int e = write_all(fd, data, size);
+    if (e == 0) e = link_unnamed(fd, path);
+    close(fd);
+    if (e != 0) fail("cannot write ", what, " '", path, "': ", std::strerror(e));
+    return;
   }
-  fchmod(fd, 0644);
-  if (close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
+  // No O_TMPFILE here: a named temporary file next to the target, renamed over it when complete
+  // (a SIGKILL while writing leaves the temporary file, never a partial target).
+  std::string tmp = path + ".kiln-XXXXXX";
+  fd = mkstemp(tmp.data());
+  if (fd < 0) fail("cannot write ", what, " '", path, "': ", std::strerror(errno));
+  int e = write_all(fd, data, size);
+  if (close(fd) != 0 && e == 0) e = errno;
+  if (e == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) e = errno;
+  if (e != 0) {
     std::remove(tmp.c_str());
     fail("cannot write ", what, " '", path, "': ", std::strerror(e));
   }

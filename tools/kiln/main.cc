@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <new>
 
 #include "tools/kiln/build.h"
 #include "tools/kiln/exports.h"
@@ -134,6 +135,11 @@ int main(int argc, char** argv) {
   } catch (const CliError& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "[E] %s\n", e.what());
+    std::printf("&&&& FAILED %s\n", banner.c_str());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "[E] out of memory on the host\n");
     std::printf("&&&& FAILED %s\n", banner.c_str());
     return 1;
   }

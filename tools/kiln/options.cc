@@ -2,6 +2,7 @@
 // table below; anything else is refused by name.
 #include "tools/kiln/options.h"
 
+#include <climits>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -37,6 +38,8 @@ long long parse_int(const std::string& v, const std::string& flag, long long min
   try { x = std::stoll(v, &used); } catch (const std::exception&) { used = 0; }
   if (v.empty() || used != v.size() || x < min_value)
     fail("--", flag, ": expected an integer >= ", min_value, ", got '", v, "'");
+  // Every integer flag is stored in an int: larger values would wrap (2147483648 -> negative).
+  if (x > INT_MAX) fail("--", flag, ": ", v, " is too large (at most ", INT_MAX, ")");
   return x;
 }
 

@@ -8,16 +8,28 @@
 namespace kiln::cli {
 namespace {
 
+// IEEE half by hand (round to nearest even), as src/core/float16.h does: _Float16 is not
+// available with every compiler (clang 14 on x86-64 rejects it), and the CLI uses only the
+// public API.
+uint32_t bits_of(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+float float_of(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 float half_to_float(uint16_t h) {
-  _Float16 f;
-  std::memcpy(&f, &h, 2);
-  return static_cast<float>(f);
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp == 0x1f) return float_of(sign | 0x7f800000u | (mant << 13));  // inf / nan
+  if (exp == 0) {                                                       // zero / subnormal
+    float v = float(mant) * (1.0f / 16777216.0f);                       // mant * 2^-24
+    return sign ? -v : v;
+  }
+  return float_of(sign | ((exp + 112) << 23) | (mant << 13));
 }
 uint16_t float_to_half(float x) {
-  _Float16 f = static_cast<_Float16>(x);
-  uint16_t h;
-  std::memcpy(&h, &f, 2);
-  return h;
+  uint32_t u = bits_of(x), abs = u & 0x7fffffffu;
+  uint16_t sign = uint16_t((u >> 16) & 0x8000);
+  if (abs >= 0x7f800000u) return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0);  // inf / nan
+  if (abs >= 0x477ff000u) return sign | 0x7c00;                                  // overflow
+  if (abs < 0x38800000u) return sign | uint16_t(bits_of(float_of(abs) + 0.5f) - 0x3f000000u);  // subnormal
+  abs += 0xc8000fffu + ((abs >> 13) & 1);  // rebias the exponent, round to nearest even
+  return sign | uint16_t(abs >> 13);
 }
 float bf16_to_float(uint16_t b) {
   uint32_t u = uint32_t(b) << 16;

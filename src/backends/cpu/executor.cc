@@ -110,6 +110,7 @@ Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector
     const auto& o = ictx.output(i);
     if (!o.shape.is_static() || dtype_bits(o.dtype) == 0) continue;
     auto t = Tensor::zeros(o.dtype, o.shape.static_dims());
+    if (!t && n.has_output(i)) return err(n.label(), ": output '", n.outputs[i]->name, "': ", t.status().message());
     if (!t) return err(n.label(), ": output ", i, ": ", t.status().message());
     outs[i] = std::move(t).value();
   }

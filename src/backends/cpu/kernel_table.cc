@@ -7,6 +7,7 @@ void register_packed_attention_kernels(KernelTable& t);  // kiln.PackedAttention
 
 Expected<Tensor*> KernelContext::allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims) {
   auto t = Tensor::zeros(dtype, std::move(dims));
+  if (!t && has_output(i)) return fail("output '", node().outputs[i]->name, "': ", t.status().message());
   if (!t) return fail("output ", i, ": ", t.status().message());
   outputs_[i] = std::move(t).value();
   return &outputs_[i];

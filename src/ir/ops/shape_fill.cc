@@ -84,7 +84,10 @@ Status infer_range(InferContext& ctx) {
       double start = a->get_as_double(0), limit = b->get_as_double(0), delta = c->get_as_double(0);
       if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
         return ctx.fail("start, limit and delta must be finite and delta non-zero");
-      n = Dim(std::max<int64_t>(static_cast<int64_t>(std::ceil((limit - start) / delta)), 0));
+      // In double first: a count past int64 (or an infinite one, 1e308 / 1e-308) cannot be cast.
+      const double count = std::ceil((limit - start) / delta);
+      if (count >= 9.2e18) return ctx.fail("range has too many elements");
+      n = Dim(count > 0 ? static_cast<int64_t>(count) : 0);
     }
   }
   ctx.set_output(0, ctx.input_type(0), Shape{n});

@@ -11,74 +11,27 @@
 #include "backends/cpu/executor.h"
 #include "kiln/kiln.h"
 #include "onnx/importer.h"
-#include "onnx/onnx_pb.h"
+#include "tests/unit/test_models.h"
 
 namespace kiln {
 namespace {
 
-struct CaptureLogger : Logger {
-  std::vector<std::string> errors;
-  void log(Severity s, const char* m) noexcept override {
-    if (s <= Severity::kERROR) errors.push_back(m);
-  }
-  std::string last() const { return errors.empty() ? "" : errors.back(); }
-};
+using test::CaptureLogger;
 
 // y[batch] = ReduceSum(Relu(x[batch,4] * w[4]), axes=[1], keepdims=0)
 std::string dynamic_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
-  auto* g = m.mutable_graph();
-  auto* x = g->add_input();
-  x->set_name("x");
-  auto* tt = x->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto_DataType_FLOAT);
-  tt->mutable_shape()->add_dim()->set_dim_param("batch");
-  tt->mutable_shape()->add_dim()->set_dim_value(4);
-  g->add_output()->set_name("y");
-  auto* w = g->add_initializer();
-  w->set_name("w");
-  w->set_data_type(onnx::TensorProto_DataType_FLOAT);
-  w->add_dims(4);
-  for (float v : {0.5f, -1.f, 2.f, 1.5f}) w->add_float_data(v);
-  auto* axes = g->add_initializer();
-  axes->set_name("axes");
-  axes->set_data_type(onnx::TensorProto_DataType_INT64);
-  axes->add_dims(1);
-  axes->add_int64_data(1);
-  auto node = [&](const char* op, std::vector<std::string> in, const char* out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    n->set_name(std::string(op) + "_0");
-    for (auto& i : in) n->add_input(i);
-    n->add_output(out);
-    return n;
-  };
-  node("Mul", {"x", "w"}, "xw");
-  node("Relu", {"xw"}, "r");
-  auto* rs = node("ReduceSum", {"r", "axes"}, "y");
-  auto* kd = rs->add_attribute();
-  kd->set_name("keepdims");
-  kd->set_type(onnx::AttributeProto::INT);
-  kd->set_i(0);
-  return m.SerializeAsString();
+  test::ModelBuilder m;
+  m.add_input("x", {"batch", 4}).add_output("y");
+  m.add_initializer("w", {4}, {0.5f, -1.f, 2.f, 1.5f});
+  m.add_int64_initializer("axes", {1}, {1});
+  m.add_node("Mul", {"x", "w"}, "xw", {}, "Mul_0");
+  m.add_node("Relu", {"xw"}, "r", {}, "Relu_0");
+  m.add_node("ReduceSum", {"r", "axes"}, "y", {{"keepdims", 0}}, "ReduceSum_0");
+  return m.bytes();
 }
 
 std::vector<uint8_t> build_engine(CaptureLogger& log, Dims min = {1, 4}, Dims opt = {2, 4}, Dims max = {8, 4}) {
-  Builder builder(log);
-  auto network = builder.createNetwork();
-  OnnxParser parser(*network, log);
-  std::string bytes = dynamic_model();
-  EXPECT_TRUE(parser.parse(bytes.data(), bytes.size())) << log.last();
-  auto config = builder.createBuilderConfig();
-  config->setBackend(BackendKind::kCPU);
-  OptimizationProfile p;
-  p.setDimensions("x", OptProfileSelector::kMIN, min);
-  p.setDimensions("x", OptProfileSelector::kOPT, opt);
-  p.setDimensions("x", OptProfileSelector::kMAX, max);
-  EXPECT_EQ(config->addOptimizationProfile(p), 0);
-  return builder.buildSerializedNetwork(*network, *config);
+  return test::build_engine(log, dynamic_model(), BackendKind::kCPU, min, opt, max);
 }
 
 std::vector<float> run(ExecutionContext& ctx, std::vector<float> x) {

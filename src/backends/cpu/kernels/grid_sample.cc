@@ -27,8 +27,9 @@ double reflect(double c, double twice_low, double twice_high) {
   double lo = twice_low / 2, span = (twice_high - twice_low) / 2;
   c = std::fabs(c - lo);
   double extra = std::fmod(c, span);
-  int64_t flips = int64_t(std::floor(c / span));
-  return flips % 2 == 0 ? extra + lo : span - extra + lo;
+  // The parity in double: far-out (finite) coordinates overflow int64 (undefined behaviour).
+  const double flips = std::floor(c / span);
+  return std::fmod(flips, 2.0) == 0 ? extra + lo : span - extra + lo;
 }
 
 // Applies border/reflection padding to a source coordinate (zeros padding leaves it as is).
@@ -150,6 +151,9 @@ Status grid_sample(KernelContext& ctx) {
   for (int64_t d : dims) in_sp *= d;
   for (size_t d = 1; d + 1 < grid.rank(); ++d) out_sp *= grid.dim(d);
   const int64_t N = x.dim(0), C = x.dim(1);
+  // An empty image (a spatial dim of 0): every sample is padding, and there is no pixel to
+  // index (the loops below would take &in[k] of an empty vector, and clamp to [0, -1]).
+  if (in_sp == 0) return store_doubles(y, std::vector<double>(size_t(y.numel()), 0.0));
   std::vector<double> in = to_doubles(x), g = to_doubles(grid), out(size_t(y.numel())), c(r);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t ch = 0; ch < C; ++ch)
