@@ -12,6 +12,7 @@ PKGS=(
   libopenblas-dev nlohmann-json3-dev libxxhash-dev
   libjpeg62-turbo-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
   python3 python3-numpy python3-onnx python3-torch python3-torchvision
+  clang-14 libclang-rt-14-dev llvm-14  # the ASan/UBSan + libFuzzer build (scripts/sanitize.sh, fuzz.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do

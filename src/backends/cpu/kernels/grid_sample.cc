@@ -245,6 +245,12 @@ Status roi_align(KernelContext& ctx) {
     double rw = r[size_t(k * 4 + 2)] * scale - off - x1, rh = r[size_t(k * 4 + 3)] * scale - off - y1;
     if (!half_pixel) { rw = std::max(rw, 1.0); rh = std::max(rh, 1.0); }
     double bh = rh / double(PH), bw = rw / double(PW);
+    // The sampling grid is sampling_ratio, or ceil(bin size), points per side: a huge but finite
+    // roi (1e30) or ratio would loop for ever, and past int64 the cast is undefined. Refused.
+    constexpr double kMaxGrid = 1 << 16;
+    if (sampling > 0 ? double(sampling) > kMaxGrid : !(std::fabs(bh) <= kMaxGrid && std::fabs(bw) <= kMaxGrid))
+      return ctx.fail("roi ", k, ": sampling grid over ", kMaxGrid, " points per side (bins of ", bh, " x ", bw,
+                      " pixels, sampling_ratio ", sampling, ")");
     int64_t gh = sampling > 0 ? sampling : int64_t(std::ceil(rh / double(PH)));
     int64_t gw = sampling > 0 ? sampling : int64_t(std::ceil(rw / double(PW)));
     double count = double(std::max<int64_t>(gh * gw, 1));
