@@ -1,33 +1,36 @@
 #!/usr/bin/env bash
 # Runs kiln's libFuzzer targets (tests/fuzz/fuzz_*.cc) under ASan + UBSan.
 #
-#   scripts/fuzz.sh [--seconds=N] [--target=NAME[,NAME...]] [--jobs=N] [--fresh]
+#   scripts/fuzz.sh [--seconds=N] [--target=NAME[,NAME...]] [--jobs=N] [--keep]
 #
 #   --seconds=N  fuzzing time per target (default 60); 0 only replays the committed corpus and
 #                the crash reproducers (tests/fuzz/regressions/<target>/)
 #   --target=    the targets to run (default: every tests/fuzz/fuzz_*.cc)
 #   --jobs=N     targets fuzzed at once (default 1; each is one process, one core)
-#   --fresh      forget the inputs earlier runs found (build-san/fuzz-corpus/<target>/)
+#   --keep       keep what the run finds in build-san/fuzz-corpus/<target>/ and start from what
+#                earlier --keep runs found there, so long runs add up; without it each run starts
+#                from the committed seeds alone, in an emptied build-san/fuzz-scratch/<target>/
+#                (a grown corpus takes minutes just to load in the slower targets)
 #
 # Builds build-san (clang-14, -DKILN_FUZZ=ON) if needed. Each target first replays its
-# regressions, then fuzzes from the committed seeds tests/fuzz/corpus/<target>/ (read only) plus
-# build-san/fuzz-corpus/<target>/ (where new inputs go, kept between runs so long runs add up).
+# regressions, then fuzzes from the committed seeds tests/fuzz/corpus/<target>/ (read only; new
+# inputs go to build-san, see --keep).
 # Crashing, leaking, out-of-memory and hanging inputs are saved under build-san/fuzz-artifacts/.
 # Prints one line per target:
 #   fuzz <target>: <execs> execs, <crashes> crashes, <timeouts> hangs, <N> s
 # and exits non-zero on any crash, hang or sanitizer report. Long run (the 1,000,000-exec goal):
-#   scripts/fuzz.sh --seconds=1800 --jobs=2
+#   scripts/fuzz.sh --seconds=1800 --jobs=2 --keep
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bs="$here/build-san"
-seconds=60 jobs=1 targets="" fresh=0
+seconds=60 jobs=1 targets="" keep=0
 for a in "$@"; do
   case "$a" in
     --seconds=*) seconds=${a#*=} ;;
     --target=*) targets=${a#*=} ;;
     --jobs=*) jobs=${a#*=} ;;
-    --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --keep) keep=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done
@@ -71,9 +74,9 @@ shares() {
 # One target: replay, fuzz, summarize. Writes its line to $bs/fuzz-logs/<t>.summary.
 run_target() {
   local t=$1 bin="$bs/fuzz/$1" seeds="$here/tests/fuzz/corpus/$(shares "$1")" regr="$here/tests/fuzz/regressions/$1"
-  local work="$bs/fuzz-corpus/$t" art="$bs/fuzz-artifacts/$t" log="$bs/fuzz-logs/$t.log"
+  local work="$bs/fuzz-scratch/$t" art="$bs/fuzz-artifacts/$t" log="$bs/fuzz-logs/$t.log"
   local dict=() rc=0 start=$SECONDS
-  [ "$fresh" = 1 ] && rm -rf "$work"
+  if [ "$keep" = 1 ]; then work="$bs/fuzz-corpus/$t"; else rm -rf "$work"; fi
   [ -d "$seeds" ] || { seeds="$bs/fuzz-seeds/$t"; mkdir -p "$seeds"; }  # a target without committed seeds
   mkdir -p "$work" "$art"
   rm -f "$art"/crash-* "$art"/leak-* "$art"/oom-* "$art"/timeout-* "$art"/slow-unit-*
