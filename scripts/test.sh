@@ -13,6 +13,7 @@ for f in tests/conformance_*.log; do [ -f "$f" ] && tail -n1 "$f"; done
 # CPU only), then each libFuzzer target for 45 s from its committed corpus (scripts/fuzz.sh
 # --seconds=1800 for long runs).
 bash "$here/scripts/sanitize.sh" || rc=1
+bash "$here/scripts/sanitize.sh" --thread || rc=1  # several contexts of one engine on 8 threads, TSan
 bash "$here/scripts/fuzz.sh" --seconds=45 || rc=1
 bash "$here/scripts/size_budget.sh" || rc=1
 bash "$here/scripts/check_layering.sh" || rc=1
