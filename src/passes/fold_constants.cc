@@ -7,8 +7,10 @@
 //
 // Pre: graph in topological order; ctx.evaluate set. Post: no node has only constant inputs,
 // except random ops (RandomNormal, Bernoulli, ...), which must draw anew on every run, and nodes
-// whose output would be over 64 MiB (kMaxFoldedBytes).
+// whose outputs would be over 64 MiB (kMaxFoldedBytes) AND larger than their inputs together.
 // The folded node is left without readers; eliminate_dead_nodes removes it.
+#include <optional>
+
 #include "passes/pipeline.h"
 
 namespace kiln::passes {
@@ -16,18 +18,32 @@ namespace kiln::passes {
 namespace {
 bool is_random(const Node& n) { return n.op_type.rfind("Random", 0) == 0 || n.op_type == "Bernoulli"; }
 
-// Constants larger than this are not folded: folding would allocate them on the host at build
-// time (a ConstantOfShape of [2^40] asks for 4 TiB) and store them in the engine file. The node
-// stays and computes its output at run time, where the allocation's size is checked.
+// Outputs larger than this are folded only when they are no larger than the node's inputs
+// together (a Transpose, Reshape or Slice of a big weight: GPT-2's tied 154 MB embedding read as
+// the output projection). A node that would make a big constant out of small ones (a
+// ConstantOfShape of [2^40] asks for 4 TiB) stays and computes its output at run time, where the
+// allocation's size is checked, rather than allocating it on the host at build time and storing
+// it in the engine file.
 constexpr uint64_t kMaxFoldedBytes = uint64_t(64) << 20;
 
+std::optional<uint64_t> nbytes(const Value* v) {
+  if (!v || !v->shape.is_static() || dtype_bits(v->dtype) == 0) return std::nullopt;
+  auto numel = checked_numel(v->shape.static_dims(), v->name);
+  if (!numel || *numel > int64_t(uint64_t(1) << 60)) return std::nullopt;
+  return dtype_nbytes(v->dtype, *numel);
+}
+
 bool too_large_to_fold(const Node& n) {
-  for (const Value* out : n.outputs) {
-    if (!out || !out->shape.is_static() || dtype_bits(out->dtype) == 0) continue;
-    auto numel = checked_numel(out->shape.static_dims(), out->name);
-    if (!numel || *numel > int64_t(kMaxFoldedBytes) || dtype_nbytes(out->dtype, *numel) > kMaxFoldedBytes) return true;
+  uint64_t in = 0, out = 0;
+  for (const Value* v : n.inputs)
+    if (auto b = nbytes(v)) in += *b;
+  for (const Value* v : n.outputs) {
+    if (!v || !v->shape.is_static() || dtype_bits(v->dtype) == 0) continue;
+    auto b = nbytes(v);
+    if (!b) return true;
+    out += *b;
   }
-  return false;
+  return out > kMaxFoldedBytes && out > in;
 }
 }  // namespace
 

@@ -139,5 +139,33 @@ TEST(FuzzRegressions, HugeConstantsAreNotFolded) {
   EXPECT_EQ(ctx.counters["fold_constants.too_large"], 1);
 }
 
+TEST(FuzzRegressions, BigConstantsThatDoNotGrowAreFolded) {
+  // t = Transpose(w) of a 72 MiB weight (over the 64 MiB bound, but no larger than its input, as
+  // GPT-2's tied embedding read as the output projection) folds; the values are transposed.
+  Graph g;
+  g.opsets[""] = 17;
+  const int64_t rows = 3, cols = (int64_t(72) << 20) / 4 / rows;
+  std::vector<float> w(rows * cols);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 1009) - 500.f;
+  Value* wv = g.add_initializer("w", Tensor::from_vector<float>({rows, cols}, w)).value();
+  Value* t = g.add_value("t", DataType::kFloat32, Shape({Dim(cols), Dim(rows)})).value();
+  auto n = std::make_unique<Node>();
+  n->name = "transpose";
+  n->op_type = "Transpose";
+  n->opset = 17;
+  n->inputs = {wv};
+  n->outputs = {t};
+  g.add_node(std::move(n));
+  g.outputs.push_back(t);
+  passes::PassContext ctx;
+  ctx.evaluate = cpu::run_node;
+  ASSERT_TRUE(passes::fold_constants(g, ctx));
+  ASSERT_NE(t->initializer, nullptr);
+  EXPECT_EQ(ctx.counters["fold_constants.too_large"], 0);
+  const float* out = t->initializer->data<float>();
+  for (int64_t i : {int64_t(0), int64_t(1), cols / 2, cols - 1})
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(out[i * rows + r], w[r * cols + i]) << i << "," << r;
+}
+
 }  // namespace
 }  // namespace kiln
