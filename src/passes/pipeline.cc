@@ -11,6 +11,8 @@ namespace kiln::passes {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
+      {"fuse_qdq", "fold Q/DQ pairs around Conv/MatMul into QLinearConv/QLinearMatMul (explicit INT8; before weights fold)",
+       fuse_qdq},
       {"fold_constants", "evaluate nodes whose inputs are all constants; their outputs become weights", fold_constants},
       {"eliminate_dead_nodes", "remove nodes whose outputs nothing reads", eliminate_dead_nodes},
       {"canonicalize_reshape", "give Reshapes whose target is built from the input's own dims a constant target",

@@ -41,6 +41,7 @@ Status fold_constants(Graph& graph, PassContext& ctx);
 Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
 Status canonicalize_reshape(Graph& graph, PassContext& ctx);
 Status conv_to_matmul(Graph& graph, PassContext& ctx);
+Status fuse_qdq(Graph& graph, PassContext& ctx);
 Status fuse_conv_act(Graph& graph, PassContext& ctx);
 Status fuse_matmul_bias(Graph& graph, PassContext& ctx);
 Status fuse_attention(Graph& graph, PassContext& ctx);
