@@ -4,7 +4,7 @@
 the check to reach for when an engine disagrees with a framework.
 
     build/pyenv/bin/python tools/compare.py MODEL.onnx [--kiln build/kiln] [--shapes name:1x3x224x224,...]
-                                            [--seed 0] [--tol 1e-4]
+                                            [--seed 0] [--tol 1e-4] [--max-abs X] [--ort-unoptimized]
 
 Exits 1 if any output's relative L2 error is above --tol. Run it with the project's virtual
 environment (scripts/setup.sh makes build/pyenv with onnx, onnxruntime and numpy pinned).
@@ -52,6 +52,11 @@ def main():
     p.add_argument("--shapes", default="")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tol", type=float, default=1e-4)
+    p.add_argument("--ort-unoptimized", action="store_true",
+                   help="run ONNX Runtime with graph optimizations off: each Q/DQ op as written, the Q/DQ "
+                        "graph's meaning (ORT's fused uint8 x int8 kernels saturate on x86 without VNNI)")
+    p.add_argument("--max-abs", type=float, default=None,
+                   help="also fail when any element differs by more than this (e.g. one quantum of an int8 output)")
     a = p.parse_args()
     model = onnx.load(a.model, load_external_data=False)
     inits = {i.name for i in model.graph.initializer}
@@ -71,7 +76,10 @@ def main():
         if r.returncode != 0:
             sys.exit(f"compare.py: kiln failed:\n{r.stderr.strip() or r.stdout[-2000:]}")
         kiln_out = {o["name"]: np.array(o["values"], dtype=np.float64) for o in json.load(open(out_json))}
-    sess = ort.InferenceSession(a.model, providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    if a.ort_unoptimized:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(a.model, opts, providers=["CPUExecutionProvider"])
     ref = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     worst = 0.0
     print(f"{'output':<32} {'shape':<18} {'rel L2':>10} {'max abs':>10}")
@@ -85,6 +93,9 @@ def main():
         den = np.linalg.norm(want)
         rel = np.linalg.norm(got - want) / den if den > 0 else float(np.linalg.norm(got - want) > 0)
         worst = max(worst, rel)
+        if a.max_abs is not None and np.max(np.abs(got - want)) > a.max_abs:
+            print(f"{name}: max abs error {np.max(np.abs(got - want)):.3e} over --max-abs {a.max_abs:g}")
+            worst = float("inf")
         print(f"{name:<32} {str(list(np.shape(ref[name]))):<18} {rel:10.3e} {np.max(np.abs(got - want)):10.3e}")
     print(f"kiln vs ONNX Runtime {ort.__version__}: worst relative L2 {worst:.3e} (tolerance {a.tol:g})")
     return 0 if worst <= a.tol else 1
