@@ -13,6 +13,8 @@
 //            [then %yq = Max(%yq, %zy): exact, since Q is monotonic and Q(0) = %zy]
 //   and the same for MatMul(DQ, DQ(constant)) -> QLinearMatMul (per-tensor %a, per-tensor or
 //   per-column %b).
+//   Q(op(DQ(%xq, %s, %z)), %s, %z) for op MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/
+//   Identity (same scale and zero point both sides) -> op(%xq): the op runs on the 8-bit tensor.
 //
 // The int32 bias is the DQ's when its scale is %sx x %sw (float32 product, per channel), else
 // a float bias is quantized to round(b / (%sx x %sw)). The DequantizeLinear nodes stay (another
@@ -195,6 +197,37 @@ bool matmul(const Match& m, Rewriter& rw) {
   return emit(m, rw, "QLinearMatMul", std::move(in), {});
 }
 
+// Ops that move or select values without arithmetic: Q(op(DQ(xq))) with the same scale and zero
+// point on both sides is op(xq) exactly (for MaxPool because max commutes with the monotonic DQ).
+const char* const kMoves[] = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"};
+
+bool same_values(const Value* a, const Value* b) {
+  if (!a || !b || !a->initializer || !b->initializer || a->dtype != b->dtype) return false;
+  return a->initializer->numel() == b->initializer->numel() && values(a) == values(b);
+}
+
+bool int8_move(const Match& m, Rewriter& rw) {
+  Node* mv = m.node("move");
+  const Value* x = mv->inputs.empty() ? nullptr : mv->inputs[0];
+  if (!plain_q(*m.root) || !x || !dq_activation(*x)) return false;
+  const Node* dq = x->producer;
+  if (dq->inputs.size() < 3 || !same_values(dq->inputs[1], m.root->inputs[1]) || !same_values(dq->inputs[2], m.root->inputs[2]))
+    return false;
+  for (size_t i = 1; i < mv->inputs.size(); ++i)
+    if (mv->inputs[i] && !mv->inputs[i]->initializer) return false;  // shapes, axes: constants only
+  if (mv->outputs.size() > 1 && mv->outputs[1]) return false;      // MaxPool's Indices
+  std::vector<Value*> in = mv->inputs;
+  in[0] = dq->inputs[0];
+  rw.replace_root(mv->op_type, mv->domain, std::move(in), mv->attrs);
+  return true;
+}
+
+Pattern moves() {
+  std::vector<Pattern> alternatives;
+  for (const char* type : kMoves) alternatives.push_back(op(type).as("move"));
+  return either(std::move(alternatives));
+}
+
 Pattern activation() { return any().as("x").where(dq_activation); }
 Pattern weights() { return any().as("w").where(dq_constant); }
 Pattern q(Pattern layer) { return op("QuantizeLinear", {std::move(layer), constant(), constant()}); }
@@ -208,6 +241,7 @@ const Rule kRules[] = {
     {"conv", q(conv_op()), conv},
     {"matmul_relu", q(op("Relu", {matmul_op()}).as("relu")), matmul},
     {"matmul", q(matmul_op()), matmul},
+    {"int8_move", q(moves()), int8_move},
 };
 
 }  // namespace

@@ -105,6 +105,28 @@ TEST(FuseQdq, FoldsConvReluAndMatMulIntoQLinearLayersAndKeepsValues) {
   expect_within_quantum(run(n.g, in), want, so);
 }
 
+TEST(FuseQdq, MaxPoolAndFlattenRunOnInt8WhenBothSidesShareTheQuantization) {
+  Net n;
+  Value* x = n.qdq(n.x, 0.03f, -7, "xd");
+  n.add("MaxPool", {x}, "p")->attrs["kernel_shape"] = std::vector<int64_t>{2, 2};
+  Value* p = n.qdq(n.v("p"), 0.03f, -7, "pd");        // same scale and zero point: exact on int8
+  n.add("Flatten", {p}, "f");
+  n.g.outputs.push_back(n.qdq(n.v("f"), 0.05f, 0, "y"));  // another scale: stays
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  Tensor in = random_tensor({2, 3, 6, 6}, 13, -2.f, 2.f);
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ASSERT_TRUE(fuse_qdq(n.g, ctx).is_ok());
+  ASSERT_TRUE(eliminate_dead_nodes(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_qdq.int8_move"], 1);
+  for (const auto& node : n.g.nodes())
+    if (node->op_type == "MaxPool") EXPECT_EQ(node->inputs[0]->dtype, DataType::kInt8);
+  EXPECT_EQ(count(n.g, "Flatten"), 1);
+  auto got = run(n.g, in);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i]) << i;
+}
+
 TEST(FuseQdq, QuantizesAFloatBias) {
   Net n;
   const float sx = 0.02f;
