@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/calibrator.h"
 #include "kiln/logger.h"
 #include "kiln/types.h"
 
@@ -61,16 +62,6 @@ enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES };
 enum class MemoryPoolType { kWORKSPACE };
 enum class BackendKind { kAUTO, kCPU, kCUDA };
 
-// Supplies calibration batches for INT8 (used by the INT8 issue; the slot exists now).
-class Int8Calibrator {
- public:
-  virtual ~Int8Calibrator() = default;
-  virtual int getBatchSize() const noexcept = 0;
-  virtual bool getBatch(void* bindings[], const char* names[], int nbBindings) noexcept = 0;
-  virtual const void* readCalibrationCache(size_t& length) noexcept = 0;
-  virtual void writeCalibrationCache(const void* cache, size_t length) noexcept = 0;
-};
-
 // Receives build progress, as TensorRT's IProgressMonitor: phases (optionally nested) with a
 // number of steps each. stepComplete returning false cancels the build.
 class ProgressMonitor {
@@ -96,6 +87,14 @@ class BuilderConfig {
   BackendKind getBackend() const { return backend_; }
   void setInt8Calibrator(Int8Calibrator* c) { calibrator_ = c; }
   Int8Calibrator* getInt8Calibrator() const { return calibrator_; }
+  // The shapes calibration runs at (the opt shapes); without it, profile 0's opt shapes.
+  bool setCalibrationProfile(const OptimizationProfile& p) {
+    if (!p.isValid()) return false;
+    calib_profile_ = p;
+    has_calib_profile_ = true;
+    return true;
+  }
+  const OptimizationProfile* getCalibrationProfile() const { return has_calib_profile_ ? &calib_profile_ : nullptr; }
   void setTimingCachePath(const std::string& path) { timing_cache_ = path; }
   const std::string& getTimingCachePath() const { return timing_cache_; }
   void setProgressMonitor(ProgressMonitor* m) { progress_ = m; }
@@ -111,6 +110,8 @@ class BuilderConfig {
   std::vector<OptimizationProfile> profiles_;
   BackendKind backend_ = BackendKind::kAUTO;
   Int8Calibrator* calibrator_ = nullptr;
+  OptimizationProfile calib_profile_;
+  bool has_calib_profile_ = false;
   std::string timing_cache_;
   ProgressMonitor* progress_ = nullptr;
   int opt_level_ = 3;

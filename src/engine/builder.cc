@@ -18,6 +18,8 @@
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
 #include "passes/pipeline.h"
+#include "quant/calibrate.h"
+#include "quant/weight_scales.h"
 
 namespace kiln {
 
@@ -219,14 +221,29 @@ Status check_mapped_files(const Graph& g) {
   return Status::ok();
 }
 
+// INT8 scales go into the engine; no layer runs in INT8 yet (no INT8 kernels), and the log says so.
+void record_int8(const Graph& g, const quant::CalibrationResult& r, engine::EngineModel& model) {
+  if (r.scales.empty()) return;
+  for (const auto& [name, scale] : r.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
+  for (auto& w : quant::weight_scales(g)) model.int8_weight_scales.push_back({w.tensor, std::move(w.scales), w.axis, w.layer});
+  model.int8_calibration = r.from_cache ? "cache" : "calibrated";
+  log_warning("INT8: " + std::to_string(r.scales.size()) + " activation scales and the per-channel scales of " +
+              std::to_string(model.int8_weight_scales.size()) + " weights are recorded in the engine, but kiln has no "
+              "INT8 kernels yet: every layer computes in floating point (not an INT8 engine)");
+}
+
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
   KILN_ASSIGN_OR_RETURN(model.backend, pick_backend(c, logger, model));
-  if (c.getFlag(BuilderFlag::kINT8))
-    logger.log(Logger::Severity::kWARNING,
-               "INT8 is not implemented yet: the flag is recorded in the engine; layers compute in float");
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
+  // INT8 (issue 13): activation scales from the cache or calibration, on the graph as imported.
+  quant::CalibrationResult int8;
+  if (c.getFlag(BuilderFlag::kINT8)) {
+    std::map<std::string, std::vector<int64_t>> opt;
+    for (const auto& in : profiles[0]) opt[in.input] = in.opt;
+    KILN_ASSIGN_OR_RETURN(int8, quant::calibrate_for_build(g, c, opt));
+  }
 
   ProgressMonitor* pm = c.getProgressMonitor();
   if (c.getBuilderOptimizationLevel() > 0) {
@@ -264,9 +281,11 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
   int step = 0;
   model.tactics = choose_tactics(g, model.backend, logger);
+  if (c.getFlag(BuilderFlag::kINT8)) record_int8(g, int8, model);
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
     model.precisions.push_back(out ? dtype_name(out->dtype) : "");
+    if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
     if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
   }
   if (pm) pm->phaseFinish("Tactic selection");

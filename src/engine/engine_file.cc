@@ -44,6 +44,18 @@ Expected<std::string> serialize(const EngineModel& m) {
   o->set_strict_types(m.options.strict_types);
   o->set_workspace_bytes(m.options.workspace_bytes);
   h.set_activation_bytes(m.activation_bytes);
+  auto put_scales = [](const std::vector<TensorScaleRecord>& from, auto* to) {
+    for (const auto& r : from) {
+      auto* t = to->Add();
+      t->set_name(r.name);
+      for (float f : r.scales) t->add_scales(f);
+      t->set_axis(r.axis);
+      t->set_layer(r.layer);
+    }
+  };
+  put_scales(m.int8_activation_scales, h.mutable_int8_activation_scales());
+  put_scales(m.int8_weight_scales, h.mutable_int8_weight_scales());
+  h.set_int8_calibration(m.int8_calibration);
   for (const auto& [d, v] : g.opsets) {
     auto* os = h.add_opsets();
     os->set_domain(d);
@@ -196,6 +208,11 @@ Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t 
   const auto& o = h.options();
   m.options = {o.fp16(), o.bf16(), o.int8(), o.tf32(), o.strict_types(), o.workspace_bytes()};
   m.activation_bytes = h.activation_bytes();
+  for (const auto* from : {&h.int8_activation_scales(), &h.int8_weight_scales()}) {
+    auto& to = from == &h.int8_activation_scales() ? m.int8_activation_scales : m.int8_weight_scales;
+    for (const auto& t : *from) to.push_back({t.name(), {t.scales().begin(), t.scales().end()}, t.axis(), t.layer()});
+  }
+  m.int8_calibration = h.int8_calibration();
   for (const auto& os : h.opsets()) g.opsets[os.domain()] = os.version();
   KILN_RETURN_IF_ERROR(add_weights(h, data, w_off, w_size, g));
   for (const auto& vi : h.values()) {

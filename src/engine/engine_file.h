@@ -36,6 +36,14 @@ struct BuildOptionsRecord {
   uint64_t workspace_bytes = 0;
 };
 
+// INT8 scales (issue 13): an activation's one scale, or a weight's per-channel scales.
+struct TensorScaleRecord {
+  std::string name;
+  std::vector<float> scales;
+  int axis = 0;        // weights: the output-channel axis
+  std::string layer;   // weights: the layer that reads it
+};
+
 // What an engine is, in memory: the optimized graph plus every build-time decision.
 struct EngineModel {
   std::unique_ptr<Graph> graph;
@@ -47,6 +55,8 @@ struct EngineModel {
   BuildOptionsRecord options;
   std::vector<std::vector<ProfileShapes>> profiles;
   uint64_t activation_bytes = 0;
+  std::vector<TensorScaleRecord> int8_activation_scales, int8_weight_scales;
+  std::string int8_calibration;  // "" when not calibrated
 };
 
 Expected<std::string> serialize(const EngineModel& model);

@@ -148,7 +148,8 @@ Expected<std::vector<Tensor>> Executor::run_subgraph(const std::vector<Tensor>& 
 }
 
 Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>& inputs,
-                                            const NodeObserver& observer) const {
+                                            const NodeObserver& observer,
+                                            const ValueObserver& value_observer) const {
   std::map<const Value*, Tensor> env;
   for (const Value* in : graph_.inputs) {
     auto it = inputs.find(in->name);
@@ -159,11 +160,14 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
   for (const auto& [name, t] : inputs)
     if (!graph_.find_value(name) || !graph_.find_value(name)->is_graph_input)
       return err("'", name, "' is not an input of the graph");
-  return execute(std::move(env), observer);
+  if (value_observer)
+    for (const Value* in : graph_.inputs) value_observer(*in, env[in]);
+  return execute(std::move(env), observer, value_observer);
 }
 
 Expected<std::vector<Tensor>> Executor::execute(std::map<const Value*, Tensor> env,
-                                                const NodeObserver& observer) const {
+                                                const NodeObserver& observer,
+                                                const ValueObserver& value_observer) const {
   auto lookup = [&](const Node& n, const Value* v) -> Expected<const Tensor*> {
     if (v->initializer) return v->initializer;
     if (auto it = env.find(v); it != env.end()) return &it->second;
@@ -186,8 +190,11 @@ Expected<std::vector<Tensor>> Executor::execute(std::map<const Value*, Tensor> e
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node_in_scope(n, args, implicit_args));
     if (observer) observer(n, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    for (size_t i = 0; i < outs.size(); ++i)
-      if (n.has_output(i)) env[n.outputs[i]] = std::move(outs[i]);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (!n.has_output(i)) continue;
+      if (value_observer) value_observer(*n.outputs[i], outs[i]);
+      env[n.outputs[i]] = std::move(outs[i]);
+    }
     auto release = [&](const Value* v) {  // release what no later node reads
       auto it = last_reader_.find(v);
       if (v && it != last_reader_.end() && it->second == ni) env.erase(v);

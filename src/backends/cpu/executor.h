@@ -24,10 +24,14 @@ class Executor {
   static Expected<std::unique_ptr<Executor>> create(const Graph& graph);
   // Called after each node with its wall time (the per-layer profile).
   using NodeObserver = std::function<void(const Node&, double ms)>;
+  // Called with each graph input and each node output as it is computed (INT8 calibration
+  // collects its statistics through it).
+  using ValueObserver = std::function<void(const Value&, const Tensor&)>;
   // `inputs` by graph input name; returns the graph outputs in order. Thread-safe: any number
   // of runs may share one Executor.
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs,
-                                    const NodeObserver& observer = nullptr) const;
+                                    const NodeObserver& observer = nullptr,
+                                    const ValueObserver& value_observer = nullptr) const;
   // Runs a subgraph: `inputs` in the order of graph.inputs, `captures` in the order of
   // graph.captures (the enclosing-scope tensors it reads).
   Expected<std::vector<Tensor>> run_subgraph(const std::vector<Tensor>& inputs,
@@ -35,7 +39,8 @@ class Executor {
 
  private:
   explicit Executor(const Graph& graph) : graph_(graph) {}
-  Expected<std::vector<Tensor>> execute(std::map<const Value*, Tensor> env, const NodeObserver& observer) const;
+  Expected<std::vector<Tensor>> execute(std::map<const Value*, Tensor> env, const NodeObserver& observer,
+                                        const ValueObserver& value_observer = nullptr) const;
   const Graph& graph_;
   std::map<const Value*, size_t> last_reader_;
 };
