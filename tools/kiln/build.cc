@@ -1,5 +1,6 @@
 // --onnx -> engine bytes through the public Builder; --saveEngine through an unnamed file linked in.
 #include "tools/kiln/build.h"
+#include "tools/kiln/calibration.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -45,28 +46,6 @@ class CliProgress : public ProgressMonitor {
  private:
   bool tty_ = isatty(fileno(stdout));
   int steps_ = 0, last_decile_ = 0;
-};
-
-// A calibrator that only hands the --calib cache file to the builder (calibration from data
-// lands with the INT8 work; the CPU backend does not quantize).
-class CacheCalibrator : public Int8Calibrator {
- public:
-  explicit CacheCalibrator(std::string path) : path_(std::move(path)) {
-    std::ifstream f(path_, std::ios::binary);
-    if (!f) fail("--calib: cannot read calibration cache '", path_, "'");
-    cache_.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  int getBatchSize() const noexcept override { return 1; }
-  bool getBatch(void*[], const char*[], int) noexcept override { return false; }
-  const void* readCalibrationCache(size_t& length) noexcept override {
-    length = cache_.size();
-    return cache_.data();
-  }
-  void writeCalibrationCache(const void*, size_t) noexcept override {}
-
- private:
-  std::string path_;
-  std::vector<char> cache_;
 };
 
 void check_names(const Network& net, const ShapeMap& m, const std::string& flag) {
@@ -197,17 +176,14 @@ std::vector<uint8_t> build_engine(const Options& o, CliLogger& logger, bool refe
          std::to_string(net->getNbInputs()) + " inputs, " + std::to_string(net->getNbOutputs()) + " outputs");
   auto config = builder.createBuilderConfig();
   configure(o, *net, *config, reference);
-  std::unique_ptr<CacheCalibrator> calib;
-  if (!reference && !o.calib.empty()) {
-    calib = std::make_unique<CacheCalibrator>(o.calib);
-    config->setInt8Calibrator(calib.get());
-    warning("--calib: the calibration cache '" + o.calib + "' is passed to the builder, but INT8 calibration is not "
-            "implemented yet: the CPU backend computes in the model's precision");
-  }
+  std::unique_ptr<CliCalibrator> calib;
+  if (!reference) calib = make_calibrator(o, *net, *config);
+  if (calib) config->setInt8Calibrator(calib.get());
   CliProgress progress;
   if (!reference) config->setProgressMonitor(&progress);
   auto bytes = builder.buildSerializedNetwork(*net, *config);
   if (bytes.empty()) logger.fail_api(reference ? "cannot build the --validate reference engine" : "engine build failed");
+  if (calib) calib->save();
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!reference) {
     char line[128];

@@ -97,6 +97,17 @@ std::vector<double> parse_percentiles(const std::string& value) {
   return out;
 }
 
+// "a,b,c" (or one value for all three channels) of finite numbers.
+std::vector<double> parse_triple(const std::string& value, const std::string& flag) {
+  std::vector<double> out;
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(parse_double(item, flag, -1e6, 1e6));
+  if (out.size() == 1) out.assign(3, out[0]);
+  if (out.size() != 3) fail("--", flag, ": expected one value or three (r,g,b in the input's channel order), got '", value, "'");
+  return out;
+}
+
 // trtexec flags kiln does not implement: refused by name with the reason.
 const std::map<std::string, std::string>& refused_flags() {
   static const std::map<std::string, std::string> m = {
@@ -170,6 +181,34 @@ const std::map<std::string, Flag>& flag_table() {
       {"skipInference", on(&Options::skip_inference)},
       {"timingCacheFile", str(&Options::timing_cache)},
       {"calib", str(&Options::calib)},
+      {"calibImages", str(&Options::calib_images)},
+      {"calibData", str(&Options::calib_data)},
+      {"calibBatches", {true, [](const std::string& v, Options& o) { o.calib_batches = int(parse_int(v, "calibBatches", 1)); }}},
+      {"calibAlgo", {true, [](const std::string& v, Options& o) {
+         if (v != "entropy" && v != "minmax" && v != "percentile" && v != "mse")
+           fail("--calibAlgo: expected entropy, minmax, percentile or mse, got '", v, "'");
+         o.calib_algo = v; }}},
+      {"calibPercentile", {true, [](const std::string& v, Options& o) {
+         o.calib_percentile = parse_double(v, "calibPercentile", 50, 100); }}},
+      {"minShapesCalib", shapes(&Options::min_shapes_calib, "--minShapesCalib")},
+      {"optShapesCalib", shapes(&Options::opt_shapes_calib, "--optShapesCalib")},
+      {"maxShapesCalib", shapes(&Options::max_shapes_calib, "--maxShapesCalib")},
+      {"calibResize", {true, [](const std::string& v, Options& o) {
+         if (v != "none" && v != "crop" && v != "letterbox")
+           fail("--calibResize: expected none, crop or letterbox, got '", v, "'");
+         o.calib_resize = v; }}},
+      {"calibLayout", {true, [](const std::string& v, Options& o) {
+         if (v != "nchw" && v != "nhwc") fail("--calibLayout: expected nchw or nhwc, got '", v, "'");
+         o.calib_layout = v; }}},
+      {"calibChannels", {true, [](const std::string& v, Options& o) {
+         if (v != "rgb" && v != "bgr") fail("--calibChannels: expected rgb or bgr, got '", v, "'");
+         o.calib_bgr = v == "bgr"; }}},
+      {"calibMean", {true, [](const std::string& v, Options& o) { o.calib_mean = parse_triple(v, "calibMean"); }}},
+      {"calibStd", {true, [](const std::string& v, Options& o) {
+         o.calib_std = parse_triple(v, "calibStd");
+         for (double x : o.calib_std) if (x == 0) fail("--calibStd: a standard deviation of 0"); }}},
+      {"calibMaxImages", {true, [](const std::string& v, Options& o) {
+         o.calib_max_images = int(parse_int(v, "calibMaxImages", 1)); }}},
       {"device", {true, [](const std::string& v, Options& o) { o.device = int(parse_int(v, "device", 0)); }}},
       {"profilingVerbosity", {true, [](const std::string& v, Options&) {
          if (v != "layer_names_only" && v != "detailed" && v != "none")
@@ -212,6 +251,14 @@ void validate(Options& o) {
     fail("--minShapes/--optShapes/--maxShapes/--maxBatch are build flags; the engine from --loadEngine has its "
          "profiles already");
   if (!o.calib.empty() && !o.int8 && !o.best) fail("--calib needs --int8 (or --best)");
+  const bool calib_flags = !o.calib_images.empty() || !o.calib_data.empty() || o.calib_batches ||
+                           !o.min_shapes_calib.empty() || !o.opt_shapes_calib.empty() || !o.max_shapes_calib.empty();
+  if (calib_flags && !o.int8 && !o.best)
+    fail("--calibImages/--calibData/--calibBatches/--*ShapesCalib need --int8 (or --best)");
+  if (!o.calib_images.empty() && !o.calib_data.empty()) fail("--calibImages and --calibData are exclusive");
+  if (calib_flags && !build) fail("calibration flags are build flags; the engine from --loadEngine is built already");
+  if (o.min_shapes_calib.size() > 1 || o.opt_shapes_calib.size() > 1 || o.max_shapes_calib.size() > 1)
+    fail("--minShapesCalib/--optShapesCalib/--maxShapesCalib: one calibration profile only");
   if (o.skip_inference && (o.validate || !o.export_output.empty() || !o.export_times.empty() ||
                            !o.export_profile.empty() || o.dump_profile || o.dump_output))
     fail("--skipInference cannot be combined with flags that need an inference run");

@@ -22,6 +22,17 @@ struct Options {
   ShapeMap shapes;                                            // --shapes: run-time (or static) shapes
   int max_batch = 0;                                          // --maxBatch (deprecated)
   std::string timing_cache, calib;
+  // INT8 calibration (issue 13): data sources, batches, algorithm, shapes, image preprocessing.
+  std::string calib_images, calib_data;
+  int calib_batches = 0;                   // 0: all
+  std::string calib_algo = "entropy";      // entropy|minmax|percentile|mse
+  double calib_percentile = 99.99;
+  std::vector<ShapeMap> min_shapes_calib, opt_shapes_calib, max_shapes_calib;
+  std::string calib_resize = "crop";       // none|crop|letterbox
+  std::string calib_layout = "nchw";       // nchw|nhwc
+  bool calib_bgr = false;
+  std::vector<double> calib_mean = {0, 0, 0}, calib_std = {1, 1, 1};
+  int calib_max_images = 0;
   std::string backend = "auto";  // auto: CUDA when a GPU is usable, else CPU
   int device = 0;                 // --device: the CUDA device (made current before anything else)
   // Inference.

@@ -12,8 +12,8 @@ Model and engine:
   --saveEngine=<file>         save the built engine (written to a temp file, then renamed)
   --loadEngine=<file>         load a saved engine instead of building one
 Build:
-  --fp16 --bf16 --int8 --best enable reduced precisions (recorded in the engine; the CPU backend
-                              computes in the model's precision)
+  --fp16 --bf16 --int8 --best enable reduced precisions (fp16/bf16: the convert_precision pass;
+                              int8: calibrated scales recorded, no INT8 kernels yet)
   --noTF32                    disable TF32 (recorded)
   --minShapes=<spec> --optShapes=<spec> --maxShapes=<spec>
                               optimization profile ranges, spec = name:1x3x224x224[,name2:...];
@@ -21,7 +21,23 @@ Build:
   --shapes=<spec>             run-time shapes (alone: also the build shapes, min = opt = max)
   --memPoolSize=workspace:<MiB>  workspace limit (units K/M/G accepted)
   --timingCacheFile=<file>    timing cache path (recorded; kiln does no tactic timing yet)
-  --calib=<file>              INT8 calibration cache (with --int8; calibration not implemented yet)
+  --calib=<file>              INT8 calibration cache in TensorRT's text format (with --int8): read
+                              when present and valid (no calibration), else written after calibrating
+  --calibImages=<dir>         INT8: calibrate on the PNG/JPEG images of dir (one image input)
+  --calibData=<dir>           INT8: calibrate on .bin (--loadInputs format) / .npy files of dir
+                              (several inputs: dir/<input name>/); each file a batch or a sample
+  --calibBatches=<N>          INT8: calibrate on at most N batches (default: all the data)
+  --calibAlgo=entropy|minmax|percentile|mse  INT8 calibration algorithm (default entropy:
+                              TensorRT's EntropyCalibration2); --calibPercentile=<P> (default 99.99)
+  --minShapesCalib --optShapesCalib --maxShapesCalib  the calibration shapes (opt is the batch shape;
+                              default: profile 0's opt shapes)
+  --calibResize=none|crop|letterbox  images: resize + center crop (default), letterbox, or none
+                              (every image must be the input's size)
+  --calibLayout=nchw|nhwc  --calibChannels=rgb|bgr  --calibMean=r,g,b  --calibStd=r,g,b
+                              images: layout, channel order, (pixel/255 - mean)/std (default 0 and 1)
+  --calibMaxImages=<N>        images: use the first N (by name)
+                              kiln has no INT8 kernels yet: the scales are recorded in the engine and
+                              every layer computes in floating point (the build log says so)
   --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice;
                               cuda: fails without a GPU)
   --device=<N>                CUDA device to run on (default 0)
