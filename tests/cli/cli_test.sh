@@ -125,9 +125,10 @@ case_build_flags() {
   ok --onnx="$SOFTMAX" $Q --fp16 --bf16 --int8 --best --noTF32 --memPoolSize=workspace:256 --timingCacheFile=tc.cache \
      --backend=cpu --device=0
   has "Timing cache: 'tc.cache'"
-  echo "cache" > calib.cache
+  has "INT8: no calibrator and no calibration cache"
+  printf 'TRT-8601-EntropyCalibration2\nx: 3c010a14\ny: 3c010a14\n' > calib.cache
   ok --onnx="$SOFTMAX" $Q --int8 --calib=calib.cache
-  grep -q "INT8 calibration is not implemented yet" out.txt || fail "--calib notice missing"
+  has "read 2 scales from calib.cache"
   bad "--calib needs --int8" --onnx="$SOFTMAX" --calib=calib.cache
   ok --onnx="$SOFTMAX" $Q --backend=auto
   has "building for the CPU reference backend"
@@ -212,7 +213,92 @@ case_dynamic() {
   bad "needs min <= opt <= max" --onnx=dyn.onnx --minShapes=x:4x4 --maxShapes=x:2x4 $Q
 }
 
-CASES=${*:-round_trip load_inputs node_data exports report build_flags list_kernels deprecated refused bad_input dynamic}
+# INT8 calibration (issue 13): a small CNN, PNG/JPEG images made with Pillow, .npy data; the cache
+# written once and read the next time; each bad input one error with no engine or cache file.
+make_int8_inputs() {
+  "$PY" - <<'PYEOF'
+import os, numpy as np, onnx
+from onnx import helper, TensorProto, numpy_helper as nh
+from PIL import Image
+rng = np.random.default_rng(0)
+def model(path, inputs, nodes, inits, out):
+    g = helper.make_graph(nodes, 'm', inputs, [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), path)
+f = lambda a, n: nh.from_array(rng.uniform(-.5, .5, a).astype(np.float32), n)
+model('m.onnx', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 3, 16, 16])],
+      [helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], pads=[1, 1, 1, 1]), helper.make_node('Relu', ['c1'], ['r1']),
+       helper.make_node('GlobalAveragePool', ['r1'], ['p']), helper.make_node('Flatten', ['p'], ['f']),
+       helper.make_node('MatMul', ['f', 'wf'], ['y'])], [f((8, 3, 3, 3), 'w1'), f((8,), 'b1'), f((8, 10), 'wf')], 'y')
+model('two.onnx', [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in 'ab'],
+      [helper.make_node('Add', ['a', 'b'], ['s'])], [], 's')
+for d in ('imgs', 'same', 'empty', 'badimgs', 'npy/a'): os.makedirs(d, exist_ok=True)
+for i in range(5):
+    Image.fromarray(rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)).save('imgs/im%d.png' % i)
+Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save('imgs/im5.jpg', quality=90)
+for i in range(2): Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save('same/s%d.png' % i)
+Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save('badimgs/a.png')
+open('badimgs/b.png', 'wb').write(open('badimgs/a.png', 'rb').read()[:40])
+for i in range(4):  # one sample each; |x| at most 2 (file 3)
+    x = rng.uniform(-1, 1, (3, 16, 16)).astype(np.float32); x[0, 0, 0] = 2.0 if i == 3 else x[0, 0, 0]
+    np.save('npy/x%d.npy' % i, x)
+np.save('npy/a/a0.npy', np.ones((1, 4), np.float32))
+os.makedirs('npy4', exist_ok=True)
+for i in range(6): np.save('npy4/s%d.npy' % i, rng.uniform(-1, 1, (4,)).astype(np.float32))
+PYEOF
+}
+
+case_int8() {
+  make_int8_inputs || { fail "cannot make the INT8 inputs (python3-onnx, Pillow)"; return; }
+  local C="--onnx=m.onnx --int8 --backend=cpu --skipInference"
+  ok $C --calibImages=imgs --calib=m.cache --saveEngine=e.engine
+  has "calibrated 6 tensors over 3 batches (EntropyCalibration2, float32 on the CPU backend)"
+  has "Calibration cache written to 'm.cache'"
+  has "no INT8 kernels yet: every layer computes in floating point (not an INT8 engine)"
+  [ "$(head -1 m.cache)" = "TRT-8601-EntropyCalibration2" ] || fail "cache header: $(head -1 m.cache)"
+  [ "$(grep -c '^[a-z0-9]*: [0-9a-f]\{8\}$' m.cache)" = 6 ] || fail "cache lines: $(cat m.cache)"
+  ls | grep -q 'kiln-' && fail "temporary file left: $(ls)"
+  cp m.cache first.cache
+  ok $C --calibImages=imgs --calib=m.cache
+  has "read 6 scales from m.cache (EntropyCalibration2): no calibration"
+  grep -q "calibrated .* tensors" out.txt && fail "calibrated although the cache exists"
+  cmp -s m.cache first.cache || fail "the cache was rewritten"
+  printf 'TRT-8601-EntropyCalibration2\nx: 3c010a14\n(Unnamed Layer* 0) [Convolution]_output: 3d8d7e4f\nc1: 3d8d7e4f\n' > trt.cache
+  ok $C --calib=trt.cache
+  has "read 2 scales from trt.cache"; has "1 tensors of the cache are not in the network"
+  # Each algorithm, from .npy samples grouped into batches of 2; minmax of x is exactly 2 / 127.
+  for a in minmax percentile mse entropy; do
+    ok $C --calibData=npy --calibAlgo=$a --calib=$a.cache || continue
+    has "over 2 batches"
+  done
+  [ "$(head -1 minmax.cache)" = "TRT-8601-MinMaxCalibration" ] || fail "minmax header: $(head -1 minmax.cache)"
+  grep -q '^x: 3c810204$' minmax.cache || fail "minmax scale of x is not 2/127: $(grep '^x:' minmax.cache)"
+  grep -q '^TRT-8601-PercentileCalibration$' percentile.cache || fail "percentile header"
+  ok $C --calibData=npy --calibBatches=1 --calib=one.cache; has "over 1 batches"
+  ok $C --calibImages=same --calibResize=none --calibLayout=nchw --calibChannels=bgr \
+     --calibMean=0.485,0.456,0.406 --calibStd=0.229,0.224,0.225 --calib=same.cache
+  has "over 1 batches"
+  make_dynamic_model  # x [N,4]: calibrated at --optShapesCalib's batch of 3 (6 samples: 2 batches)
+  ok --onnx=dyn.onnx --int8 --minShapes=x:1x4 --optShapes=x:4x4 --maxShapes=x:8x4 --optShapesCalib=x:3x4 \
+     --calibData=npy4 --calib=dyn.cache --skipInference
+  has "over 2 batches"
+  # Bad input: one error, no engine, no cache.
+  printf 'TRT-8601-EntropyCalibration2\ninput.1: 3c010a14\n' > other.cache
+  bad "other.cache: the calibration cache names none of the network's tensors" $C --calib=other.cache --saveEngine=e2.engine
+  bad "no image (png/jpg/jpeg) in directory 'empty'" $C --calibImages=empty --calib=n.cache --saveEngine=e2.engine
+  bad "cannot read image 'badimgs/b.png': corrupt or undecodable PNG" $C --calibImages=badimgs \
+      --calib=n.cache --saveEngine=e2.engine
+  bad "image 'imgs/im0.png' is 24x20 (WxH) but input 'x' takes 16x16 and no resize rule is set" $C --calibImages=imgs \
+      --calibResize=none --calib=n.cache --saveEngine=e2.engine
+  bad "no directory 'npy/b' for input 'b' (a network of 2 inputs" --onnx=two.onnx --int8 --calibData=npy --calib=n.cache \
+      --saveEngine=e2.engine --skipInference
+  bad "calibration cache 'n.cache' does not exist and there is no calibration data" $C --calib=n.cache
+  bad "need --int8" --onnx=m.onnx --calibImages=imgs
+  bad "--calibAlgo: expected entropy, minmax, percentile or mse" $C --calibAlgo=kl
+  ls | grep -q 'e2\.engine\|^n\.cache' && fail "engine or cache written after an error: $(ls)"
+  rm -f e.engine
+}
+
+CASES=${*:-round_trip load_inputs node_data exports report build_flags list_kernels deprecated refused bad_input dynamic int8}
 for CASE in $CASES; do
   before=$FAILS
   "case_$CASE"
