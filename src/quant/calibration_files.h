@@ -24,3 +24,35 @@ struct NpyArray {
 Expected<NpyArray> parse_npy(const std::vector<uint8_t>& bytes, const std::string& path);
 
 }  // namespace kiln::quant
+
+#include "kiln/calibrator.h"
+
+namespace kiln::quant {
+
+// What the built-in data sources share: the algorithm they were given, no cache of their own,
+// and the error of the last getBatch().
+class DataSourceCalibrator : public Int8Calibrator {
+ public:
+  DataSourceCalibrator(CalibrationAlgoType algo, double quantile) : algo_(algo), quantile_(quantile) {}
+  CalibrationAlgoType getAlgorithm() noexcept override { return algo_; }
+  double getQuantile() const noexcept override { return quantile_; }
+  const char* getLastError() const noexcept override { return error_.empty() ? nullptr : error_.c_str(); }
+  const void* readCalibrationCache(size_t& length) noexcept override {
+    length = 0;
+    return nullptr;
+  }
+  void writeCalibrationCache(const void*, size_t) noexcept override {}
+
+ protected:
+  bool fail(std::string m) {
+    error_ = std::move(m);
+    return false;
+  }
+  std::string error_;
+
+ private:
+  CalibrationAlgoType algo_;
+  double quantile_;
+};
+
+}  // namespace kiln::quant

@@ -31,9 +31,9 @@ Expected<cpu::DecodedImage> decode(const std::string& path) {
   return img;
 }
 
-class ImageCalibrator : public Int8Calibrator {
+class ImageCalibrator : public quant::DataSourceCalibrator {
  public:
-  ImageCalibrator(ImageCalibratorOptions o, std::vector<std::string> files) : o_(std::move(o)), files_(std::move(files)) {
+  ImageCalibrator(ImageCalibratorOptions o, std::vector<std::string> files) : DataSourceCalibrator(o.algorithm, o.quantile), o_(std::move(o)), files_(std::move(files)) {
     const Dims& s = o_.input.shape;
     n_ = s[0];
     c_ = o_.nhwc ? s[3] : s[1];
@@ -42,14 +42,6 @@ class ImageCalibrator : public Int8Calibrator {
     buffer_.resize(static_cast<size_t>(n_ * c_ * h_ * w_));
   }
   int getBatchSize() const noexcept override { return static_cast<int>(n_); }
-  CalibrationAlgoType getAlgorithm() noexcept override { return o_.algorithm; }
-  double getQuantile() const noexcept override { return o_.quantile; }
-  const char* getLastError() const noexcept override { return error_.empty() ? nullptr : error_.c_str(); }
-  const void* readCalibrationCache(size_t& length) noexcept override {
-    length = 0;
-    return nullptr;
-  }
-  void writeCalibrationCache(const void*, size_t) noexcept override {}
 
   bool getBatch(void* bindings[], const char* names[], int nb) noexcept override {
     error_.clear();
@@ -73,11 +65,6 @@ class ImageCalibrator : public Int8Calibrator {
   }
 
  private:
-  bool fail(std::string m) {
-    error_ = std::move(m);
-    return false;
-  }
-
   // The pixel (as 0..255 floats, in RGB order) at image coordinates (y, x), bilinear.
   void sample(const cpu::DecodedImage& img, double y, double x, float rgb[3]) const {
     y = std::clamp(y, 0.0, double(img.height - 1));
@@ -139,7 +126,6 @@ class ImageCalibrator : public Int8Calibrator {
   size_t next_ = 0;
   int batches_ = 0;
   std::vector<float> buffer_;
-  std::string error_;
 };
 
 }  // namespace

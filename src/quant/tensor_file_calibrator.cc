@@ -27,21 +27,13 @@ struct InputStream {
   std::vector<uint8_t> batch;
 };
 
-class TensorFileCalibrator : public Int8Calibrator {
+class TensorFileCalibrator : public quant::DataSourceCalibrator {
  public:
   TensorFileCalibrator(TensorFileCalibratorOptions o, std::vector<InputStream> streams)
-      : o_(std::move(o)), streams_(std::move(streams)) {}
+      : DataSourceCalibrator(o.algorithm, o.quantile), o_(std::move(o)), streams_(std::move(streams)) {}
   int getBatchSize() const noexcept override {
     return streams_.empty() || streams_[0].input.shape.empty() ? 1 : static_cast<int>(streams_[0].input.shape[0]);
   }
-  CalibrationAlgoType getAlgorithm() noexcept override { return o_.algorithm; }
-  double getQuantile() const noexcept override { return o_.quantile; }
-  const char* getLastError() const noexcept override { return error_.empty() ? nullptr : error_.c_str(); }
-  const void* readCalibrationCache(size_t& length) noexcept override {
-    length = 0;
-    return nullptr;
-  }
-  void writeCalibrationCache(const void*, size_t) noexcept override {}
 
   bool getBatch(void* bindings[], const char* names[], int nb) noexcept override {
     error_.clear();
@@ -68,11 +60,6 @@ class TensorFileCalibrator : public Int8Calibrator {
   }
 
  private:
-  bool fail(std::string m) {
-    error_ = std::move(m);
-    return false;
-  }
-
   // Appends the next file's samples; it must hold one sample or one batch of the input.
   Status read_next(InputStream& s) {
     const std::string& path = s.files[s.next++];
@@ -101,7 +88,6 @@ class TensorFileCalibrator : public Int8Calibrator {
   TensorFileCalibratorOptions o_;
   std::vector<InputStream> streams_;
   int batches_ = 0;
-  std::string error_;
 };
 
 bool is_dir(const std::string& p) {
