@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <new>
+#include <set>
 
 #include "backends/cpu/executor.h"
 #ifdef KILN_WITH_CUDA
@@ -19,6 +20,7 @@
 #include "kiln/builder.h"
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
+#include "quant/fake_quantize.h"
 #include "quant/weight_scales.h"
 
 namespace kiln {
@@ -221,15 +223,28 @@ Status check_mapped_files(const Graph& g) {
   return Status::ok();
 }
 
-// INT8 scales go into the engine; no layer runs in INT8 yet (no INT8 kernels), and the log says so.
-void record_int8(const Graph& g, const quant::CalibrationResult& r, engine::EngineModel& model) {
-  if (r.scales.empty()) return;
+// INT8 scales go into the engine. There are no INT8 kernels yet: on the CPU backend the
+// quantizable layers run TensorRT's quantization simulated in float32 (quant/fake_quantize.h);
+// on CUDA every layer computes in floating point. The log says which. Returns the simulated layers.
+Expected<std::set<const Node*>> record_int8(Graph& g, const quant::CalibrationResult& r, engine::EngineModel& model) {
+  if (r.scales.empty()) return std::set<const Node*>{};
+  std::vector<quant::WeightScales> weights = quant::weight_scales(g);
   for (const auto& [name, scale] : r.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
-  for (auto& w : quant::weight_scales(g)) model.int8_weight_scales.push_back({w.tensor, std::move(w.scales), w.axis, w.layer});
+  for (const auto& w : weights) model.int8_weight_scales.push_back({w.tensor, w.scales, w.axis, w.layer});
   model.int8_calibration = r.from_cache ? "cache" : "calibrated";
-  log_warning("INT8: " + std::to_string(r.scales.size()) + " activation scales and the per-channel scales of " +
-              std::to_string(model.int8_weight_scales.size()) + " weights are recorded in the engine, but kiln has no "
-              "INT8 kernels yet: every layer computes in floating point (not an INT8 engine)");
+  const std::string recorded = std::to_string(r.scales.size()) + " activation scales and the per-channel scales of " +
+                               std::to_string(weights.size()) + " weights are recorded in the engine";
+  if (model.backend != "cpu") {
+    log_warning("INT8: " + recorded + ", but kiln has no INT8 kernels yet: every layer computes in floating point "
+                "(not an INT8 engine)");
+    return std::set<const Node*>{};
+  }
+  std::map<std::string, float> scales(r.scales.begin(), r.scales.end());
+  KILN_ASSIGN_OR_RETURN(quant::FakeQuantized fq, quant::fake_quantize(g, scales, weights));
+  log_warning("INT8: " + recorded + "; no INT8 kernels yet: on the CPU backend " + std::to_string(fq.layers.size()) +
+              " Conv/MatMul/Gemm layers simulate INT8 (quantize-dequantize of their input and per-channel weights, "
+              "float32 arithmetic), every other layer computes in floating point");
+  return std::set<const Node*>(fq.layers.begin(), fq.layers.end());
 }
 
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
@@ -280,12 +295,13 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   }
   if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
   int step = 0;
+  KILN_ASSIGN_OR_RETURN(const std::set<const Node*> int8_simulated, record_int8(g, int8, model));
   model.tactics = choose_tactics(g, model.backend, logger);
-  if (c.getFlag(BuilderFlag::kINT8)) record_int8(g, int8, model);
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
     model.precisions.push_back(out ? dtype_name(out->dtype) : "");
-    if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
+    if (int8_simulated.count(n.get())) model.precisions.back() += " (INT8 simulated: quantized input and weights)";
+    else if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
     if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
   }
   if (pm) pm->phaseFinish("Tactic selection");

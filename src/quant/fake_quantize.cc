@@ -1,0 +1,77 @@
+#include "quant/fake_quantize.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::quant {
+
+namespace {
+
+// QuantizeLinear -> DequantizeLinear of `x` at `scale`, inserted at `at` in the node list;
+// returns the dequantized value.
+Expected<Value*> insert_qdq(Graph& g, Value* x, float scale, size_t at) {
+  KILN_ASSIGN_OR_RETURN(Value * s, g.add_initializer(x->name + "_int8_scale", Tensor::scalar<float>(scale)));
+  KILN_ASSIGN_OR_RETURN(Value * z, g.add_initializer(x->name + "_int8_zero", Tensor::scalar<int8_t>(0)));
+  KILN_ASSIGN_OR_RETURN(Value * q, g.add_value(x->name + "_int8_q", DataType::kInt8, x->shape));
+  KILN_ASSIGN_OR_RETURN(Value * dq, g.add_value(x->name + "_int8_dq", DataType::kFloat32, x->shape));
+  auto make = [&](const char* op, Value* in, Value* out) {
+    auto n = std::make_unique<Node>();
+    n->name = x->name + (op[0] == 'Q' ? "_int8_quantize" : "_int8_dequantize");
+    n->op_type = op;
+    n->opset = 13;
+    n->inputs = {in, s, z};
+    n->outputs = {out};
+    return n;
+  };
+  auto& nodes = g.mutable_nodes();
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("DequantizeLinear", q, dq));
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("QuantizeLinear", x, q));
+  return dq;
+}
+
+// The weight's float32 copy quantized per output channel to [-127, 127] and back.
+Tensor fake_quantized_weight(const Tensor& w, const WeightScales& ws) {
+  Tensor out = w.clone();
+  float* p = out.mutable_data<float>();
+  int64_t inner = 1;
+  for (size_t k = ws.axis + 1; k < w.rank(); ++k) inner *= w.dim(k);
+  const int64_t channels = w.dim(ws.axis);
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const float s = ws.scales[static_cast<size_t>((i / inner) % channels)];
+    p[i] = s == 0 ? 0.f : std::clamp(std::nearbyint(p[i] / s), -127.f, 127.f) * s;
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, float>& activation_scales,
+                                      const std::vector<WeightScales>& weights) {
+  FakeQuantized r;
+  std::map<const Value*, Value*> dequantized, quantized_weight;
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    Node* n = g.nodes()[i].get();
+    if (!is_quantizable_layer(*n) || !n->has_input(0) || n->inputs[0]->dtype != DataType::kFloat32) continue;
+    auto ws = std::find_if(weights.begin(), weights.end(), [&](const WeightScales& w) { return w.layer == n->name; });
+    auto as = activation_scales.find(n->inputs[0]->name);
+    if (ws == weights.end() || as == activation_scales.end() || !(as->second > 0)) continue;
+    Value* w = n->inputs[1];
+    if (!w || !w->initializer || w->initializer->dtype() != DataType::kFloat32) continue;
+    Value* x = n->inputs[0];
+    if (x->initializer) continue;
+    if (!dequantized.count(x)) {
+      KILN_ASSIGN_OR_RETURN(dequantized[x], insert_qdq(g, x, as->second, i));
+      i += 2;  // n moved two places on
+    }
+    n->inputs[0] = dequantized[x];
+    if (!quantized_weight.count(w)) {
+      KILN_ASSIGN_OR_RETURN(quantized_weight[w],
+                            g.add_initializer(w->name + "_int8", fake_quantized_weight(*w->initializer, *ws)));
+    }
+    n->inputs[1] = quantized_weight[w];
+    r.layers.push_back(n);
+  }
+  return r;
+}
+
+}  // namespace kiln::quant

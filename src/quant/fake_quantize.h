@@ -1,0 +1,32 @@
+// INT8 on the CPU reference backend, simulated: TensorRT's placement of quantization on the
+// optimized graph, computed in float32. Each quantizable layer (weight_scales.h) whose input 0 is
+// a float32 tensor with a calibrated scale s reads it through
+//   QuantizeLinear(x, s, int8 0) -> DequantizeLinear        (round half to even, saturate to
+//                                                             [-128, 127])
+// and its float32 weight is replaced by the per-output-channel fake-quantized copy
+//   clip(round_half_even(w / s_c), -127, 127) * s_c          (s_c = max |w_c| / 127)
+// so the engine's outputs are what INT8 kernels with float accumulation and these scales give.
+// before:  %y = kiln.ConvAct(%x, %w, %b)
+// after:   %x_q = QuantizeLinear(%x, %x_int8_scale, %x_int8_zero)
+//          %x_dq = DequantizeLinear(%x_q, %x_int8_scale, %x_int8_zero)
+//          %y = kiln.ConvAct(%x_dq, %w_int8, %b)
+// Tensors with a zero scale (all zero in calibration) stay as they are.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ir/graph.h"
+#include "quant/weight_scales.h"
+
+namespace kiln::quant {
+
+struct FakeQuantized {
+  std::vector<const Node*> layers;  // the layers whose input and weight were quantized
+};
+
+Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, float>& activation_scales,
+                                      const std::vector<WeightScales>& weights);
+
+}  // namespace kiln::quant
