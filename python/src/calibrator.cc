@@ -3,8 +3,8 @@
 // classes (IInt8EntropyCalibrator2, IInt8MinMaxCalibrator, ...) are Python subclasses in
 // kiln/__init__.py. An exception raised by a Python method is kept and re-raised when the call
 // into the library returns (the library itself sees a failed call, never an exception).
-// kiln's builder does not calibrate yet (INT8 is recorded only), so today only
-// `_drive_calibrator` (the tests' hook, making the calls the builder will make) calls these.
+// The builder calls them when it calibrates (BuilderFlag.INT8 with int8_calibrator set);
+// `_drive_calibrator` (the tests' hook) makes the same calls.
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 #include <nanobind/trampoline.h>
@@ -17,7 +17,7 @@ namespace {
 
 class PyCalibrator : public Int8Calibrator {
  public:
-  NB_TRAMPOLINE(Int8Calibrator, 4);
+  NB_TRAMPOLINE(Int8Calibrator, 5);
 
   int getBatchSize() const noexcept override {
     nb::gil_scoped_acquire gil;
@@ -47,6 +47,19 @@ class PyCalibrator : public Int8Calibrator {
       keep_error("get_batch");
       return false;
     }
+  }
+
+  // get_algorithm() of the Python class (IInt8MinMaxCalibrator, ...); entropy 2 without one.
+  CalibrationAlgoType getAlgorithm() noexcept override {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::handle self = nb_trampoline.base();
+      if (nb::hasattr(self, "get_algorithm"))
+        return static_cast<CalibrationAlgoType>(nb::cast<int>(self.attr("get_algorithm")()));
+    } catch (...) {
+      keep_error("get_algorithm");
+    }
+    return CalibrationAlgoType::kENTROPY_CALIBRATION_2;
   }
 
   const void* readCalibrationCache(size_t& length) noexcept override {
@@ -139,8 +152,8 @@ void bind_calibrator(nb::module_& m) {
       "Base of INT8 calibrators: subclass one of IInt8EntropyCalibrator2, IInt8MinMaxCalibrator, "
       "IInt8EntropyCalibrator, IInt8LegacyCalibrator and define get_batch_size(), get_batch(names) "
       "(a pointer or an array per name, or None when done), read_calibration_cache() (bytes or None) "
-      "and write_calibration_cache(cache). kiln's builder does not calibrate yet: BuilderFlag.INT8 is "
-      "recorded and layers compute in float.")
+      "and write_calibration_cache(cache). The builder calibrates on the CPU (get_batch gives host "
+      "arrays) and records the scales; kiln has no INT8 kernels yet.")
       .def(nb::init<>());
 
   // The calls the builder makes, for the tests: batch size, every batch's pointers, cache read
@@ -149,6 +162,7 @@ void bind_calibrator(nb::module_& m) {
     Int8Calibrator* c = calibrator_from(obj);
     nb::dict out;
     out["batch_size"] = c->getBatchSize();
+    out["algorithm"] = static_cast<int>(c->getAlgorithm());
     nb::list batches;
     std::vector<const char*> cnames;
     for (auto& s : names) cnames.push_back(s.c_str());

@@ -3,6 +3,7 @@ removed names still work with a DeprecationWarning; unsupported names raise NotI
 INT8 calibrator subclasses are called through the C++ interface."""
 import os
 import tempfile
+import struct
 import unittest
 import warnings
 
@@ -252,10 +253,31 @@ class Calibrators(unittest.TestCase):
             self.assertEqual(calib.get_algorithm(), algo)
             r = kiln._kiln._drive_calibrator(calib, ["x"], b"new cache")
             self.assertEqual(r["batch_size"], 2)
+            self.assertEqual(r["algorithm"], int(algo))  # get_algorithm reaches the C++ interface
             self.assertEqual(len(r["batches"]), 3)
             self.assertTrue(all(b[0] != 0 for b in r["batches"]))
             self.assertTrue(r["cache"].startswith(b"TRT-8601"))
             self.assertEqual(calib.written, b"new cache")
+
+    def test_builder_calibrates_through_a_python_calibrator(self):
+        # x [N,4] at profile (2,4): three batches of 0, 1, 2; min-max gives x the scale 2 / 127.
+        logger = quiet()
+        builder = kiln.Builder(logger)
+        network = builder.create_network()
+        self.assertTrue(kiln.OnnxParser(network, logger).parse(models.mlp().SerializeToString()))
+        config = builder.create_builder_config()
+        config.backend = kiln.Backend.CPU
+        profile = builder.create_optimization_profile()
+        profile.set_shape("x", (1, 4), (2, 4), (4, 4))
+        config.add_optimization_profile(profile)
+        config.set_flag(kiln.BuilderFlag.INT8)
+        calib = self.make(kiln.IInt8MinMaxCalibrator)
+        calib.read_calibration_cache = lambda: None
+        config.int8_calibrator = calib
+        self.assertIsNotNone(builder.build_serialized_network(network, config))
+        lines = calib.written.decode().splitlines()
+        self.assertEqual(lines[0], "TRT-8601-MinMaxCalibration")
+        self.assertIn("x: %08x" % struct.unpack("<I", struct.pack("<f", 2 / 127))[0], lines)
 
     def test_exception_in_calibrator_is_raised(self):
         with self.assertRaisesRegex(ValueError, "no data today"):
