@@ -21,7 +21,6 @@
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
 #include "quant/fake_quantize.h"
-#include "quant/weight_scales.h"
 
 namespace kiln {
 
@@ -223,30 +222,6 @@ Status check_mapped_files(const Graph& g) {
   return Status::ok();
 }
 
-// INT8 scales go into the engine. There are no INT8 kernels yet: on the CPU backend the
-// quantizable layers run TensorRT's quantization simulated in float32 (quant/fake_quantize.h);
-// on CUDA every layer computes in floating point. The log says which. Returns the simulated layers.
-Expected<std::set<const Node*>> record_int8(Graph& g, const quant::CalibrationResult& r, engine::EngineModel& model) {
-  if (r.scales.empty()) return std::set<const Node*>{};
-  std::vector<quant::WeightScales> weights = quant::weight_scales(g);
-  for (const auto& [name, scale] : r.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
-  for (const auto& w : weights) model.int8_weight_scales.push_back({w.tensor, w.scales, w.axis, w.layer});
-  model.int8_calibration = r.from_cache ? "cache" : "calibrated";
-  const std::string recorded = std::to_string(r.scales.size()) + " activation scales and the per-channel scales of " +
-                               std::to_string(weights.size()) + " weights are recorded in the engine";
-  if (model.backend != "cpu") {
-    log_warning("INT8: " + recorded + ", but kiln has no INT8 kernels yet: every layer computes in floating point "
-                "(not an INT8 engine)");
-    return std::set<const Node*>{};
-  }
-  std::map<std::string, float> scales(r.scales.begin(), r.scales.end());
-  KILN_ASSIGN_OR_RETURN(quant::FakeQuantized fq, quant::fake_quantize(g, scales, weights));
-  log_warning("INT8: " + recorded + "; no INT8 kernels yet: on the CPU backend " + std::to_string(fq.layers.size()) +
-              " Conv/MatMul/Gemm layers simulate INT8 (quantize-dequantize of their input and per-channel weights, "
-              "float32 arithmetic), every other layer computes in floating point");
-  return std::set<const Node*>(fq.layers.begin(), fq.layers.end());
-}
-
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
@@ -295,7 +270,12 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   }
   if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
   int step = 0;
-  KILN_ASSIGN_OR_RETURN(const std::set<const Node*> int8_simulated, record_int8(g, int8, model));
+  // INT8: scales into the engine; on the CPU, Conv/MatMul/Gemm simulate INT8 (quant/fake_quantize.h).
+  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8, quant::apply_int8(g, int8.scales, model.backend == "cpu"));
+  for (const auto& [name, scale] : int8.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
+  for (const auto& w : q8.weights) model.int8_weight_scales.push_back({w.tensor, w.scales, w.axis, w.layer});
+  if (!int8.scales.empty()) model.int8_calibration = int8.from_cache ? "cache" : "calibrated";
+  const std::set<const Node*> int8_simulated(q8.simulated.begin(), q8.simulated.end());
   model.tactics = choose_tactics(g, model.backend, logger);
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/log.h"
+
 namespace kiln::quant {
 
 namespace {
@@ -71,6 +73,28 @@ Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, floa
     n->inputs[1] = quantized_weight[w];
     r.layers.push_back(n);
   }
+  return r;
+}
+
+Expected<Int8Layers> apply_int8(Graph& g, const std::vector<std::pair<std::string, float>>& activation_scales,
+                                bool simulate) {
+  Int8Layers r;
+  if (activation_scales.empty()) return r;
+  r.weights = weight_scales(g);
+  const std::string recorded = std::to_string(activation_scales.size()) +
+                               " activation scales and the per-channel scales of " + std::to_string(r.weights.size()) +
+                               " weights are recorded in the engine";
+  if (!simulate) {
+    log_warning("INT8: " + recorded + ", but kiln has no INT8 kernels yet: every layer computes in floating point "
+                "(not an INT8 engine)");
+    return r;
+  }
+  std::map<std::string, float> scales(activation_scales.begin(), activation_scales.end());
+  KILN_ASSIGN_OR_RETURN(FakeQuantized fq, fake_quantize(g, scales, r.weights));
+  r.simulated = std::move(fq.layers);
+  log_warning("INT8: " + recorded + "; no INT8 kernels yet: on the CPU backend " + std::to_string(r.simulated.size()) +
+              " Conv/MatMul/Gemm layers simulate INT8 (quantize-dequantize of their input and per-channel weights, "
+              "float32 arithmetic), every other layer computes in floating point");
   return r;
 }
 

@@ -29,4 +29,14 @@ struct FakeQuantized {
 Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, float>& activation_scales,
                                       const std::vector<WeightScales>& weights);
 
+// The INT8 step of a build after the passes, on the optimized graph: the weights' per-channel
+// scales, and on the CPU backend (`simulate`) fake_quantize with the calibrated activation scales.
+// The log says what runs how (there are no INT8 kernels yet).
+struct Int8Layers {
+  std::vector<WeightScales> weights;
+  std::vector<const Node*> simulated;
+};
+Expected<Int8Layers> apply_int8(Graph& g, const std::vector<std::pair<std::string, float>>& activation_scales,
+                                bool simulate);
+
 }  // namespace kiln::quant
