@@ -145,6 +145,14 @@ Expected<CalibrationResult> calibrate(const Graph& graph, Int8Calibrator& calibr
 
 Expected<CalibrationResult> calibrate_for_build(const Graph& graph, const BuilderConfig& config,
                                                 const std::map<std::string, std::vector<int64_t>>& default_shapes) {
+  for (const auto& n : graph.nodes())
+    if ((n->domain.empty() || n->domain == "ai.onnx") &&
+        (n->op_type == "QuantizeLinear" || n->op_type == "DequantizeLinear")) {
+      // As TensorRT: a network with Q/DQ nodes is explicitly quantized; its own scales rule.
+      log_info("INT8: the network is explicitly quantized (" + n->label() + "): no calibration, the calibrator and "
+               "cache are not used");
+      return CalibrationResult{};
+    }
   Int8Calibrator* c = config.getInt8Calibrator();
   if (!c) {
     log_warning("INT8: no calibrator and no calibration cache (--calib, --calibImages, --calibData): no scales; "

@@ -177,3 +177,25 @@ TEST(Calibrate, Int8WithoutCalibratorRecordsNoScales) {
 
 }  // namespace
 }  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+TEST(Calibrate, AnExplicitlyQuantizedNetworkIsNotCalibrated) {
+  ModelBuilder m;
+  m.add_input("x", {4}).add_output("y");
+  m.add_initializer("s", {}, {0.1f});
+  m.add_node("QuantizeLinear", {"x", "s"}, "q");
+  m.add_node("DequantizeLinear", {"q", "s"}, "y");
+  CaptureLogger log;
+  VectorCalibrator c;
+  c.cache_in = "TRT-8601-EntropyCalibration2\nother: 3c010a14\n";  // would be an error if read
+  auto bytes = build_int8(log, m.bytes(), &c);
+  ASSERT_FALSE(bytes.empty()) << log.all();
+  EXPECT_EQ(c.calls, 0);
+  EXPECT_TRUE(c.cache_out.empty());
+  EXPECT_TRUE(load(bytes).int8_activation_scales.empty());
+}
+
+}  // namespace
+}  // namespace kiln::test
