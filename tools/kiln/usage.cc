@@ -13,7 +13,7 @@ Model and engine:
   --loadEngine=<file>         load a saved engine instead of building one
 Build:
   --fp16 --bf16 --int8 --best enable reduced precisions (fp16/bf16: the convert_precision pass;
-                              int8: calibrated scales recorded, no INT8 kernels yet)
+                              int8: see --calib below)
   --noTF32                    disable TF32 (recorded)
   --minShapes=<spec> --optShapes=<spec> --maxShapes=<spec>
                               optimization profile ranges, spec = name:1x3x224x224[,name2:...];
@@ -36,8 +36,9 @@ Build:
   --calibLayout=nchw|nhwc  --calibChannels=rgb|bgr  --calibMean=r,g,b  --calibStd=r,g,b
                               images: layout, channel order, (pixel/255 - mean)/std (default 0 and 1)
   --calibMaxImages=<N>        images: use the first N (by name)
-                              kiln has no INT8 kernels yet: the scales are recorded in the engine and
-                              every layer computes in floating point (the build log says so)
+                              no INT8 kernels yet: the scales are recorded in the engine; CPU engines
+                              simulate INT8 (quantize-dequantize of Conv/MatMul/Gemm inputs and weights),
+                              CUDA engines compute in floating point (the build log says which)
   --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice;
                               cuda: fails without a GPU)
   --device=<N>                CUDA device to run on (default 0)
