@@ -47,7 +47,9 @@
 #include <limits>
 #include <set>
 
+#include "ir/activation.h"
 #include "ir/layout.h"
+#include "ir/op_registry.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/pattern.h"
 
@@ -71,13 +73,13 @@ bool convertible_conv(const Node& n) {
   return p.size() == 4 && p[0] == p[2] && p[1] == p[3] && p[0] >= 0 && p[1] >= 0;
 }
 
-// Elementwise ops whose result does not depend on the layout of same-shaped operands.
+// Elementwise ops, whose result does not depend on the layout of same-shaped operands: the op
+// schemas' pointwise and broadcasting ops (ir/op_registry.h's FusionKind). Blocked quantization
+// (block_size) reads its scale along an axis: not elementwise.
 bool elementwise(const Node& n) {
-  static const std::set<std::string> ops = {
-      "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "Selu", "Neg", "Abs",
-      "Exp", "Erf", "Identity", "Softplus", "Sqrt", "Gelu", "Mish", "PRelu", "Add", "Sub", "Mul", "Div", "Max",
-      "Min", "Sum"};
-  return n.domain.empty() && ops.count(n.op_type) && n.outputs.size() == 1 && n.has_output(0);
+  if (!n.domain.empty() || n.outputs.size() != 1 || !n.has_output(0) || n.has_attr("block_size")) return false;
+  const OpSchema* s = OpRegistry::global().find(n.domain, n.op_type);
+  return s && (s->fusion_kind == FusionKind::kPointwise || s->fusion_kind == FusionKind::kBroadcast);
 }
 
 bool all_ones(const Shape& s) {
@@ -96,7 +98,7 @@ bool depthwise(const Node& n) {
 
 // The input activation a depthwise convolution takes in (fold_prologue).
 struct Prologue {
-  std::string kind;  // "Clip" or "Silu"
+  Activation kind = Activation::kNone;  // kClip or kSilu
   float lo = 0.f, hi = 0.f;
   Value* src = nullptr;  // the value the activation reads
 };
@@ -258,13 +260,13 @@ bool Converter::fold_activation(Node& n) {
   if (uses_.only(x) == &n && rewrite::match(&n, clip(), uses_, m)) {
     float lo, hi;
     clip_bounds(m, &lo, &hi);
-    conv->attrs["activation"] = std::string("Clip");
+    conv->attrs["activation"] = std::string(activation_name(Activation::kClip));
     conv->attrs["act_min"] = lo;
     conv->attrs["act_max"] = hi;
     out = n.outputs[0];
   } else if (n.op_type == "Sigmoid" && uses_.of(x).size() == 2 && !uses_.graph_outputs.count(x) && silu_at(n, m) &&
              m["x"] == x) {
-    conv->attrs["activation"] = std::string("Silu");
+    conv->attrs["activation"] = std::string(activation_name(Activation::kSilu));
     skip_.insert(m.root);
     out = m.root->outputs[0];
   } else {
@@ -288,11 +290,11 @@ bool Converter::fold_prologue(Node& n) {
   if (rewrite::match(&n, clip(), uses_, m)) {
     clip_bounds(m, &p.lo, &p.hi);
     conv = lone_depthwise_reader(n.outputs[0]);
-    p.kind = "Clip";
+    p.kind = Activation::kClip;
   } else if (n.op_type == "Sigmoid" && silu_at(n, m) && m["x"] == a) {
     conv = lone_depthwise_reader(m.root->outputs[0]);
     if (conv) skip_.insert(m.root);
-    p.kind = "Silu";
+    p.kind = Activation::kSilu;
   }
   if (!conv) return false;
   prologue_[conv] = p;
@@ -319,8 +321,8 @@ Status Converter::run(PassContext& ctx) {
       Value* x = n.inputs[0];
       if (auto p = prologue_.find(&n); p != prologue_.end()) {
         x = p->second.src;
-        made->attrs["input_activation"] = p->second.kind;
-        if (p->second.kind == "Clip") {
+        made->attrs["input_activation"] = std::string(activation_name(p->second.kind));
+        if (p->second.kind == Activation::kClip) {
           made->attrs["in_act_min"] = p->second.lo;
           made->attrs["in_act_max"] = p->second.hi;
         }
