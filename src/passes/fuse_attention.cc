@@ -17,15 +17,16 @@
 //
 // The dynamo exporter writes the same with head Reshapes by [-1, S, H, D] (allowzero = 1) and K^T
 // as Reshape(Transpose(Reshape(%k4, [-1, S, D]), [0, 2, 1]), [B, H, D, S]), both targets cut from
-// Shape(%k4) (dynamo_key_operand); the output Reshape by [-1, S, H*D].
+// Shape(%k4) (key_dynamo); the output Reshape by [-1, S, H*D].
 //
 // Where(IsNaN) is what the exporter adds for fully masked rows; Attention gives those rows zeros
 // too. Each exporter's form is a rule of the rewrite driver (passes/rewrite): TorchScript's and
-// dynamo's K^T are two rules over the same Q/V/scores/output patterns. Fires only with --fp16/--bf16 (ctx.reduced_precision): the fused kernels are tensor-core
-// kernels for 16-bit types; float32 keeps the unfused TF32 GEMMs. Pre: types and shapes
-// inferred, topological order. Post: the Attention node stands where the last MatMul stood.
-// Fires only when every intermediate value has exactly one reader inside the pattern and is not
-// a graph output, Q, K and V are 3-D [B, S, H*D] with a static last dim, and each head Reshape
+// dynamo's K^T are two rules over the same Q/V/scores/output patterns. Fires only with
+// --fp16/--bf16 (ctx.reduced_precision): the fused kernels are tensor-core kernels for 16-bit
+// types; float32 keeps the unfused TF32 GEMMs. Pre: types and shapes inferred, topological
+// order. Post: the Attention node (and the kept Reshape after it) stands where the output
+// Reshape stood (the rule's root). Fires only when every intermediate value is read only inside
+// the pattern and is not a graph output, Q, K and V are 3-D [B, S, H*D] with a static last dim, and each head Reshape
 // provably splits [B, S, H*D] into [B, S, H, D] (constant H and D, one of them may be -1; B and
 // S copied: 0, or read from a value with the same dims). Must not fire: other perms, a shared intermediate, fp32.
 #include <algorithm>

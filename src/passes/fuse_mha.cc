@@ -23,8 +23,9 @@
 // for a backend with a PackedAttention kernel (ctx.has_kernel), and only when every intermediate
 // is read inside the pattern (Shape readers excepted) and is no graph output. Pre: types and
 // shapes inferred, topological order. Both forms are rules of the rewrite driver (passes/rewrite),
-// the exporters' K^T variants alternatives inside the ViT rule. Post: the new nodes stand where the final Transpose (ViT)
-// or the Attention (BERT) stood; the old nodes go as dead code.
+// the exporters' K^T variants alternatives inside the ViT rule. Post: the new nodes stand where
+// the final Transpose (ViT) or the Attention (BERT) stood; ViT's old nodes go as dead code (the
+// Shape readers with them), BERT's with the rewrite.
 #include <cstdint>
 #include <vector>
 
