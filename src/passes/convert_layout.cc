@@ -142,7 +142,7 @@ void clip_bounds(const rewrite::Match& m, float* lo, float* hi) {
 
 class Converter {
  public:
-  explicit Converter(Graph& g) : g_(g), opset_(g.opsets.count("") ? g.opsets.at("") : 13), uses_(g) {}
+  explicit Converter(Graph& g) : g_(g), opset_(default_opset(g)), uses_(g) {}
   Status run(PassContext& ctx);
 
  private:

@@ -48,8 +48,8 @@ class Rewriter {
   // A copy of the root (name, opset, attributes) as its replacement, for the rule to edit
   // (the same Reshape of a new input, a constant target instead of a computed one).
   Node* replace_root_with_copy();
-  // The opset new default-domain nodes get: the graph's, else 17.
-  int default_opset() const { return graph_.opsets.count("") ? graph_.opsets.at("") : 17; }
+  // The opset new default-domain nodes get (pipeline.h's default_opset).
+  int default_opset() const { return passes::default_opset(graph_); }
   // A constant of the graph (weights a rule derives: a permuted kernel, a folded scale).
   Expected<Value*> constant(const std::string& name, Tensor tensor) { return graph_.add_initializer(name, std::move(tensor)); }
 
