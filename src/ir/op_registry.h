@@ -14,7 +14,9 @@
 
 namespace kiln {
 
-// How a fusion pass may treat the op (used by later passes; informative for now).
+// How a fusion pass may treat the op. kPointwise: elementwise on one input (others, if any, are
+// scalars or types), kBroadcast: elementwise over numpy-broadcast inputs; both are independent of
+// the layout of same-shaped operands (convert_layout follows them channels-last).
 enum class FusionKind { kOpaque, kPointwise, kBroadcast, kInjective, kReduce, kAnchor };
 
 class InferContext {

@@ -14,46 +14,49 @@
 // output reads the batch from the layer's input, whose batch shape inference lost). Other
 // elements must be constants. Rewrites repeat with shape inference until nothing changes (each
 // round makes the next layer's dims known); the shape arithmetic left unread is removed.
+// One rule of the rewrite driver (passes/rewrite), applied in rounds with shape inference between.
 // Pre: types and shapes inferred, topological order. Post: same values, more known dims.
 // Must not fire: allowzero = 1, an element read from a value whose dim differs or is unknown,
 // an element computed otherwise (e.g. batch * heads).
-#include <map>
-
 #include "ir/op_registry.h"
 #include "passes/pattern.h"
 #include "passes/pipeline.h"
+#include "passes/rewrite/rewriter.h"
 
 namespace kiln::passes {
 
 namespace {
 
-bool is_op(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op && n->outputs.size() == 1; }
+using namespace rewrite;
+
+// Gather(Shape(%y), %k) [through Unsqueeze]: dim k of %y as a 1-element tensor.
+const Pattern& dim_of_shape() {
+  static const Pattern gather =
+      op("Gather", {op("Shape", {any().as("y")}).where_node([](const Node& n) { return !n.has_attr("start") && !n.has_attr("end"); }),
+                    constant().as("k").where([](const Value& v) { return v.initializer->numel() == 1; })})
+          .attr("axis", 0, 0);
+  static const Pattern p = either({op("Unsqueeze", {gather, any().optional()}), gather});
+  return p;
+}
 
 // Whether the 1-element value e is dim i of x, read through Shape -> Gather [-> Unsqueeze].
-bool copies_dim(const Value* e, size_t i, const Value* x) {
-  const Node* g = e->producer;
-  if (is_op(g, "Unsqueeze")) g = g->inputs[0]->producer;
-  if (!is_op(g, "Gather") || g->inputs.size() != 2 || g->attr_int("axis", 0) != 0) return false;
-  const Tensor* k = g->inputs[1]->initializer;
-  if (!k || k->numel() != 1) return false;
-  const Node* sh = g->inputs[0]->producer;
-  if (!is_op(sh, "Shape") || sh->has_attr("start") || sh->has_attr("end")) return false;
-  const Shape& ys = sh->inputs[0]->shape;
-  int64_t kk = int64_t(k->get_as_double(0));
+bool copies_dim(Value* e, size_t i, const Value* x) {
+  Match m;
+  if (!match_value(e, dim_of_shape(), m)) return false;
+  const Shape& ys = m["y"]->shape;
+  int64_t kk = int64_t(m["k"]->initializer->get_as_double(0));
   if (!ys.rank_known()) return false;
   if (kk < 0) kk += int64_t(ys.rank());
   if (kk < 0 || kk >= int64_t(ys.rank())) return false;
-  return same_dim(ys[size_t(kk)], x->shape[i]) || (size_t(kk) == i && keeps_leading_dims(x, sh->inputs[0], i));
+  return same_dim(ys[size_t(kk)], x->shape[i]) || (size_t(kk) == i && keeps_leading_dims(x, m["y"], i));
 }
 
-// The constant target of Reshape n, or {} when it cannot be proven.
+// The constant target of Reshape n (whose target is a Concat on axis 0), or {} when it cannot be proven.
 std::vector<int64_t> constant_target(const Node* n) {
   const Value *x = n->inputs[0], *shape = n->inputs[1];
-  const Node* c = shape->producer;
-  if (shape->initializer || !is_op(c, "Concat") || c->attr_int("axis", 0) != 0) return {};
   if (!x->shape.rank_known() || !shape->shape.rank_known() || shape->shape.rank() != 1) return {};
   std::vector<int64_t> out;
-  for (const Value* e : c->inputs) {
+  for (Value* e : shape->producer->inputs) {
     if (!e) return {};
     if (e->initializer) {
       if (e->initializer->dims().size() != 1) return {};
@@ -69,30 +72,33 @@ std::vector<int64_t> constant_target(const Node* n) {
   return minus <= 1 ? out : std::vector<int64_t>{};
 }
 
+// Reshape(%x, Concat(...)) -> the same Reshape of a constant target.
+bool constant_reshape(const Match& m, Rewriter& rw) {
+  const std::vector<int64_t> t = constant_target(m.root);
+  if (t.empty()) return false;
+  const std::string stem = m.root->inputs[1]->name + "/constant";
+  std::string name = stem;
+  for (int s = 1; rw.graph().find_value(name); ++s) name = stem + std::to_string(s);
+  auto c = rw.constant(name, Tensor::from_vector<int64_t>({int64_t(t.size())}, t));
+  if (!c) return false;
+  rw.replace_root_with_copy()->inputs[1] = *c;
+  return true;
+}
+
 }  // namespace
 
 Status canonicalize_reshape(Graph& graph, PassContext& ctx) {
+  static const Rule kRules[] = {
+      {"rewritten", op("Reshape", {any(), op("Concat").attr("axis", 0, 0).keep()}).attr("allowzero", 0, 0), constant_reshape},
+  };
   int rewritten = 0;
   for (int round = 0; round < 256; ++round) {
-    int changed = 0;
-    for (const auto& np : graph.nodes()) {
-      Node* n = np.get();
-      if (!is_op(n, "Reshape") || n->inputs.size() != 2 || !n->inputs[1] || n->attr_int("allowzero", 0) != 0) continue;
-      std::vector<int64_t> t = constant_target(n);
-      if (t.empty()) continue;
-      Tensor v = Tensor::zeros(DataType::kInt64, {int64_t(t.size())}).value();
-      for (size_t i = 0; i < t.size(); ++i) v.mutable_data<int64_t>()[i] = t[i];
-      std::string name = n->inputs[1]->name + "/constant";
-      for (int s = 1; graph.find_value(name); ++s) name = n->inputs[1]->name + "/constant" + std::to_string(s);
-      KILN_ASSIGN_OR_RETURN(Value * c, graph.add_initializer(name, std::move(v)));
-      n->inputs[1] = c;
-      ++changed;
-    }
+    KILN_ASSIGN_OR_RETURN(int changed, apply(graph, ctx, "canonicalize_reshape", kRules, Order::kFirstFirst));
     if (!changed) break;
     rewritten += changed;
     KILN_RETURN_IF_ERROR(infer_graph(graph));  // the next round sees the dims this one proved
   }
-  ctx.counters["canonicalize_reshape.rewritten"] += rewritten;
+  ctx.counters["canonicalize_reshape.rewritten"] += 0;  // shown when 0 too
   if (rewritten) KILN_RETURN_IF_ERROR(eliminate_dead_nodes(graph, ctx));
   return Status::ok();
 }

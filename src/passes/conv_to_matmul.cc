@@ -22,9 +22,10 @@
 // and W % q == 0, p and q are at least 2 (a 1x1 convolution stays a convolution), pads are
 // all 0 (or auto_pad VALID) and dilations all 1. Pre: types and shapes inferred, topological
 // order. Post: %y keeps its name, type and shape; the new nodes stand where the Conv stood.
+// One rule of the rewrite driver (passes/rewrite) for both forms.
 #include "ir/layout.h"
-#include "passes/pattern.h"
 #include "passes/pipeline.h"
+#include "passes/rewrite/rewriter.h"
 
 namespace kiln::passes {
 
@@ -62,11 +63,12 @@ std::vector<int64_t> patch_of(const Node& n) {
   return k;
 }
 
-class Rewriter {
+// The GEMM form of one convolution, built through the rewrite driver's Rewriter.
+class Gemm {
  public:
-  Rewriter(Graph& g, const Node& conv) : g_(g), conv_(conv), opset_(g.opsets.count("") ? g.opsets.at("") : 13) {}
+  Gemm(rewrite::Rewriter& rw, const Node& conv) : rw_(rw), conv_(conv) {}
 
-  Expected<std::vector<std::unique_ptr<Node>>> run(int64_t p, int64_t q) {
+  Status run(int64_t p, int64_t q) {
     Value *x = conv_.inputs[0], *w = conv_.inputs[1], *y = conv_.outputs[0];
     const Dim b = x->shape[0];
     const int64_t c = x->shape[1].value(), hp = x->shape[2].value() / p, wq = x->shape[3].value() / q;
@@ -79,16 +81,15 @@ class Rewriter {
     KILN_ASSIGN_OR_RETURN(Value * u, reshape(tr, {0, hp, wq, k}, Shape({b, hp, wq, k})));
     KILN_ASSIGN_OR_RETURN(Value * pre, gemm(u, {b, hp, wq}, k, m));
     add("Transpose", {pre}, y)->attrs["perm"] = std::vector<int64_t>{0, 3, 1, 2};
-    return std::move(out_);
+    return Status::ok();
   }
 
  private:
   // [B, C, 1, 1] -> [B, C] x [C, M] (+ bias) -> [B, M, 1, 1].
-  Expected<std::vector<std::unique_ptr<Node>>> pixel(const Dim& b, int64_t c, int64_t m) {
+  Status pixel(const Dim& b, int64_t c, int64_t m) {
     KILN_ASSIGN_OR_RETURN(Value * u, reshape(conv_.inputs[0], {0, c}, Shape({b, c})));
     KILN_ASSIGN_OR_RETURN(Value * pre, gemm(u, {b}, c, m));
-    KILN_RETURN_IF_ERROR(reshape_to(pre, {0, m, 1, 1}, conv_.outputs[0]));
-    return std::move(out_);
+    return reshape_to(pre, {0, m, 1, 1}, conv_.outputs[0]);
   }
   // u [lead..., K] x the weight as [K, M] (+ the bias): [lead..., M]. The weight [M, C, p, q] is
   // permuted to [C, p, q, M] and read as [C*p*q, M]: row c*p*q + i*q + j matches u's columns.
@@ -96,7 +97,7 @@ class Rewriter {
     Value* w = conv_.inputs[1];
     KILN_ASSIGN_OR_RETURN(Tensor wt, permute4(*w->initializer, {1, 2, 3, 0}));
     KILN_ASSIGN_OR_RETURN(Tensor w2, wt.reshaped({k, m}));
-    KILN_ASSIGN_OR_RETURN(Value * wv, g_.add_initializer(w->name + "/gemm", std::move(w2)));
+    KILN_ASSIGN_OR_RETURN(Value * wv, rw_.constant(w->name + "/gemm", std::move(w2)));
     lead.push_back(m);
     KILN_ASSIGN_OR_RETURN(Value * mm, value("gemm", u->dtype, Shape(lead)));
     add("MatMul", {u, wv}, mm);
@@ -106,51 +107,44 @@ class Rewriter {
     return biased;
   }
   Expected<Value*> value(const std::string& what, DataType t, Shape s) {
-    return g_.add_value(conv_.outputs[0]->name + "/" + what, t, std::move(s));
+    return rw_.value(conv_.outputs[0]->name + "/" + what, t, std::move(s));
   }
+  // The last node made stands in the Conv's place (it produces %y).
   Node* add(const char* op, std::vector<Value*> in, Value* out) {
-    auto n = std::make_unique<Node>();
-    n->name = conv_.name + "/" + op + std::to_string(out_.size());
-    n->op_type = op;
-    n->opset = opset_;
-    n->inputs = std::move(in);
-    n->outputs = {out};
-    out->producer = n.get();
-    out_.push_back(std::move(n));
-    return out_.back().get();
+    const std::string name = conv_.name + "/" + op + std::to_string(made_++);
+    if (out == conv_.outputs[0]) return rw_.replace_root(op, "", std::move(in), {}, {}, name);
+    return rw_.add(op, "", std::move(in), {out}, name);
   }
   // Reshape(in, target) into out; target becomes a constant.
   Status reshape_to(Value* in, const std::vector<int64_t>& target, Value* out) {
-    KILN_ASSIGN_OR_RETURN(Value * tv, g_.add_initializer(conv_.outputs[0]->name + "/shape" + std::to_string(out_.size()),
-                                                         Tensor::from_vector<int64_t>({int64_t(target.size())}, target)));
+    KILN_ASSIGN_OR_RETURN(Value * tv, rw_.constant(conv_.outputs[0]->name + "/shape" + std::to_string(made_),
+                                                    Tensor::from_vector<int64_t>({int64_t(target.size())}, target)));
     add("Reshape", {in, tv}, out);
     return Status::ok();
   }
   Expected<Value*> reshape(Value* in, const std::vector<int64_t>& target, Shape s) {
-    KILN_ASSIGN_OR_RETURN(Value * o, value("reshape" + std::to_string(out_.size()), in->dtype, std::move(s)));
+    KILN_ASSIGN_OR_RETURN(Value * o, value("reshape" + std::to_string(made_), in->dtype, std::move(s)));
     KILN_RETURN_IF_ERROR(reshape_to(in, target, o));
     return o;
   }
 
-  Graph& g_;
+  rewrite::Rewriter& rw_;
   const Node& conv_;
-  int opset_;
-  std::vector<std::unique_ptr<Node>> out_;
+  int made_ = 0;
 };
 
 }  // namespace
 
 Status conv_to_matmul(Graph& graph, PassContext& ctx) {
-  std::vector<std::unique_ptr<Node>> nodes;
-  int converted = 0;
-  for (auto& np : graph.mutable_nodes()) {
-    const std::vector<int64_t> k = patch_of(*np);
-    if (k.empty()) { nodes.push_back(std::move(np)); continue; }
-    KILN_ASSIGN_OR_RETURN(auto made, Rewriter(graph, *np).run(k[0], k[1]));
-    for (auto& n : made) nodes.push_back(std::move(n));
-    ++converted;
-  }
-  graph.mutable_nodes() = std::move(nodes);
+  static const rewrite::Rule kRules[] = {
+      {"gemm", rewrite::op("Conv").where_node([](const Node& n) { return !patch_of(n).empty(); }),
+       [](const rewrite::Match& m, rewrite::Rewriter& rw) {
+         const std::vector<int64_t> k = patch_of(*m.root);
+         // A name already taken (a weight shared by two convolutions) leaves this one a Conv.
+         return bool(Gemm(rw, *m.root).run(k[0], k[1]));
+       }},
+  };
+  KILN_ASSIGN_OR_RETURN(int converted, rewrite::apply(graph, ctx, "conv_to_matmul", kRules, rewrite::Order::kFirstFirst));
   ctx.counters["conv_to_matmul.converted"] += converted;
   return Status::ok();
 }

@@ -34,6 +34,10 @@
 // (above) first. Depthwise weights are laid out tap-major (weight_layout="HWCM",
 // [kH,kW,1,C]): the kernel loads one tap of adjacent channels as one vector.
 //
+// The activations the folds take are patterns of the rewrite layer (passes/rewrite): Clip with
+// constant bounds, and x * Sigmoid(x) in either order; the folds themselves stay in the walk,
+// since whether they fire depends on the channels-last twins the walk has made so far.
+//
 // Runs after convert_precision (the Transposes move half as many bytes, and convert_precision
 // need not know the channels-last forms). Pre: types and shapes inferred; ctx.channels_last set
 // by the builder (the CUDA backend in float16); without it the pass does nothing. Converts only
@@ -43,8 +47,11 @@
 #include <limits>
 #include <set>
 
+#include "ir/activation.h"
 #include "ir/layout.h"
+#include "ir/op_registry.h"
 #include "passes/pipeline.h"
+#include "passes/rewrite/pattern.h"
 
 namespace kiln::passes {
 
@@ -66,13 +73,13 @@ bool convertible_conv(const Node& n) {
   return p.size() == 4 && p[0] == p[2] && p[1] == p[3] && p[0] >= 0 && p[1] >= 0;
 }
 
-// Elementwise ops whose result does not depend on the layout of same-shaped operands.
+// Elementwise ops, whose result does not depend on the layout of same-shaped operands: the op
+// schemas' pointwise and broadcasting ops (ir/op_registry.h's FusionKind). Blocked quantization
+// (block_size) reads its scale along an axis: not elementwise.
 bool elementwise(const Node& n) {
-  static const std::set<std::string> ops = {
-      "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Elu", "Selu", "Neg", "Abs",
-      "Exp", "Erf", "Identity", "Softplus", "Sqrt", "Gelu", "Mish", "PRelu", "Add", "Sub", "Mul", "Div", "Max",
-      "Min", "Sum"};
-  return n.domain.empty() && ops.count(n.op_type) && n.outputs.size() == 1 && n.has_output(0);
+  if (!n.domain.empty() || n.outputs.size() != 1 || !n.has_output(0) || n.has_attr("block_size")) return false;
+  const OpSchema* s = OpRegistry::global().find(n.domain, n.op_type);
+  return s && (s->fusion_kind == FusionKind::kPointwise || s->fusion_kind == FusionKind::kBroadcast);
 }
 
 bool all_ones(const Shape& s) {
@@ -91,7 +98,7 @@ bool depthwise(const Node& n) {
 
 // The input activation a depthwise convolution takes in (fold_prologue).
 struct Prologue {
-  std::string kind;  // "Clip" or "Silu"
+  Activation kind = Activation::kNone;  // kClip or kSilu
   float lo = 0.f, hi = 0.f;
   Value* src = nullptr;  // the value the activation reads
 };
@@ -108,9 +115,34 @@ Shape to_nhwc(const Shape& s) {
   return Shape({d[0], d[2], d[3], d[1]});
 }
 
+// Clip(%x [, min] [, max]) with constant bounds (inputs, opset 11+; attributes before).
+const rewrite::Pattern& clip() {
+  using namespace rewrite;
+  static const Pattern p = op("Clip", {any().as("x"), scalar().optional().as("min"), scalar().optional().as("max")});
+  return p;
+}
+
+// SiLU: Mul(%x, Sigmoid(%x)), either order, the Sigmoid read by the Mul only.
+const rewrite::Pattern& silu() {
+  using namespace rewrite;
+  static const Pattern p = op("Mul", {any().as("x"), op("Sigmoid", {any().as("x")}).as("sigmoid")}).commutative();
+  return p;
+}
+
+// The bounds of a matched clip(): a captured constant, else the attribute, else none (infinite).
+void clip_bounds(const rewrite::Match& m, float* lo, float* hi) {
+  const float inf = std::numeric_limits<float>::infinity();
+  auto bound = [&](const char* key, float none) {
+    if (const Value* v = m[key]) return float(v->initializer->get_as_double(0));
+    return m.root->has_attr(key) ? m.root->attr_float(key, none) : none;
+  };
+  *lo = bound("min", -inf);
+  *hi = bound("max", inf);
+}
+
 class Converter {
  public:
-  explicit Converter(Graph& g) : g_(g), opset_(g.opsets.count("") ? g.opsets.at("") : 13) {}
+  explicit Converter(Graph& g) : g_(g), opset_(default_opset(g)), uses_(g) {}
   Status run(PassContext& ctx);
 
  private:
@@ -120,12 +152,16 @@ class Converter {
   Expected<std::unique_ptr<Node>> relayout(const std::string& name, Value* in, Value* out, const Value* nchw,
                                            const std::array<int, 4>& perm);
   Expected<Value*> weight(Value* w, bool tap_major);
-  bool fold_activation(const Node& n);  // true: n's work went into the convolution before it
-  bool fold_prologue(const Node& n);  // true: n's work goes into the depthwise convolution after it
+  bool fold_activation(Node& n);  // true: n's work went into the convolution before it
+  bool fold_prologue(Node& n);  // true: n's work goes into the depthwise convolution after it
+  // The SiLU whose Sigmoid is n, matched at the Mul that alone reads n.
+  bool silu_at(Node& n, rewrite::Match& m) const {
+    Node* mul = uses_.only(n.outputs[0]);
+    return mul && rewrite::match(mul, silu(), uses_, m) && m.node("sigmoid") == &n;
+  }
   const Node* lone_depthwise_reader(const Value* v);  // the convertible depthwise conv that alone reads v as X
   Node* bare_conv(const Value* v) const;  // the NHWC ConvAct without activation making v's twin
 
-  std::map<const Value*, std::vector<const Node*>> readers_;  // graph outputs read as a null reader
   std::set<const Node*> skip_;  // nodes folded away (SiLU's Mul)
   std::map<const Value*, Node*> bare_;  // twin -> the ConvAct without activation that makes it
   std::map<const Node*, Prologue> prologue_;  // depthwise conv -> the activation it takes in
@@ -133,6 +169,7 @@ class Converter {
 
   Graph& g_;
   int opset_;
+  rewrite::Uses uses_;  // of the graph as it came in
   std::vector<std::unique_ptr<Node>> out_;
   std::map<const Value*, Value*> twin_, weights_, tap_major_;
   std::vector<std::pair<Value*, Node*>> back_;  // original value -> the Transpose that re-makes it
@@ -197,9 +234,9 @@ Expected<Value*> Converter::weight(Value* w, bool tap_major) {
 }
 
 const Node* Converter::lone_depthwise_reader(const Value* v) {
-  const auto& r = readers_[v];
-  if (r.size() != 1 || !r[0]) return nullptr;
-  const Node& c = *r[0];
+  const Node* r = uses_.only(v);
+  if (!r) return nullptr;
+  const Node& c = *r;
   if (!convertible_conv(c) || !depthwise(c) || c.inputs[0] != v || !c.attr_string("input_activation", "").empty())
     return nullptr;
   for (size_t i = 1; i < c.inputs.size(); ++i) if (c.inputs[i] == v) return nullptr;
@@ -213,41 +250,25 @@ Node* Converter::bare_conv(const Value* v) const {
   return it == bare_.end() ? nullptr : it->second;
 }
 
-// A Clip bound: a constant input (opset 11+) or attribute (before), else none (infinite).
-bool clip_bound(const Node& n, size_t port, const char* attr, float none, float* out) {
-  *out = n.has_attr(attr) ? n.attr_float(attr, none) : none;
-  if (!n.has_input(port)) return true;
-  const Value* v = n.inputs[port];
-  if (!v->initializer || v->initializer->numel() != 1) return false;
-  *out = float(v->initializer->get_as_double(0));
-  return true;
-}
-
-bool Converter::fold_activation(const Node& n) {
+bool Converter::fold_activation(Node& n) {
   if (!n.domain.empty() || !n.has_input(0) || !n.has_output(0)) return false;
   const Value* x = n.inputs[0];
   Node* conv = bare_conv(x);
   if (!conv) return false;
-  const auto& rx = readers_[x];
+  rewrite::Match m;
   Value* out = nullptr;
-  if (n.op_type == "Clip" && rx.size() == 1) {
+  if (uses_.only(x) == &n && rewrite::match(&n, clip(), uses_, m)) {
     float lo, hi;
-    const float inf = std::numeric_limits<float>::infinity();
-    if (!clip_bound(n, 1, "min", -inf, &lo) || !clip_bound(n, 2, "max", inf, &hi)) return false;
-    conv->attrs["activation"] = std::string("Clip");
+    clip_bounds(m, &lo, &hi);
+    conv->attrs["activation"] = std::string(activation_name(Activation::kClip));
     conv->attrs["act_min"] = lo;
     conv->attrs["act_max"] = hi;
     out = n.outputs[0];
-  } else if (n.op_type == "Sigmoid" && rx.size() == 2) {
-    const Value* s = n.outputs[0];
-    const auto& rs = readers_[s];
-    const Node* mul = rs.size() == 1 ? rs[0] : nullptr;
-    if (!mul || mul->op_type != "Mul" || !mul->domain.empty() || mul->inputs.size() != 2 || !mul->has_output(0)) return false;
-    if (!((mul->inputs[0] == x && mul->inputs[1] == s) || (mul->inputs[0] == s && mul->inputs[1] == x))) return false;
-    if (rx[0] != mul && rx[1] != mul) return false;
-    conv->attrs["activation"] = std::string("Silu");
-    skip_.insert(mul);
-    out = mul->outputs[0];
+  } else if (n.op_type == "Sigmoid" && uses_.of(x).size() == 2 && !uses_.graph_outputs.count(x) && silu_at(n, m) &&
+             m["x"] == x) {
+    conv->attrs["activation"] = std::string(activation_name(Activation::kSilu));
+    skip_.insert(m.root);
+    out = m.root->outputs[0];
   } else {
     return false;
   }
@@ -258,27 +279,22 @@ bool Converter::fold_activation(const Node& n) {
   return true;
 }
 
-bool Converter::fold_prologue(const Node& n) {
+bool Converter::fold_prologue(Node& n) {
   if (!n.domain.empty() || !n.has_input(0) || !n.has_output(0)) return false;
   Value* a = n.inputs[0];
   if (!a->shape.rank_known() || a->shape.rank() != 4) return false;
   Prologue p;
   p.src = a;
   const Node* conv = nullptr;
-  if (n.op_type == "Clip") {
-    const float inf = std::numeric_limits<float>::infinity();
-    if (!clip_bound(n, 1, "min", -inf, &p.lo) || !clip_bound(n, 2, "max", inf, &p.hi)) return false;
+  rewrite::Match m;
+  if (rewrite::match(&n, clip(), uses_, m)) {
+    clip_bounds(m, &p.lo, &p.hi);
     conv = lone_depthwise_reader(n.outputs[0]);
-    p.kind = "Clip";
-  } else if (n.op_type == "Sigmoid") {
-    const Value* s = n.outputs[0];
-    const auto& rs = readers_[s];
-    const Node* mul = rs.size() == 1 ? rs[0] : nullptr;
-    if (!mul || mul->op_type != "Mul" || !mul->domain.empty() || mul->inputs.size() != 2 || !mul->has_output(0)) return false;
-    if (!((mul->inputs[0] == a && mul->inputs[1] == s) || (mul->inputs[0] == s && mul->inputs[1] == a))) return false;
-    conv = lone_depthwise_reader(mul->outputs[0]);
-    if (conv) skip_.insert(mul);
-    p.kind = "Silu";
+    p.kind = Activation::kClip;
+  } else if (n.op_type == "Sigmoid" && silu_at(n, m) && m["x"] == a) {
+    conv = lone_depthwise_reader(m.root->outputs[0]);
+    if (conv) skip_.insert(m.root);
+    p.kind = Activation::kSilu;
   }
   if (!conv) return false;
   prologue_[conv] = p;
@@ -288,11 +304,6 @@ bool Converter::fold_prologue(const Node& n) {
 
 Status Converter::run(PassContext& ctx) {
   auto& nodes = g_.mutable_nodes();
-  for (const auto& np : nodes) {
-    for (const Value* v : np->inputs) if (v) readers_[v].push_back(np.get());
-    for (const Value* v : np->implicit_inputs()) readers_[v].push_back(np.get());
-  }
-  for (const Value* v : g_.outputs) readers_[v].push_back(nullptr);
   for (auto& np : nodes) {
     Node& n = *np;
     if (skip_.count(&n) || fold_activation(n) || fold_prologue(n)) continue;
@@ -310,8 +321,8 @@ Status Converter::run(PassContext& ctx) {
       Value* x = n.inputs[0];
       if (auto p = prologue_.find(&n); p != prologue_.end()) {
         x = p->second.src;
-        made->attrs["input_activation"] = p->second.kind;
-        if (p->second.kind == "Clip") {
+        made->attrs["input_activation"] = std::string(activation_name(p->second.kind));
+        if (p->second.kind == Activation::kClip) {
           made->attrs["in_act_min"] = p->second.lo;
           made->attrs["in_act_max"] = p->second.hi;
         }

@@ -83,7 +83,7 @@ Expected<Value*> Converter::cast(Value* v, DataType dt, std::vector<std::unique_
   auto n = std::make_unique<Node>();
   n->name = v->name + "/cast_" + dtype_name(dt);
   n->op_type = "Cast";
-  n->opset = g_.opsets.count("") ? g_.opsets.at("") : 13;
+  n->opset = default_opset(g_);
   n->inputs = {v};
   n->outputs = {c};
   n->attrs["to"] = static_cast<int64_t>(dt);

@@ -10,6 +10,7 @@
 // broadcasting). Pre: types and shapes inferred, topological order. Post: the fused node stands
 // where the last matched node stood, so every input is still defined before it. Must not fire:
 // a Conv whose output is read twice, a broadcasting Add, or a Clip with a maximum (ReLU6).
+#include "ir/activation.h"
 #include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
@@ -39,22 +40,22 @@ Pattern clip_at_zero(Pattern v) {
   });
 }
 
-bool conv_act(const Match& m, Rewriter& rw, const char* activation) {
+bool conv_act(const Match& m, Rewriter& rw, Activation activation) {
   const Node* c = m.node("conv");
   std::vector<Value*> in = {c->inputs[0], c->inputs[1], c->inputs.size() > 2 ? c->inputs[2] : nullptr};
   if (m["z"]) in.push_back(m["z"]);
   auto attrs = c->attrs;
-  attrs["activation"] = std::string(activation);
+  attrs["activation"] = std::string(activation_name(activation));
   rw.replace_root("ConvAct", "kiln", std::move(in), std::move(attrs));
   return true;
 }
 
 const Rule kRules[] = {
-    {"conv_add_relu", op("Relu", {residual_add()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
-    {"conv_relu", op("Relu", {conv()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
-    {"conv_add_clip0", clip_at_zero(residual_add()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
-    {"conv_clip0", clip_at_zero(conv()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, "Relu"); }},
-    {"conv_add", residual_add(), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, ""); }},
+    {"conv_add_relu", op("Relu", {residual_add()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, Activation::kRelu); }},
+    {"conv_relu", op("Relu", {conv()}), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, Activation::kRelu); }},
+    {"conv_add_clip0", clip_at_zero(residual_add()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, Activation::kRelu); }},
+    {"conv_clip0", clip_at_zero(conv()), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, Activation::kRelu); }},
+    {"conv_add", residual_add(), [](const Match& m, Rewriter& rw) { return conv_act(m, rw, Activation::kNone); }},
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 // when an unknown dim of %z is not proven to be %s's.
 #include <cmath>
 
+#include "ir/activation.h"
 #include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
@@ -54,7 +55,8 @@ bool linear(const Match& m) {
   return b->initializer->dims().size() == 1 && w->shape[1].is_static() && b->initializer->dims()[0] == w->shape[1].value();
 }
 
-bool matmul_bias(const Match& m, Rewriter& rw, const std::string& act, Value* residual = nullptr) {
+bool matmul_bias(const Match& m, Rewriter& rw, Activation activation, Value* residual = nullptr) {
+  const std::string act = activation_name(activation);
   if (!linear(m)) return false;
   std::vector<Value*> in = {m["a"], m["w"], m["b"]};
   if (residual) in.push_back(residual);
@@ -64,13 +66,13 @@ bool matmul_bias(const Match& m, Rewriter& rw, const std::string& act, Value* re
 }
 
 Rule gelu_rule(const char* name, Pattern p) {
-  return {name, std::move(p), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, "Gelu"); }};
+  return {name, std::move(p), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, Activation::kGelu); }};
 }
 
 const Rule kRules[] = {
-    {"relu", op("Relu", {bias_add()}), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, "Relu"); }},
-    {"gelu_op", op("Gelu", {bias_add()}).where_node([](const Node& n) { return n.attr_string("approximate", "none") == "none"; }),
-     [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, "Gelu"); }},
+    {"relu", op("Relu", {bias_add()}), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, Activation::kRelu); }},
+    {"gelu_op", op("Gelu", {bias_add()}).where_node([](const Node& n) { return activation_of(n) == Activation::kGelu; }),
+     [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, Activation::kGelu); }},
     // s * (p * 0.5): the dynamo exporter's.
     gelu_rule("erf_gelu_half_last", op("Mul", {bias_add(), op("Mul", {erf_plus_one(), scalar(0.5)}).commutative()}).commutative()),
     // (s * p) * 0.5: the TorchScript exporter's.
@@ -82,9 +84,9 @@ const Rule kRules[] = {
        Value *s = m["s"], *z = m["z"];
        if (z == s || z->dtype != s->dtype || !same_shape_by_construction(s, z) || !same_shape_by_construction(m.root->outputs[0], z))
          return false;
-       return matmul_bias(m, rw, "", z);
+       return matmul_bias(m, rw, Activation::kNone, z);
      }},
-    {"bias", bias_add(), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, ""); }},
+    {"bias", bias_add(), [](const Match& m, Rewriter& rw) { return matmul_bias(m, rw, Activation::kNone); }},
 };
 
 }  // namespace

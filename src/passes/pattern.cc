@@ -57,21 +57,4 @@ bool same_shape_by_construction(const Value* x, const Value* r) {
   return true;
 }
 
-int splice_fused(Graph& graph, std::map<Node*, std::unique_ptr<Node>>& replace, const std::set<Node*>& drop) {
-  auto& nodes = graph.mutable_nodes();
-  std::vector<std::unique_ptr<Node>> kept;
-  int fused = 0;
-  for (auto& n : nodes) {
-    if (auto it = replace.find(n.get()); it != replace.end()) {
-      for (Value* o : it->second->outputs) o->producer = it->second.get();
-      kept.push_back(std::move(it->second));
-      ++fused;
-      continue;
-    }
-    if (!drop.count(n.get())) kept.push_back(std::move(n));
-  }
-  nodes = std::move(kept);
-  return fused;
-}
-
 }  // namespace kiln::passes

@@ -33,6 +33,8 @@ struct Pass {
 };
 
 const std::vector<Pass>& pipeline();
+// The opset a pass gives the default-domain nodes it makes: the graph's, else 17.
+inline int default_opset(const Graph& graph) { return graph.opsets.count("") ? graph.opsets.at("") : 17; }
 // Runs every pass in order, verifying the graph after each; logs counters at verbose level.
 Status run_pipeline(Graph& graph, PassContext& ctx);
 

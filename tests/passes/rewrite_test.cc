@@ -113,5 +113,72 @@ TEST(Rewrite, RunsToAFixpoint) {
   EXPECT_EQ(ctx.counters["test.neg_neg"], 3);
 }
 
+// maybe() makes a node optional on the way; .attr() checks an attribute; absent() an omitted
+// input; a .keep() subgraph is matched but stays (read elsewhere), and match_value() proves a
+// value's computation without covering anything.
+TEST(Rewrite, MaybeAttrAbsentKeepAndMatchValue) {
+  TestNet t;
+  Value* x = t.input("x", Shape({2, 3}));
+  Value* shared = node(t, "Neg", {x}, "shared");  // read by the Transpose and by a graph output
+  Node* tr = t.add("Transpose", {shared}, "tr");
+  tr->attrs["perm"] = std::vector<int64_t>{1, 0};
+  Value* scaled = node(t, "Mul", {tr->outputs[0], t.c(2.f)}, "scaled");
+  t.g.outputs.push_back(node(t, "Relu", {scaled}, "r"));
+  t.g.outputs.push_back(shared);
+  Pattern transposed = op("Transpose", {op("Neg", {any().as("x")}).keep()}).attr("perm", {1, 0});
+  Pattern p = op("Relu", {maybe(transposed, [](Pattern v) { return op("Mul", {v, scalar().as("s")}); })});
+  Match m;
+  const Uses uses(t.g);
+  ASSERT_TRUE(match(t.g.nodes().back().get(), p, uses, m));
+  EXPECT_EQ(m["x"], x);
+  ASSERT_NE(m["s"], nullptr);
+  EXPECT_EQ(m.nodes.size(), 3u);  // Relu, Mul, Transpose; not the kept Neg
+  // Without the Mul the same pattern matches through maybe()'s second alternative.
+  TestNet u;
+  Value* ux = u.input("x", Shape({2, 3}));
+  Node* ut = u.add("Transpose", {node(u, "Neg", {ux}, "n")}, "t");
+  ut->attrs["perm"] = std::vector<int64_t>{1, 0};
+  u.g.outputs.push_back(node(u, "Relu", {ut->outputs[0]}, "r"));
+  Match um;
+  ASSERT_TRUE(match(u.g.nodes().back().get(), p, Uses(u.g), um));
+  EXPECT_EQ(um["s"], nullptr);
+  ut->attrs["perm"] = std::vector<int64_t>{0, 1};  // another perm: no match
+  EXPECT_FALSE(match(u.g.nodes().back().get(), p, Uses(u.g), um));
+  // absent(): Clip(v) with no bounds matches, Clip(v, lo) does not.
+  Value* c0 = node(u, "Clip", {ux}, "c0");
+  Value* c1 = node(u, "Clip", {ux, u.c(0.f)}, "c1");
+  Pattern bare = op("Clip", {any(), absent(), absent()});
+  Match vm;
+  EXPECT_TRUE(match_value(c0, bare, vm));
+  EXPECT_FALSE(match_value(c1, bare, vm));
+}
+
+// A rule's dead_reader lets readers outside the match stay (they die with it); the covered nodes
+// are then left for dead-node elimination.
+TEST(Rewrite, DeadReadersLeaveTheCoveredNodes) {
+  TestNet t;
+  Value* x = t.input("x", Shape({2, 3}));
+  Value* n = node(t, "Neg", {x}, "n");
+  node(t, "Shape", {n}, "sh");  // reads the interior Neg's output: dies with the match
+  t.g.outputs.push_back(node(t, "Relu", {n}, "r"));
+  auto rule = [](std::function<bool(const Node&)> dead) {
+    return Rule{"neg_relu", op("Relu", {op("Neg", {any().as("v")})}),
+                [](const Match& m, Rewriter& rw) {
+                  rw.replace_root("NegRelu", "kiln", {m["v"]});
+                  return true;
+                },
+                std::move(dead)};
+  };
+  PassContext ctx;
+  const Rule strict[] = {rule(nullptr)};
+  EXPECT_EQ(*apply(t.g, ctx, "test", strict), 0);
+  const Rule lenient[] = {rule([](const Node& r) { return r.op_type == "Shape"; })};
+  EXPECT_EQ(*apply(t.g, ctx, "test", lenient), 1);
+  ASSERT_EQ(t.g.nodes().size(), 3u);  // the Neg and the Shape stay for dead-node elimination
+  EXPECT_EQ(t.g.nodes()[2]->op_type, "NegRelu");
+  EXPECT_TRUE(eliminate_dead_nodes(t.g, ctx));
+  EXPECT_EQ(t.g.nodes().size(), 1u);
+}
+
 }  // namespace
 }  // namespace kiln::passes

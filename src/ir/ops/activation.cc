@@ -112,6 +112,7 @@ void register_activation_ops(OpRegistry& r) {
   OpSchema swiglu = pointwise("SwiGLU", 24);
   swiglu.min_inputs = swiglu.max_inputs = 2;
   swiglu.infer = infer_swiglu;
+  swiglu.fusion_kind = FusionKind::kOpaque;  // halves the last axis: not elementwise
   r.add(std::move(swiglu));
   OpSchema gelu = pointwise("Gelu", 20);
   gelu.infer = infer_gelu;

@@ -238,7 +238,7 @@ void register_shape_ops(OpRegistry& r) {
   r.add(schema("Flatten", 1, 1, 1, FusionKind::kInjective, infer_flatten));
   r.add(schema("Squeeze", 1, 1, 2, FusionKind::kInjective, infer_squeeze));
   r.add(schema("Unsqueeze", 1, 1, 2, FusionKind::kInjective, infer_unsqueeze));
-  r.add(schema("Identity", 1, 1, 1, FusionKind::kInjective, infer_same_as_input0));
+  r.add(schema("Identity", 1, 1, 1, FusionKind::kPointwise, infer_same_as_input0));
   r.add(schema("Transpose", 1, 1, 1, FusionKind::kInjective, infer_transpose));
   r.add(schema("Concat", 1, 1, -1, FusionKind::kInjective, infer_concat));
   OpSchema split = schema("Split", 1, 1, 2, FusionKind::kInjective, infer_split);

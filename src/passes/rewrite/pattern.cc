@@ -29,6 +29,16 @@ Pattern scalar(double value) {
   p.scalar_ = value;
   return p;
 }
+Pattern scalar() {
+  Pattern p;
+  p.kind_ = Pattern::Kind::kAnyScalar;
+  return p;
+}
+Pattern absent() {
+  Pattern p;
+  p.kind_ = Pattern::Kind::kAbsent;
+  return p;
+}
 Pattern either(std::vector<Pattern> alternatives) {
   Pattern p;
   p.kind_ = Pattern::Kind::kEither;
@@ -50,6 +60,11 @@ const std::vector<Node*>& Uses::of(const Value* v) const {
   return it == readers.end() ? none : it->second;
 }
 
+Node* Uses::only(const Value* v) const {
+  const auto& r = of(v);
+  return r.size() == 1 && !graph_outputs.count(v) ? r[0] : nullptr;
+}
+
 Value* Match::operator[](const std::string& name) const {
   auto it = values.find(name);
   return it == values.end() ? nullptr : it->second;
@@ -67,43 +82,51 @@ class Matcher {
  public:
   using Cont = std::function<bool(Match&)>;
 
-  bool node(Node* n, const Pattern& p, Match& m, const Cont& k) const {
+  bool value_only(Value* v, const Pattern& p, Match& m) const {
+    return value(v, p, m, [](Match&) { return true; }, true);
+  }
+
+  // kept: under a .keep() pattern (matched, not covered).
+  bool node(Node* n, const Pattern& p, Match& m, const Cont& k, bool kept = false) const {
     if (p.kind_ == Pattern::Kind::kEither) {
       for (const Pattern& alt : p.operands_) {
         Match trial = m;
-        if (node(n, alt, trial, k)) { m = std::move(trial); return true; }
+        if (node(n, alt, trial, k, kept)) { m = std::move(trial); return true; }
       }
       return false;
     }
     if (p.kind_ != Pattern::Kind::kOp || !n || n->op_type != p.op_ || n->domain != p.domain_) return false;
     for (const auto& pred : p.node_preds_) if (!pred(*n)) return false;
-    if (std::find(m.nodes.begin(), m.nodes.end(), n) == m.nodes.end()) m.nodes.push_back(n);
+    kept = kept || p.keep_;
+    if (!kept && std::find(m.nodes.begin(), m.nodes.end(), n) == m.nodes.end()) m.nodes.push_back(n);
     if (!p.capture_.empty()) m.producers[p.capture_] = n;
     if (!p.check_operands_) return k(m);
     const auto& ops = p.operands_;
     if (n->inputs.size() > ops.size()) return false;
     if (ops.size() == 2 && p.commutative_ && n->inputs.size() == 2) {
       Match trial = m;
-      if (operands(n, ops, {0, 1}, 0, trial, k)) { m = std::move(trial); return true; }
-      return operands(n, ops, {1, 0}, 0, m, k);
+      if (operands(n, ops, {0, 1}, 0, trial, k, kept)) { m = std::move(trial); return true; }
+      return operands(n, ops, {1, 0}, 0, m, k, kept);
     }
     std::vector<size_t> order(ops.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    return operands(n, ops, order, 0, m, k);
+    return operands(n, ops, order, 0, m, k, kept);
   }
 
  private:
   // Operand patterns i.. against inputs order[i].. of n, then k.
   bool operands(Node* n, const std::vector<Pattern>& ops, const std::vector<size_t>& order, size_t i, Match& m,
-                const Cont& k) const {
+                const Cont& k, bool kept) const {
     if (i == ops.size()) return k(m);
     size_t at = order[i];
     Value* v = at < n->inputs.size() ? n->inputs[at] : nullptr;
-    if (!v) return ops[i].optional_ && operands(n, ops, order, i + 1, m, k);
-    return value(v, ops[i], m, [&](Match& mm) { return operands(n, ops, order, i + 1, mm, k); });
+    if (!v)
+      return (ops[i].optional_ || ops[i].kind_ == Pattern::Kind::kAbsent) && operands(n, ops, order, i + 1, m, k, kept);
+    return value(v, ops[i], m, [&](Match& mm) { return operands(n, ops, order, i + 1, mm, k, kept); }, kept);
   }
 
-  bool value(Value* v, const Pattern& p, Match& m, const Cont& k) const {
+  bool value(Value* v, const Pattern& p, Match& m, const Cont& k, bool kept) const {
+    if (!v) return false;
     if (!p.capture_.empty()) {
       auto it = m.values.find(p.capture_);
       if (it != m.values.end() && it->second != v) return false;
@@ -121,35 +144,55 @@ class Matcher {
         double x = v->initializer->get_as_double(0);
         return std::abs(x - p.scalar_) <= 1e-5 * std::max(1.0, std::abs(p.scalar_)) && bind(m);
       }
-      case Pattern::Kind::kOp:
-      case Pattern::Kind::kEither: return node(v->producer, p, m, bind);
+      case Pattern::Kind::kAnyScalar: return v->initializer && v->initializer->numel() == 1 && bind(m);
+      case Pattern::Kind::kAbsent: return false;
+      case Pattern::Kind::kOp: return node(v->producer, p, m, bind, kept);
+      case Pattern::Kind::kEither:
+        for (const Pattern& alt : p.operands_) {
+          Match trial = m;
+          if (value(v, alt, trial, bind, kept)) { m = std::move(trial); return true; }
+        }
+        return false;
     }
     return false;
   }
 };
 
 // Interior nodes go away: everything they produce must be read inside the match only.
-bool interior_ok(const Match& m, const Uses& uses) {
+bool interior_ok(const Match& m, const Uses& uses, const std::function<bool(const Node&)>& dead_reader) {
   std::set<const Node*> inside(m.nodes.begin(), m.nodes.end());
   for (const Node* n : m.nodes) {
     if (n == m.root) continue;
     for (const Value* o : n->outputs) {
       if (!o) continue;
       if (uses.graph_outputs.count(o)) return false;
-      for (const Node* r : uses.of(o)) if (!inside.count(r)) return false;
+      for (const Node* r : uses.of(o))
+        if (!inside.count(r) && !(dead_reader && dead_reader(*r))) return false;
     }
   }
   return true;
 }
 
-bool match(Node* root, const Pattern& pattern, const Uses& uses, Match& out) {
+bool match(Node* root, const Pattern& pattern, const Uses& uses, Match& out,
+           const std::function<bool(const Node&)>& dead_reader) {
   Match m;
   m.root = root;
   return Matcher().node(root, pattern, m, [&](Match& done) {
-    if (!interior_ok(done, uses)) return false;
+    if (!interior_ok(done, uses, dead_reader)) return false;
     out = done;
     return true;
   });
+}
+
+}  // namespace kiln::passes::rewrite
+
+namespace kiln::passes::rewrite {
+
+bool match_value(Value* v, const Pattern& pattern, Match& out) {
+  Match m;
+  if (!Matcher().value_only(v, pattern, m)) return false;
+  out = std::move(m);
+  return true;
 }
 
 }  // namespace kiln::passes::rewrite

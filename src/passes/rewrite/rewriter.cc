@@ -12,7 +12,7 @@ Expected<Node*> Rewriter::insert(const std::string& op_type, const std::string& 
   n->name = match_.root->name + "/" + suffix;
   n->op_type = op_type;
   n->domain = domain;
-  n->opset = domain.empty() ? (graph_.opsets.count("") ? graph_.opsets.at("") : 17) : 1;
+  n->opset = domain.empty() ? default_opset() : 1;
   n->inputs = std::move(inputs);
   const std::string base = (match_.root->outputs.empty() || !match_.root->outputs[0] ? match_.root->name
                                                                                      : match_.root->outputs[0]->name) + "/" + suffix;
@@ -28,6 +28,25 @@ Expected<Node*> Rewriter::insert(const std::string& op_type, const std::string& 
   return made_.back().get();
 }
 
+Node* Rewriter::add(const std::string& op_type, const std::string& domain, std::vector<Value*> inputs,
+                    std::vector<Value*> outputs, std::string name) {
+  auto n = std::make_unique<Node>();
+  n->name = std::move(name);
+  n->op_type = op_type;
+  n->domain = domain;
+  n->opset = domain.empty() ? default_opset() : 1;
+  n->inputs = std::move(inputs);
+  n->outputs = std::move(outputs);  // their producer is set when apply() splices
+  made_.push_back(std::move(n));
+  return made_.back().get();
+}
+
+Node* Rewriter::replace_root_with_copy() {
+  replaced_ = true;
+  made_.push_back(std::make_unique<Node>(*match_.root));
+  return made_.back().get();
+}
+
 Node* Rewriter::replace_root(const std::string& op_type, const std::string& domain, std::vector<Value*> inputs,
                              std::map<std::string, AttrValue> attrs, std::vector<Value*> outputs, std::string name) {
   auto n = std::make_unique<Node>();
@@ -39,7 +58,7 @@ Node* Rewriter::replace_root(const std::string& op_type, const std::string& doma
   n->name = std::move(name);
   n->op_type = op_type;
   n->domain = domain;
-  n->opset = domain.empty() ? (graph_.opsets.count("") ? graph_.opsets.at("") : 17) : 1;
+  n->opset = domain.empty() ? default_opset() : 1;
   n->inputs = std::move(inputs);
   n->attrs = std::move(attrs);
   n->outputs = outputs.empty() ? match_.root->outputs : std::move(outputs);
@@ -48,21 +67,22 @@ Node* Rewriter::replace_root(const std::string& op_type, const std::string& doma
   return made_.back().get();
 }
 
-Expected<int> apply(Graph& graph, PassContext& ctx, const std::string& pass, std::span<const Rule> rules) {
+Expected<int> apply(Graph& graph, PassContext& ctx, const std::string& pass, std::span<const Rule> rules,
+                    Order order) {
   int total = 0;
   for (int sweep = 0; sweep < 64; ++sweep) {
     const Uses uses(graph);
     std::map<const Node*, size_t> pos;
     for (size_t i = 0; i < graph.nodes().size(); ++i) pos[graph.nodes()[i].get()] = i;
-    std::set<const Node*> taken;
+    std::set<const Node*> taken, left;  // left: covered, but left for dead-node elimination
     std::map<const Node*, std::vector<std::unique_ptr<Node>>> at_root;  // root -> what replaces it
     const auto& nodes = graph.nodes();
-    for (size_t i = nodes.size(); i-- > 0;) {
-      Node* n = nodes[i].get();
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      Node* n = nodes[order == Order::kFirstFirst ? j : nodes.size() - 1 - j].get();
       if (taken.count(n)) continue;
       for (const Rule& rule : rules) {
         Match m;
-        if (!match(n, rule.pattern, uses, m)) continue;
+        if (!match(n, rule.pattern, uses, m, rule.dead_reader)) continue;
         bool overlaps = false;
         for (const Node* x : m.nodes) overlaps |= taken.count(x) != 0;
         if (overlaps) continue;
@@ -72,6 +92,8 @@ Expected<int> apply(Graph& graph, PassContext& ctx, const std::string& pass, std
         if (!rw.replaced()) return err(pass, ": rule ", rule.name, " fired without replacing its root");
         auto made = rw.take();
         taken.insert(m.nodes.begin(), m.nodes.end());
+        if (rule.dead_reader)
+          for (const Node* x : m.nodes) if (x != n) left.insert(x);
         at_root[n] = std::move(made);
         ctx.counters[pass + "." + rule.name] += 1;
         break;
@@ -90,7 +112,7 @@ Expected<int> apply(Graph& graph, PassContext& ctx, const std::string& pass, std
         }
         continue;
       }
-      if (!taken.count(n.get())) kept.push_back(std::move(n));
+      if (!taken.count(n.get()) || left.count(n.get())) kept.push_back(std::move(n));
     }
     list = std::move(kept);
     total += static_cast<int>(at_root.size());

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/activation.h"
 #include "ir/layout.h"
 
 namespace kiln::cpu {
@@ -45,7 +46,7 @@ Status conv_act_nhwc(KernelContext& ctx) {
 }
 
 // in_act(X) as a new tensor: input_activation "Clip" (in_act_min / in_act_max) or "Silu".
-Expected<Tensor> input_activated(const KernelContext& ctx, const std::string& act) {
+Expected<Tensor> input_activated(const KernelContext& ctx, Activation act) {
   const Tensor& x = ctx.input(0);
   const double lo = ctx.node().attr_float("in_act_min", -std::numeric_limits<float>::infinity());
   const double hi = ctx.node().attr_float("in_act_max", std::numeric_limits<float>::infinity());
@@ -56,7 +57,7 @@ Expected<Tensor> input_activated(const KernelContext& ctx, const std::string& ac
     T* po = out.mutable_data<T>();
     for (int64_t i = 0; i < x.numel(); ++i) {
       const double v = double(static_cast<compute_t<T>>(px[i]));
-      po[i] = static_cast<T>(static_cast<compute_t<T>>(act == "Clip" ? std::min(std::max(v, lo), hi) : v / (1.0 + std::exp(-v))));
+      po[i] = static_cast<T>(static_cast<compute_t<T>>(apply_activation(act, v, lo, hi)));
     }
   }));
   return out;
@@ -67,11 +68,11 @@ Status conv_act(KernelContext& ctx) {
   KernelFn conv = KernelTable::global().find("", "Conv");
   std::vector<const Tensor*> ins;
   for (size_t i = 0; i < 3 && i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? &ctx.input(i) : nullptr);
-  const std::string in_act = ctx.node().attr_string("input_activation", "");
+  auto in_act = read_activation(ctx.node(), "input_activation", ActivationSlot::kConvActInput);
+  if (!in_act) return ctx.fail(in_act.status().message());
   Tensor xa;
-  if (!in_act.empty()) {
-    if (in_act != "Clip" && in_act != "Silu") return ctx.fail("unknown input_activation '", in_act, "'");
-    KILN_ASSIGN_OR_RETURN(xa, input_activated(ctx, in_act));
+  if (*in_act != Activation::kNone) {
+    KILN_ASSIGN_OR_RETURN(xa, input_activated(ctx, *in_act));
     ins[0] = &xa;
   }
   std::vector<Tensor> outs(1);
@@ -80,8 +81,8 @@ Status conv_act(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(conv(cctx));
   ctx.set_output(0, std::move(outs[0]));  // the same buffer, unless the conv allocated its own
   Tensor& y = ctx.output(0);
-  const std::string act = ctx.node().attr_string("activation", "");
-  const bool relu = act == "Relu", clip = act == "Clip", silu = act == "Silu";
+  auto act = read_activation(ctx.node(), "activation", ActivationSlot::kConvAct);
+  if (!act) return ctx.fail(act.status().message());
   const double lo = ctx.node().attr_float("act_min", -std::numeric_limits<float>::infinity());
   const double hi = ctx.node().attr_float("act_max", std::numeric_limits<float>::infinity());
   const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
@@ -93,10 +94,7 @@ Status conv_act(KernelContext& ctx) {
     const T* pz = z ? z->data<T>() : nullptr;
     for (int64_t i = 0; i < y.numel(); ++i) {
       C v = static_cast<C>(py[i]) + (pz ? static_cast<C>(pz[i]) : C(0));
-      if (relu) v = std::max(v, C(0));
-      if (clip) v = static_cast<C>(std::min(std::max(double(v), lo), hi));
-      if (silu) v = static_cast<C>(double(v) / (1.0 + std::exp(-double(v))));
-      py[i] = static_cast<T>(v);
+      py[i] = static_cast<T>(apply_activation(*act, v, lo, hi));
     }
   });
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/activation.h"
 
 namespace kiln::cpu {
 
@@ -19,7 +20,8 @@ Status matmul_bias(KernelContext& ctx) {
   ctx.set_output(0, std::move(outs[0]));
   Tensor& y = ctx.output(0);
   const Tensor& bias = ctx.input(2);
-  const std::string act = ctx.node().attr_string("activation", "");
+  auto act = read_activation(ctx.node(), "activation", ActivationSlot::kMatMulBias);
+  if (!act) return ctx.fail(act.status().message());
   const int64_t n = y.dims().empty() ? 1 : y.dims().back();
   if (bias.numel() != n) return ctx.fail("bias ", bias.describe(), " does not match output ", y.describe());
   const Tensor* z = ctx.has_input(3) ? &ctx.input(3) : nullptr;
@@ -32,8 +34,7 @@ Status matmul_bias(KernelContext& ctx) {
     const T* pz = z ? z->data<T>() : nullptr;
     for (int64_t i = 0; i < y.numel(); ++i) {
       C v = static_cast<C>(py[i]) + static_cast<C>(pb[i % n]);
-      if (act == "Relu") v = std::max(v, C(0));
-      else if (act == "Gelu") v = v * C(0.5) * (C(1) + C(std::erf(v / C(1.4142135623730951))));
+      v = apply_activation(*act, v, 0, 0);
       py[i] = static_cast<T>(pz ? v + static_cast<C>(pz[i]) : v);
     }
   });

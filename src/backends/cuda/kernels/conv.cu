@@ -16,6 +16,7 @@
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/kernels/conv_nhwc.h"
 #include "backends/cuda/launch.h"
+#include "ir/activation.h"
 #include "ir/ops/conv_window.h"
 
 namespace kiln::cuda {
@@ -332,7 +333,7 @@ void launch_epilogue(LaunchContext& ctx, const Geom& g, bool with_bias) {
   const int64_t total = ctx.outputs[0].numel();
   const T* bias = with_bias && ctx.has_input(2) ? ctx.inputs[2].as<const T>() : nullptr;
   const T* z = ctx.has_input(3) ? ctx.inputs[3].as<const T>() : nullptr;
-  const bool relu = ctx.node.attr_string("activation", "") == "Relu";
+  const bool relu = parse_activation(ctx.node.attr_string("activation", "")) == Activation::kRelu;
   if (!bias && !z && !relu) return;
   conv_epilogue<T><<<cuda_grid_for(total, 256), 256, 0, ctx.stream>>>(ctx.outputs[0].as<T>(), bias, z, relu, g.m,
                                                                         g.out[0] * g.out[1] * g.out[2], total);
@@ -416,8 +417,9 @@ bool nhwc(const Node& n) { return n.attr_string("layout", "NCHW") == "NHWC"; }
 Status conv_act(LaunchContext& ctx) { return nhwc(ctx.node) ? conv_nhwc(ctx) : conv<false>(ctx); }
 Support check_conv_act(const Node& n) {
   if (nhwc(n)) return check_conv_nhwc(n);
-  const std::string act = n.attr_string("activation", "");
-  if (!act.empty() && act != "Relu") return Support::no("NCHW kiln.ConvAct with activation " + act);
+  const auto act = parse_activation(n.attr_string("activation", ""));
+  if (act != Activation::kNone && act != Activation::kRelu)
+    return Support::no("NCHW kiln.ConvAct with activation " + n.attr_string("activation", ""));
   if (!n.attr_string("input_activation", "").empty()) return Support::no("NCHW kiln.ConvAct with an input activation");
   return check_conv(n);
 }

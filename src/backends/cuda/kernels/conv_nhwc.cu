@@ -109,13 +109,11 @@ Status build(LaunchContext& ctx, Plan& p) {
   const int64_t groups = n.attr_int("group", 1);
   const cudnnDataType_t t = y.dtype == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
   p.m = y.dims[3];
-  const std::string act = n.attr_string("activation", "");
-  p.act.kind = act == "Relu" ? Act::kRelu : act == "Clip" ? Act::kClip : act == "Silu" ? Act::kSilu : Act::kNone;
+  p.act.kind = Act::of(n, "activation");
   p.act.lo = n.attr_float("act_min", -INFINITY);
   p.act.hi = n.attr_float("act_max", INFINITY);
   p.relu = p.act.kind == Act::kRelu;
-  const std::string in_act = n.attr_string("input_activation", "");
-  p.in_act.kind = in_act == "Clip" ? Act::kClip : in_act == "Silu" ? Act::kSilu : Act::kNone;
+  p.in_act.kind = Act::of(n, "input_activation");
   p.in_act.lo = n.attr_float("in_act_min", -INFINITY);
   p.in_act.hi = n.attr_float("in_act_max", INFINITY);
   // The depthwise kernels index with 64-bit pixel offsets: no size limit. A depthwise layer

@@ -8,6 +8,7 @@
 
 #include "backends/cuda/kernels/nhwc_window.cuh"
 #include "backends/cuda/launch.h"
+#include "ir/activation.h"
 
 namespace kiln::cuda::nhwc {
 
@@ -24,6 +25,15 @@ __device__ __forceinline__ void st(__half* p, int i, float v) { p[i] = __float2h
 struct Act {
   enum Kind { kNone, kRelu, kClip, kSilu } kind = kNone;
   float lo = 0.f, hi = 0.f;  // kClip
+  // The kernels' form of ir/activation.h's vocabulary (kiln.ConvAct's schema admits only these).
+  static Kind of(const Node& n, const char* key) {
+    switch (parse_activation(n.attr_string(key, "")).value_or(Activation::kNone)) {
+      case Activation::kRelu: return kRelu;
+      case Activation::kClip: return kClip;
+      case Activation::kSilu: return kSilu;
+      default: return kNone;
+    }
+  }
   __device__ __forceinline__ float operator()(float v) const {
     switch (kind) {
       case kRelu: return fmaxf(v, 0.f);

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_status.h"
+#include "ir/activation.h"
 #include "backends/cuda/kernels/gemm_epilogue.h"
 #include "backends/cuda/launch.h"
 
@@ -315,7 +316,7 @@ Status matmul_bias(LaunchContext& ctx) {
   if (tb.dims[0] != k) return ctx.fail("inner dimensions differ");
   if (ty.numel() == 0) return Status::ok();
   if (k == 0) return ctx.fail("kiln.MatMulBias with K = 0");
-  const std::string act = ctx.node.attr_string("activation", "");
+  const Activation act = parse_activation(ctx.node.attr_string("activation", "")).value_or(Activation::kNone);
   GemmArgs g;
   g.dtype = ty.dtype;
   g.m = ta.numel() / k; g.n = n; g.k = k;
@@ -325,13 +326,13 @@ Status matmul_bias(LaunchContext& ctx) {
   g.bias = tbias.data;
   g.key = &ctx.node;
   if (ctx.has_input(3)) {
-    if (ctx.inputs[3].numel() != ty.numel() || !act.empty()) return ctx.fail("residual does not match the output");
+    if (ctx.inputs[3].numel() != ty.numel() || act != Activation::kNone) return ctx.fail("residual does not match the output");
     g.c = ctx.inputs[3].data;
     g.beta = 1.f;
   }
-  const bool exact_gelu = act == "Gelu" && ty.dtype == DataType::kFloat32;
-  g.epilogue = act == "Relu" ? GemmEpilogue::kBiasRelu
-               : act == "Gelu" && !exact_gelu ? GemmEpilogue::kBiasGelu : GemmEpilogue::kBias;
+  const bool exact_gelu = act == Activation::kGelu && ty.dtype == DataType::kFloat32;
+  g.epilogue = act == Activation::kRelu ? GemmEpilogue::kBiasRelu
+               : act == Activation::kGelu && !exact_gelu ? GemmEpilogue::kBiasGelu : GemmEpilogue::kBias;
   KILN_RETURN_IF_ERROR(run_gemm(ctx, g));
   if (exact_gelu)
     gelu_erf_inplace<<<cuda_grid_for(ty.numel(), 256), 256, 0, ctx.stream>>>(ty.as<float>(), ty.numel());

@@ -13,6 +13,7 @@
 // input_activation = "" (none), "Clip" (bounds in in_act_min / in_act_max) or "Silu": applied to
 // X before the convolution, so Y = act(Conv(in_act(X), W, B) + Z) with zero padding of in_act(X)
 // (convert_layout folds the standalone activation before a channels-last depthwise convolution).
+#include "ir/activation.h"
 #include "ir/ops/shape_rules.h"
 
 namespace kiln {
@@ -55,12 +56,8 @@ Status infer_conv_act(InferContext& ctx) {
     KILN_RETURN_IF_ERROR(conv->infer(c));
     ctx.set_output(0, c.output(0).dtype, permute4(c.output(0).shape, false));
   }
-  std::string act = ctx.node().attr_string("activation", "");
-  if (!act.empty() && act != "Relu" && act != "Clip" && act != "Silu")
-    return ctx.fail("unknown activation '", act, "' (kiln.ConvAct takes Relu, Clip, Silu or none)");
-  const std::string in_act = ctx.node().attr_string("input_activation", "");
-  if (!in_act.empty() && in_act != "Clip" && in_act != "Silu")
-    return ctx.fail("unknown input_activation '", in_act, "' (kiln.ConvAct takes Clip, Silu or none)");
+  for (auto [key, slot] : {std::pair{"activation", ActivationSlot::kConvAct}, {"input_activation", ActivationSlot::kConvActInput}})
+    if (auto a = read_activation(ctx.node(), key, slot); !a) return ctx.fail(a.status().message());
   if (ctx.has_input(3)) {
     const Shape& z = ctx.input_shape(3);
     const Shape& y = ctx.output(0).shape;

@@ -5,6 +5,7 @@
 // Inputs: A [..., M, K] (rank >= 2), B [K, N], bias [N], Z (optional, Y's shape). Attribute
 // activation: "" (none), "Relu", or "Gelu" (the exact erf form, x * 0.5 * (1 + erf(x / sqrt(2))));
 // a residual only without activation (the GEMM adds it as its C operand). Float types only.
+#include "ir/activation.h"
 #include "ir/ops/shape_rules.h"
 
 namespace kiln {
@@ -12,14 +13,13 @@ namespace kiln {
 namespace {
 
 Status infer_matmul_bias(InferContext& ctx) {
-  const std::string act = ctx.node().attr_string("activation", "");
-  if (act != "" && act != "Relu" && act != "Gelu")
-    return ctx.fail("unknown activation '", act, "' (kiln.MatMulBias takes Relu, Gelu or none)");
+  auto act = read_activation(ctx.node(), "activation", ActivationSlot::kMatMulBias);
+  if (!act) return ctx.fail(act.status().message());
   const DataType t = ctx.input_type(0);
   if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16)
     return ctx.fail("kiln.MatMulBias takes float32, float16 or bfloat16, got ", dtype_name(t));
   if (ctx.input_type(1) != t || ctx.input_type(2) != t) return ctx.fail("A, B and bias must have one type");
-  if (ctx.has_input(3) && (ctx.input_type(3) != t || !act.empty()))
+  if (ctx.has_input(3) && (ctx.input_type(3) != t || *act != Activation::kNone))
     return ctx.fail("a residual input must have A's type and comes without activation");
   const Shape &a = ctx.input_shape(0), &b = ctx.input_shape(1), &bias = ctx.input_shape(2);
   if (a.rank_known() && a.rank() < 2) return ctx.fail("A must have rank >= 2, got ", a.to_string());
