@@ -5,6 +5,7 @@
 // context.cc (ExecutionContext), infer.cc (context.infer and its device memory).
 #pragma once
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
 
 #include <cstdint>
 #include <map>
@@ -92,6 +93,55 @@ struct PyEngine {
   std::string backend;
 };
 
+// ---- array and tensor arguments (tensor.cc) ----
+
+enum class Where { kHost, kDevice, kBoth, kOther };  // kBoth: CUDA pinned or managed memory
+
+// An array or tensor passed from Python, read zero-copy.
+struct TensorArg {
+  void* data = nullptr;
+  Dims shape;
+  std::vector<int64_t> strides;  // in elements; empty when C-contiguous by definition
+  nb::dlpack::dtype dtype{};
+  std::string dtype_text;        // for messages: the object's own dtype name if it has one
+  Where where = Where::kHost;
+  int device_type = 1;           // DLPack's
+  int device_id = 0;             // -1: not told (__cuda_array_interface__)
+  bool readonly = false;
+  std::string framework;         // top-level module of the object's type: "torch", "cupy", "numpy"...
+  bool has_producer_stream = false;  // a __cuda_array_interface__ v3 stream to wait for
+  uintptr_t producer_stream = 0;
+  nb::object owner;              // the object itself
+  nb::ndarray<nb::ro> array;     // nanobind's view (DLPack or buffer protocol), when read so
+  size_t nbytes() const;
+  bool contiguous() const;
+  std::string device_text() const;  // "cuda:0", "the host (cpu)"...
+};
+
+// The CUDA stream a run uses: the caller's (user), else the producer's current stream of the
+// first CUDA tensor (PyTorch's, CuPy's, a __cuda_array_interface__'s), else the context's own.
+struct StreamChoice {
+  bool set = false;
+  bool user = false;
+  uintptr_t handle = 0;
+  std::string framework;  // whose current stream `handle` is
+};
+
+// Reads an array/tensor argument zero-copy; `what` names it in errors ("infer: input 'x'").
+// For a CUDA tensor through DLPack the producer is told the stream (`stream`, which the first
+// CUDA tensor sets when unset). `writable`: the caller writes into it. TypeError for non-arrays.
+TensorArg import_tensor(nb::handle obj, const std::string& what, bool writable, StreamChoice* stream);
+bool is_tensor_like(nb::handle obj);
+// A framework's current CUDA stream on a device ("torch", "cupy"), else 0 (legacy default).
+uintptr_t producer_stream(const std::string& framework, int device_id);
+// Raises (TypeError/ValueError naming `what`) unless the tensor has the engine tensor's dtype, is
+// C-contiguous, has `shape` (when given), is writable (when asked), and is memory the engine's
+// backend can use.
+void check_tensor(const TensorArg& t, const std::string& what, TensorType want, bool cuda_engine, bool writable,
+                  const Dims* shape);
+nb::dlpack::dtype dlpack_dtype(TensorType t);
+std::string dtype_text(nb::dlpack::dtype d);
+
 // Device buffers, stream and per-output allocators of one context for infer() (infer.cc).
 struct InferState;
 void destroy_infer_state(InferState* s);
@@ -104,6 +154,13 @@ struct PyContext {
   PyEngine* engine = nullptr;                 // kept alive by the Python object (keep_alive)
   std::map<std::string, Dims> input_shapes;   // as last set, so infer() skips unchanged ones
   std::map<std::string, uintptr_t> addresses; // as set by set_tensor_address
+  // Arrays given to set_tensor_address: kept alive while bound, and their size checked before a run.
+  struct Bound {
+    nb::object owner;
+    size_t bytes = 0;
+  };
+  std::map<std::string, Bound> bound;
+  int device = 0;                             // CUDA engines: the device current at creation
   std::unique_ptr<InferState, InferStateDeleter> infer;
   bool set_input_shape(const std::string& name, const Dims& dims);  // through the cache
 };
@@ -115,10 +172,14 @@ void rethrow_calibrator_error(Int8Calibrator* c);
 
 // True where the CUDA runtime reports a usable device (false in a CPU-only build).
 bool cuda_device_available();
-// For set_tensor_address on a CUDA engine: empty if `ptr` is device-accessible, else why not.
-std::string check_device_pointer(uintptr_t ptr);
+// For set_tensor_address on a CUDA engine: empty if `ptr` is device-accessible, else why not (host
+// or freed memory); `device` (if given) receives the CUDA device of device memory.
+std::string check_device_pointer(uintptr_t ptr, int* device = nullptr);
 
-nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream);
+int current_cuda_device();  // 0 in a CPU-only build
+
+nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs);
+uintptr_t stream_of(nb::handle s, const char* what);
 
 void bind_logger(nb::module_& m);
 void bind_network(nb::module_& m);

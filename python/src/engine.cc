@@ -52,6 +52,7 @@ std::unique_ptr<PyContext> create_context(PyEngine& e) {
   auto c = std::make_unique<PyContext>();
   c->ctx = std::move(ctx);
   c->engine = &e;
+  if (e.backend == "cuda") c->device = current_cuda_device();
   return c;
 }
 

@@ -19,28 +19,6 @@ namespace kiln::python {
 
 namespace {
 
-using dlcode = nb::dlpack::dtype_code;
-
-nb::dlpack::dtype dl_dtype(TensorType t) {
-  auto d = [](dlcode c, int bits) { return nb::dlpack::dtype{static_cast<uint8_t>(c), static_cast<uint8_t>(bits), 1}; };
-  switch (t) {
-    case TensorType::kFLOAT: return d(dlcode::Float, 32);
-    case TensorType::kHALF: return d(dlcode::Float, 16);
-    case TensorType::kDOUBLE: return d(dlcode::Float, 64);
-    case TensorType::kBF16: return d(dlcode::Bfloat, 16);
-    case TensorType::kINT8: return d(dlcode::Int, 8);
-    case TensorType::kINT16: return d(dlcode::Int, 16);
-    case TensorType::kINT32: return d(dlcode::Int, 32);
-    case TensorType::kINT64: return d(dlcode::Int, 64);
-    case TensorType::kUINT8: return d(dlcode::UInt, 8);
-    case TensorType::kUINT16: return d(dlcode::UInt, 16);
-    case TensorType::kUINT32: return d(dlcode::UInt, 32);
-    case TensorType::kUINT64: return d(dlcode::UInt, 64);
-    case TensorType::kBOOL: return d(dlcode::Bool, 8);
-  }
-  return d(dlcode::UInt, 8);
-}
-
 #ifdef KILN_WITH_CUDA
 void cuda_check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess) {
@@ -106,11 +84,13 @@ class GrowingAllocator : public OutputAllocator {
 struct InferState {
   bool cuda = false;
   void* stream = nullptr;  // the context's own cudaStream_t, made on first use
+  void* event = nullptr;   // to order a __cuda_array_interface__ producer's stream before ours
   std::map<std::string, Memory> device;  // CUDA engines: one buffer per I/O tensor
   std::map<std::string, std::unique_ptr<GrowingAllocator>> allocators;
   ~InferState() {
 #ifdef KILN_WITH_CUDA
     if (stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+    if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));
 #endif
   }
 };
@@ -127,7 +107,15 @@ bool cuda_device_available() {
 #endif
 }
 
-std::string check_device_pointer(uintptr_t ptr) {
+int current_cuda_device() {
+  int d = 0;
+#ifdef KILN_WITH_CUDA
+  if (cudaGetDevice(&d) != cudaSuccess) { cudaGetLastError(); d = 0; }
+#endif
+  return d;
+}
+
+std::string check_device_pointer(uintptr_t ptr, int* device) {
 #ifdef KILN_WITH_CUDA
   cudaPointerAttributes a{};
   cudaError_t e = cudaPointerGetAttributes(&a, reinterpret_cast<void*>(ptr));
@@ -140,27 +128,35 @@ std::string check_device_pointer(uintptr_t ptr) {
            "memory): a CUDA engine reads and writes device memory (cudaMalloc, a CUDA tensor's data_ptr()); "
            "context.infer() copies numpy arrays for you";
   if (a.type == cudaMemoryTypeHost && !a.devicePointer) return "pinned host memory that is not mapped to the device";
+  if (device) *device = a.device;
 #else
   (void)ptr;
+  (void)device;
 #endif
   return "";
 }
+
 
 namespace {
 
 struct Input {
   std::string name;
-  nb::ndarray<nb::ro> array;
-  size_t bytes = 0;
+  TensorArg t;
+  bool copy = false;  // a host array for a CUDA engine: copied into a device buffer first
 };
 
 struct Output {
   std::string name;
   TensorType type;
-  Dims dims;        // -1s until the run if data-dependent
+  Dims dims;              // -1s until the run if data-dependent
   bool dynamic = false;
-  void* host = nullptr;  // owned until handed to numpy
+  bool device = false;    // a CUDA tensor, written in place (or, if dynamic, filled after the run)
+  void* ptr = nullptr;    // where the engine writes a static output (CPU: host memory; CUDA: device)
+  void* copy_to = nullptr;  // CUDA engines: host memory the output is copied back into
+  void* host = nullptr;   // host memory owned until handed to numpy
   size_t bytes = 0;
+  TensorArg user;         // the caller's array (outputs=), if any
+  nb::object object;      // what infer() returns for it
 };
 
 std::string names_of(const Engine& e, TensorIOMode mode) {
@@ -176,107 +172,143 @@ size_t nbytes_of(const Dims& d, TensorType t) {
   return n;
 }
 
-Input check_input(PyContext& c, const std::string& name, nb::handle obj) {
-  const Engine& e = *c.engine->engine;
-  Input in{name, {}, 0};
-  if (!nb::try_cast(obj, in.array, false))
-    raise(PyExc_TypeError, "infer: input '" + name + "' must be a numpy array (or another array with the buffer "
-                           "protocol or DLPack), got " + str_of(nb::handle(reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr())))));
-  const auto& a = in.array;
-  if (a.device_type() != nb::device::cpu::value) {
-    if (c.engine->backend != "cuda")
-      raise(PyExc_ValueError, "infer: input '" + name + "' is in device memory but the engine runs on the CPU");
-    raise(PyExc_NotImplementedError, "infer: device arrays (DLPack / __cuda_array_interface__) are not supported "
-                                     "yet: pass numpy arrays, or use set_tensor_address + execute_async_v3 with the "
-                                     "tensor's data_ptr()");
+const char* framework_dtype(TensorType t) {
+  switch (t) {
+    case TensorType::kFLOAT: return "float32";
+    case TensorType::kHALF: return "float16";
+    case TensorType::kDOUBLE: return "float64";
+    case TensorType::kBF16: return "bfloat16";
+    case TensorType::kINT8: return "int8";
+    case TensorType::kINT16: return "int16";
+    case TensorType::kINT32: return "int32";
+    case TensorType::kINT64: return "int64";
+    case TensorType::kUINT8: return "uint8";
+    case TensorType::kUINT16: return "uint16";
+    case TensorType::kUINT32: return "uint32";
+    case TensorType::kUINT64: return "uint64";
+    case TensorType::kBOOL: return "bool";
   }
-  TensorType want = e.getTensorDataType(name);
-  if (want == TensorType::kBF16)
-    raise(PyExc_NotImplementedError, "infer: bfloat16 inputs are not supported from Python yet (input '" + name + "')");
-  nb::dlpack::dtype got = a.dtype(), need = dl_dtype(want);
-  bool bool_as_u8 = want == TensorType::kBOOL && got.bits == 8 && got.code == uint8_t(dlcode::UInt);
-  if (!(got == need) && !bool_as_u8) {
-    std::string got_name = nb::hasattr(obj, "dtype") ? str_of(obj.attr("dtype"))
-                                                     : "code " + std::to_string(got.code) + "/" + std::to_string(got.bits) + " bits";
-    raise(PyExc_TypeError, "infer: input '" + name + "' has dtype " + got_name + " but the engine expects " +
-                               tensorTypeName(want) + " (convert it, e.g. array.astype(kiln.nptype(engine.get_tensor_dtype('" +
-                               name + "'))))");
-  }
-  int64_t expect = 1;
-  for (size_t k = a.ndim(); k-- > 0;) {
-    if (a.shape(k) != 1 && a.stride(k) != expect)
-      raise(PyExc_ValueError, "infer: input '" + name + "' is not C-contiguous: pass numpy.ascontiguousarray(array)");
-    expect *= static_cast<int64_t>(a.shape(k));
-  }
-  Dims dims;
-  for (size_t k = 0; k < a.ndim(); ++k) dims.push_back(static_cast<int64_t>(a.shape(k)));
-  {
-    ErrorCapture capture;
-    if (!c.set_input_shape(name, dims))
-      raise(PyExc_ValueError, "infer: input '" + name + "' of shape " + dimsToString(dims) + ": " + capture.text());
-  }
-  in.bytes = a.nbytes();
-  return in;
+  return "uint8";
 }
 
-uintptr_t stream_of(nb::handle s) {
-  if (s.is_none()) return 0;
-  if (PyLong_Check(s.ptr())) return nb::cast<uintptr_t>(s);
-  for (const char* attr : {"cuda_stream", "handle", "ptr"})  // torch.cuda.Stream, pycuda, cupy
-    if (nb::hasattr(s, attr)) return nb::cast<uintptr_t>(s.attr(attr));
-  raise(PyExc_TypeError, "infer: stream must be an int (cudaStream_t) or a stream object with cuda_stream/handle/ptr");
+// A new CUDA tensor of the inputs' framework for an output: torch.empty / cupy.empty (their
+// caching allocators), else device memory of kiln's own with DLPack (__dlpack__).
+nb::object new_device_tensor(const std::string& framework, const std::string& name, const Dims& dims, TensorType type,
+                             int device, void** ptr) {
+  nb::list shape;
+  for (int64_t x : dims) shape.append(x);
+  if (framework == "torch") {
+    static PyObject* torch = nb::module_::import_("torch").release().ptr();
+    nb::handle t(torch);
+    nb::object out = t.attr("empty")(nb::tuple(shape), nb::arg("dtype") = t.attr(framework_dtype(type)),
+                                     nb::arg("device") = t.attr("device")("cuda", device));
+    *ptr = reinterpret_cast<void*>(nb::cast<uintptr_t>(out.attr("data_ptr")()));
+    return out;
+  }
+  if (framework == "cupy") {
+    if (type == TensorType::kBF16) raise(PyExc_NotImplementedError, "infer: CuPy has no bfloat16 for output '" + name + "'");
+    nb::object out = nb::module_::import_("cupy").attr("empty")(nb::tuple(shape), nb::arg("dtype") = framework_dtype(type));
+    *ptr = reinterpret_cast<void*>(nb::cast<uintptr_t>(out.attr("data").attr("ptr")));
+    return out;
+  }
+#ifdef KILN_WITH_CUDA
+  size_t bytes = std::max<size_t>(nbytes_of(dims, type), 1);
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    raise(PyExc_MemoryError, "infer: cudaMalloc of " + std::to_string(bytes) + " bytes for output '" + name + "' failed");
+  }
+  nb::capsule owner(p, [](void* q) noexcept { cudaFree(q); });
+  std::vector<size_t> sh(dims.begin(), dims.end());
+  nb::ndarray<nb::array_api> array(p, sh.size(), sh.data(), owner, nullptr, dlpack_dtype(type), nb::device::cuda::value, device);
+  *ptr = p;
+  return array.cast();
+#else
+  (void)device;
+  raise(PyExc_RuntimeError, "infer: this build of kiln has no CUDA support (output '" + name + "')");
+#endif
 }
+
+nb::object new_host_array(Output& o) {
+  std::vector<size_t> shape(o.dims.begin(), o.dims.end());
+  nb::capsule owner(o.host, [](void* p) noexcept { std::free(p); });
+  o.host = nullptr;
+  nb::ndarray<nb::numpy> array(owner.data(), shape.size(), shape.data(), owner, nullptr, dlpack_dtype(o.type));
+  return array.cast();
+}
+
+#ifdef KILN_WITH_CUDA
+// Orders the work of a __cuda_array_interface__ producer's stream before `stream`.
+void wait_for_producer(InferState& st, const TensorArg& t, cudaStream_t stream) {
+  if (!t.has_producer_stream || reinterpret_cast<cudaStream_t>(t.producer_stream) == stream) return;
+  if (!st.event) cuda_check(cudaEventCreateWithFlags(reinterpret_cast<cudaEvent_t*>(&st.event), cudaEventDisableTiming), "cudaEventCreate");
+  auto ev = static_cast<cudaEvent_t>(st.event);
+  cuda_check(cudaEventRecord(ev, reinterpret_cast<cudaStream_t>(t.producer_stream)), "waiting for the stream of the array's producer");
+  cuda_check(cudaStreamWaitEvent(stream, ev, 0), "waiting for the stream of the array's producer");
+}
+#endif
 
 // Runs with the GIL released; a non-empty return is the error.
-std::string run(PyContext& c, std::vector<Input>& ins, std::vector<Output>& outs, uintptr_t user_stream) {
+std::string run(PyContext& c, std::vector<Input>& ins, std::vector<Output>& outs, uintptr_t stream_handle, bool sync) {
   InferState& st = *c.infer;
   ExecutionContext& ctx = *c.ctx;
   ErrorCapture capture;
+  auto set = [&](const std::string& name, void* p) {
+    if (!ctx.setTensorAddress(name, p)) throw std::runtime_error(capture.text());
+  };
   try {
     if (!st.cuda) {
-      for (auto& in : ins) ctx.setTensorAddress(in.name, const_cast<void*>(static_cast<const void*>(in.array.data())));
-      for (auto& o : outs) if (!o.dynamic) ctx.setTensorAddress(o.name, o.host);
+      for (auto& in : ins) set(in.name, in.t.data);
+      for (auto& o : outs) if (!o.dynamic) set(o.name, o.ptr);
       if (!ctx.execute()) return capture.text();
       return "";
     }
 #ifdef KILN_WITH_CUDA
-    cudaStream_t stream = reinterpret_cast<cudaStream_t>(user_stream);
-    if (!user_stream) {
-      if (!st.stream) cuda_check(cudaStreamCreateWithFlags(reinterpret_cast<cudaStream_t*>(&st.stream), cudaStreamNonBlocking), "cudaStreamCreate");
-      stream = static_cast<cudaStream_t>(st.stream);
-    }
-    for (auto& in : ins) {
-      Memory& m = st.device[in.name];
+    auto stream = reinterpret_cast<cudaStream_t>(stream_handle);
+    auto buffer = [&](const std::string& name, size_t bytes) {
+      Memory& m = st.device[name];
       m.device = true;
-      if (!m.reserve(in.bytes)) return "cudaMalloc of " + std::to_string(in.bytes) + " bytes for input '" + in.name + "' failed";
-      if (in.bytes) cuda_check(cudaMemcpyAsync(m.ptr, in.array.data(), in.bytes, cudaMemcpyHostToDevice, stream), "copying input '" + in.name + "' to the device");
-      ctx.setTensorAddress(in.name, m.ptr);
+      if (!m.reserve(bytes)) throw std::runtime_error("cudaMalloc of " + std::to_string(bytes) + " bytes for '" + name + "' failed");
+      return m.ptr;
+    };
+    for (auto& in : ins) {
+      void* p = in.t.data;
+      size_t bytes = in.t.nbytes();
+      if (in.copy) {
+        p = buffer(in.name, bytes);
+        if (bytes) cuda_check(cudaMemcpyAsync(p, in.t.data, bytes, cudaMemcpyHostToDevice, stream), "copying input '" + in.name + "' to the device");
+      }
+      wait_for_producer(st, in.t, stream);
+      set(in.name, p);
     }
     for (auto& o : outs) {
       if (o.dynamic) continue;
-      Memory& m = st.device[o.name];
-      m.device = true;
-      if (!m.reserve(o.bytes)) return "cudaMalloc of " + std::to_string(o.bytes) + " bytes for output '" + o.name + "' failed";
-      ctx.setTensorAddress(o.name, m.ptr);
+      if (o.copy_to) o.ptr = buffer(o.name, o.bytes);
+      wait_for_producer(st, o.user, stream);
+      set(o.name, o.ptr);
     }
     if (!ctx.enqueue(stream)) {
       cudaStreamSynchronize(stream);
       return capture.text();
     }
     for (auto& o : outs) {
-      const void* src = o.dynamic ? st.allocators[o.name]->memory.ptr : st.device[o.name].ptr;
       if (o.dynamic) {
         o.dims = st.allocators[o.name]->dims;
         o.bytes = nbytes_of(o.dims, o.type);
+        if (o.device) continue;  // copied into a new tensor once the GIL is back
         o.host = std::malloc(std::max<size_t>(o.bytes, 1));
         if (!o.host) return "out of host memory for output '" + o.name + "'";
+        o.copy_to = o.host;
+        if (o.bytes) cuda_check(cudaMemcpyAsync(o.host, st.allocators[o.name]->memory.ptr, o.bytes, cudaMemcpyDeviceToHost, stream), "copying output '" + o.name + "' to the host");
+      } else if (o.copy_to && o.bytes) {
+        cuda_check(cudaMemcpyAsync(o.copy_to, o.ptr, o.bytes, cudaMemcpyDeviceToHost, stream), "copying output '" + o.name + "' to the host");
       }
-      if (o.bytes) cuda_check(cudaMemcpyAsync(o.host, src, o.bytes, cudaMemcpyDeviceToHost, stream), "copying output '" + o.name + "' to the host");
     }
-    cuda_check(cudaStreamSynchronize(stream), "running the engine");
+    if (sync) cuda_check(cudaStreamSynchronize(stream), "running the engine");
     return "";
 #else
-    (void)user_stream;
+    (void)stream_handle;
+    (void)sync;
     return "this build of kiln has no CUDA support";
 #endif
   } catch (const std::exception& e) {
@@ -284,21 +316,67 @@ std::string run(PyContext& c, std::vector<Input>& ins, std::vector<Output>& outs
   }
 }
 
+// An input's array, checked against the engine; sets the context's input shape.
+Input take_input(PyContext& c, const std::string& name, nb::handle obj, StreamChoice& sc) {
+  const Engine& e = *c.engine->engine;
+  bool cuda = c.engine->backend == "cuda";
+  std::string what = "infer: input '" + name + "'";
+  Input in{name, import_tensor(obj, what, false, &sc)};
+  check_tensor(in.t, what, e.getTensorDataType(name), cuda, false, nullptr);
+  if (cuda && in.t.where == Where::kDevice) {
+    int dev = in.t.device_id;
+    if (dev < 0) {  // __cuda_array_interface__ does not say: ask the driver (also finds freed memory)
+      std::string why = check_device_pointer(reinterpret_cast<uintptr_t>(in.t.data), &dev);
+      if (!why.empty() && in.t.nbytes()) raise(PyExc_ValueError, what + ": " + why);
+    }
+    if (dev >= 0 && dev != c.device)
+      raise(PyExc_ValueError, what + " is on cuda:" + std::to_string(dev) + " but the engine's context runs on cuda:" +
+                                  std::to_string(c.device) + " (move it, or create the context under that device)");
+  }
+  in.copy = cuda && in.t.where == Where::kHost;
+  ErrorCapture capture;
+  if (!c.set_input_shape(name, in.t.shape))
+    raise(PyExc_ValueError, what + " of shape " + dimsToString(in.t.shape) + ": " + capture.text());
+  return in;
+}
+
 }  // namespace
 
-nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream) {
+uintptr_t stream_of(nb::handle s, const char* what) {
+  if (PyLong_Check(s.ptr())) return nb::cast<uintptr_t>(s);
+  for (const char* attr : {"cuda_stream", "handle", "ptr"})  // torch.cuda.Stream, pycuda, cupy
+    if (nb::hasattr(s, attr)) return nb::cast<uintptr_t>(s.attr(attr));
+  raise(PyExc_TypeError, std::string(what) + ": stream must be an int (cudaStream_t) or a stream object with "
+                                             "cuda_stream/handle/ptr (torch.cuda.Stream, cupy.cuda.Stream)");
+}
+
+nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs) {
   const Engine& e = *c.engine->engine;
   if (!PyDict_Check(feed.ptr())) raise(PyExc_TypeError, "infer: inputs must be a dict {input name: array}");
+  if (!outputs.is_none() && !PyDict_Check(outputs.ptr()))
+    raise(PyExc_TypeError, "infer: outputs must be None or a dict {output name: array to write into}");
   if (!c.infer) {
     c.infer.reset(new InferState());
     c.infer->cuda = c.engine->backend == "cuda";
   }
   InferState& st = *c.infer;
+  bool cuda = st.cuda;
   nb::dict d = nb::borrow<nb::dict>(feed);
   for (auto [k, v] : d) {
     std::string name = str_of(k);
     if (e.getTensorIOMode(name) != TensorIOMode::kINPUT)
       raise(PyExc_ValueError, "infer: '" + name + "' is not an input of the engine (inputs: " + names_of(e, TensorIOMode::kINPUT) + ")");
+  }
+  nb::dict given = outputs.is_none() ? nb::dict() : nb::borrow<nb::dict>(outputs);
+  for (auto [k, v] : given) {
+    std::string name = str_of(k);
+    if (e.getTensorIOMode(name) != TensorIOMode::kOUTPUT)
+      raise(PyExc_ValueError, "infer: '" + name + "' is not an output of the engine (outputs: " + names_of(e, TensorIOMode::kOUTPUT) + ")");
+  }
+  StreamChoice sc;
+  if (!stream.is_none()) {
+    sc.set = sc.user = true;
+    sc.handle = stream_of(stream, "infer");
   }
   std::vector<Input> ins;
   std::vector<Output> outs;
@@ -306,52 +384,102 @@ nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream) {
     std::vector<Output>& outs;
     ~FreeOutputs() { for (auto& o : outs) std::free(o.host); }
   } free_outputs{outs};
+  bool device_mode = false;      // a CUDA engine given a CUDA tensor: outputs stay on the device
+  std::string device_framework;  // of the first CUDA input: outputs become its tensors
+  int device = c.device;
   for (int i = 0; i < e.getNbIOTensors(); ++i) {
     std::string name = e.getIOTensorName(i);
     if (e.getTensorIOMode(name) != TensorIOMode::kINPUT) continue;
     if (!d.contains(name.c_str()))
       raise(PyExc_ValueError, "infer: missing input '" + name + "' (inputs: " + names_of(e, TensorIOMode::kINPUT) + ")");
-    ins.push_back(check_input(c, name, d[name.c_str()]));
+    ins.push_back(take_input(c, name, d[name.c_str()], sc));
+    if (cuda && ins.back().t.where == Where::kDevice && !device_mode) {
+      device_mode = true;
+      device_framework = ins.back().t.framework;
+    }
   }
+  bool sync = !device_mode;
   for (int i = 0; i < e.getNbIOTensors(); ++i) {
     std::string name = e.getIOTensorName(i);
     if (e.getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
     Output o{name, e.getTensorDataType(name), c.ctx->getTensorShape(name)};
-    if (o.type == TensorType::kBF16)
-      raise(PyExc_NotImplementedError, "infer: bfloat16 outputs are not supported from Python yet (output '" + name + "')");
     for (int64_t x : o.dims) o.dynamic = o.dynamic || x < 0;
+    if (given.contains(name.c_str())) {
+      std::string what = "infer: output '" + name + "'";
+      if (o.dynamic)
+        raise(PyExc_ValueError, what + " has a shape only the run tells (data-dependent): leave it out of outputs=");
+      nb::handle obj = given[name.c_str()];
+      o.user = import_tensor(obj, what, true, &sc);
+      check_tensor(o.user, what, o.type, cuda, true, &o.dims);
+      o.object = nb::borrow(obj);
+      o.bytes = o.user.nbytes();
+      if (cuda && o.user.where == Where::kHost) {
+        o.copy_to = o.user.data;
+        sync = true;
+      } else {
+        o.ptr = o.user.data;
+      }
+      outs.push_back(std::move(o));
+      continue;
+    }
     if (o.dynamic) {
       auto& a = st.allocators[name];
       if (!a) {
-        a = std::make_unique<GrowingAllocator>(st.cuda);
+        a = std::make_unique<GrowingAllocator>(cuda);
         c.ctx->setOutputAllocator(name, a.get());
       }
+      o.device = device_mode;
+      if (device_mode) sync = true;  // its size is known after the run; kiln's buffer is reused by the next
+    } else if (device_mode) {
+      o.device = true;
+      o.bytes = nbytes_of(o.dims, o.type);
+      o.object = new_device_tensor(device_framework, name, o.dims, o.type, device, &o.ptr);
     } else {
+      if (o.type == TensorType::kBF16)
+        raise(PyExc_NotImplementedError, "infer: numpy has no bfloat16 for output '" + name + "': pass CUDA tensors, "
+                                         "or your own array in outputs=");
       o.bytes = nbytes_of(o.dims, o.type);
       if (!(o.host = std::aligned_alloc(256, std::max<size_t>((o.bytes + 255) / 256 * 256, 256))))
         raise(PyExc_MemoryError, "infer: no memory for output '" + name + "'");
+      if (cuda) o.copy_to = o.host;
+      else o.ptr = o.host;
     }
     outs.push_back(std::move(o));
   }
-  uintptr_t user_stream = stream_of(stream);
+  uintptr_t run_stream = sc.handle;
+#ifdef KILN_WITH_CUDA
+  if (cuda && !sc.set) {
+    if (!st.stream) cuda_check(cudaStreamCreateWithFlags(reinterpret_cast<cudaStream_t*>(&st.stream), cudaStreamNonBlocking), "cudaStreamCreate");
+    run_stream = reinterpret_cast<uintptr_t>(st.stream);
+  }
+#endif
   std::string error;
   {
     nb::gil_scoped_release release;
-    error = run(c, ins, outs, user_stream);
+    error = run(c, ins, outs, run_stream, sync);
   }
+  c.addresses.clear();  // infer() set every address: bindings of set_tensor_address are gone
+  c.bound.clear();
   if (!error.empty()) raise(PyExc_RuntimeError, "infer: " + error);
   nb::dict result;
   for (auto& o : outs) {
-    if (o.dynamic && !st.cuda) {  // the allocator's memory becomes the array's
+    if (o.dynamic && o.device) {
+#ifdef KILN_WITH_CUDA
+      void* dst = nullptr;
+      o.object = new_device_tensor(device_framework, o.name, o.dims, o.type, device, &dst);
+      auto s = reinterpret_cast<cudaStream_t>(run_stream);
+      if (o.bytes) cuda_check(cudaMemcpyAsync(dst, st.allocators[o.name]->memory.ptr, o.bytes, cudaMemcpyDeviceToDevice, s), "copying output '" + o.name + "'");
+      cuda_check(cudaStreamSynchronize(s), "running the engine");
+#endif
+    } else if (o.dynamic && !cuda) {  // the allocator's memory becomes the array's
       o.dims = st.allocators[o.name]->dims;
       o.host = st.allocators[o.name]->memory.take();
       if (!o.host) o.host = std::malloc(1);
+      o.object = new_host_array(o);
+    } else if (!o.object.is_valid()) {
+      o.object = new_host_array(o);
     }
-    std::vector<size_t> shape(o.dims.begin(), o.dims.end());
-    nb::capsule owner(o.host, [](void* p) noexcept { std::free(p); });
-    o.host = nullptr;
-    nb::ndarray<nb::numpy> array(owner.data(), shape.size(), shape.data(), owner, nullptr, dl_dtype(o.type));
-    result[o.name.c_str()] = array.cast();
+    result[o.name.c_str()] = o.object;
   }
   return result;
 }

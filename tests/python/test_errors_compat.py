@@ -142,7 +142,7 @@ class RunErrors(unittest.TestCase):
             ({}, ValueError, "missing input 'x'"),
             ({"x": x, "extra": x}, ValueError, "'extra' is not an input"),
             ({"x": np.ones((2, 8), np.float32)[:, ::2]}, ValueError, "not C-contiguous"),
-            ({"x": [[1.0] * 4] * 2}, TypeError, "must be a numpy array"),
+            ({"x": [[1.0] * 4] * 2}, TypeError, "input .x. must be an array"),
         ]
         for feed, exc, text in cases:
             with self.subTest(text=text):
