@@ -1,5 +1,6 @@
 """CUDA engines from Python (skipped without a usable GPU; the torch tests also need PyTorch with
-CUDA): infer() against the CPU backend, device pointers and streams, host pointers refused."""
+CUDA): infer() against the CPU backend, device pointers and streams, host pointers refused, torch
+CUDA tensors zero-copy (inputs, outputs=, set_tensor_address) on their stream."""
 import unittest
 
 import numpy as np
@@ -77,11 +78,87 @@ class TorchTensors(unittest.TestCase):
         out = ctx.infer({"x": x}, stream=torch.cuda.Stream())
         self.assertLess(models.rel_l2(out["y"], models.reference(self.model, {"x": x})["y"]), 1e-3)
 
-    def test_device_tensor_in_infer_is_not_supported_yet(self):
+    def test_infer_on_torch_cuda_tensors_zero_copy(self):
         ctx = self.engine.create_execution_context()
-        with self.assertRaises(NotImplementedError):
-            ctx.infer({"x": torch.ones(2, 4, device="cuda")})
+        for batch in (1, 7, 16):
+            x = torch.randn(batch, 4, device="cuda")
+            out = ctx.infer({"x": x})  # on torch's current stream, no wait: torch orders what follows
+            self.assertIsInstance(out["y"], torch.Tensor)
+            self.assertEqual(out["y"].device, x.device)
+            self.assertEqual(tuple(out["y"].shape), (batch, 3))
+            ref = models.reference(self.model, {"x": x.cpu().numpy()})
+            self.assertLess(models.rel_l2(out["y"].cpu().numpy(), ref["y"]), 1e-3)
+            self.assertLess(models.rel_l2(out["s"].cpu().numpy(), ref["s"]), 1e-3)
 
+    def test_infer_on_a_side_stream_and_given_outputs(self):
+        ctx = self.engine.create_execution_context()
+        stream = torch.cuda.Stream()
+        x = torch.randn(5, 4, device="cuda")
+        y = torch.full((5, 3), float("nan"), device="cuda")
+        torch.cuda.synchronize()  # made on the default stream; as for any torch op on a side stream
+        with torch.cuda.stream(stream):  # the tensors' stream is now the side stream
+            out = ctx.infer({"x": x}, outputs={"y": y})
+            z = y * 2  # ordered after the engine on the same stream
+        stream.synchronize()
+        self.assertIs(out["y"], y)
+        ref = models.reference(self.model, {"x": x.cpu().numpy()})
+        self.assertLess(models.rel_l2(z.cpu().numpy() / 2, ref["y"]), 1e-3)
+        y2 = torch.empty(5, 3, device="cuda")
+        ctx.infer({"x": x}, stream=stream, outputs={"y": y2})  # an explicit stream= object
+        stream.synchronize()
+        self.assertLess(models.rel_l2(y2.cpu().numpy(), ref["y"]), 1e-3)
+
+    def test_torch_errors_then_still_usable(self):
+        ctx = self.engine.create_execution_context()
+        x = torch.randn(4, 4, device="cuda")
+        cases = [
+            ({"x": x.double()}, TypeError, "dtype torch.float64"),
+            ({"x": x.t()}, ValueError, "not C-contiguous"),
+            ({"x": torch.randn(40, 4, device="cuda")}, ValueError, "outside optimization profile"),
+        ]
+        if torch.cuda.device_count() > 1:
+            cases.append(({"x": x.to("cuda:1")}, ValueError, "is on cuda:1 but the engine's context runs on cuda:0"))
+        for feed, exc, text in cases:
+            with self.subTest(text=text):
+                with self.assertRaisesRegex(exc, text):
+                    ctx.infer(feed)
+        with self.assertRaisesRegex(ValueError, "output 'y' has shape 4x2"):
+            ctx.infer({"x": x}, outputs={"y": torch.empty(4, 2, device="cuda")})
+        self.assertEqual(tuple(ctx.infer({"x": x})["y"].shape), (4, 3))
+
+    def test_cpu_tensors_are_copied(self):
+        ctx = self.engine.create_execution_context()
+        x = torch.randn(3, 4)
+        out = ctx.infer({"x": x})  # host memory for a CUDA engine: copied, outputs are numpy
+        self.assertIsInstance(out["y"], np.ndarray)
+        self.assertLess(models.rel_l2(out["y"], models.reference(self.model, {"x": x.numpy()})["y"]), 1e-3)
+
+    def test_set_tensor_address_with_tensors(self):
+        ctx = self.engine.create_execution_context()
+        x = torch.randn(6, 4, device="cuda")
+        y, s = torch.empty(6, 3, device="cuda"), torch.empty(6, 3, device="cuda")
+        self.assertTrue(ctx.set_input_shape("x", (6, 4)))
+        for name, t in (("x", x), ("y", y), ("s", s)):
+            self.assertTrue(ctx.set_tensor_address(name, t))
+        stream = torch.cuda.current_stream()
+        self.assertTrue(ctx.execute_async_v3(stream))
+        stream.synchronize()
+        ref = models.reference(self.model, {"x": x.cpu().numpy()})
+        self.assertLess(models.rel_l2(s.cpu().numpy(), ref["s"]), 1e-3)
+        with self.assertRaisesRegex(ValueError, "host memory but the engine runs on CUDA"):
+            ctx.set_tensor_address("x", x.cpu())
+        self.assertTrue(ctx.set_input_shape("x", (9, 4)))
+        with self.assertRaisesRegex(ValueError, "holds 96 bytes but the tensor needs 144"):
+            ctx.execute_async_v3(stream)
+
+    def test_data_dependent_output_on_the_device(self):
+        model = models.nonzero()
+        engine, _ = build(model, [{"x": ((1,), (8,), (64,))}], backend=kiln.Backend.CUDA)
+        ctx = engine.create_execution_context()
+        x = torch.tensor([0, 1, 0, 2, 5], dtype=torch.float32, device="cuda")
+        idx = ctx.infer({"x": x})["idx"]
+        self.assertIsInstance(idx, torch.Tensor)
+        np.testing.assert_array_equal(idx.cpu().numpy(), models.reference(model, {"x": x.cpu().numpy()})["idx"])
 
 if __name__ == "__main__":
     unittest.main()
