@@ -59,6 +59,38 @@ class ErrorCapture {
 // A DeprecationWarning at the Python caller's line (TensorRT names that 10/11 removed).
 void warn_deprecated(const std::string& message);
 
+// ---- callbacks (callbacks.cc) ----
+
+// An exception raised by a Python callback the library called: kept (the first one) until the
+// library call returns, then raised.
+class PendingError {
+ public:
+  virtual ~PendingError() = default;
+  void keep(const char* where) noexcept;  // inside a catch block
+  void rethrow();
+
+ private:
+  std::unique_ptr<nb::python_error> error_;
+};
+
+// Build progress through a logger (INFO per phase, VERBOSE every 10% of a long phase), forwarding
+// every call to the user's monitor, if any.
+class LoggerProgress : public ProgressMonitor {
+ public:
+  LoggerProgress(Logger& logger, ProgressMonitor* next) : logger_(logger), next_(next) {}
+  void phaseStart(const char* phase, const char* parent, int steps) noexcept override;
+  bool stepComplete(const char* phase, int step) noexcept override;
+  void phaseFinish(const char* phase) noexcept override;
+
+ private:
+  Logger& logger_;
+  ProgressMonitor* next_;
+  int steps_ = 0, decile_ = 0;
+};
+
+ProgressMonitor* progress_monitor_from(nb::handle obj);  // TypeError unless an IProgressMonitor
+void rethrow_monitor_error(ProgressMonitor* m);
+
 // ---- shared helpers ----
 
 nb::tuple to_tuple(const Dims& d);
@@ -161,6 +193,8 @@ struct PyContext {
   };
   std::map<std::string, Bound> bound;
   int device = 0;                             // CUDA engines: the device current at creation
+  nb::object profiler;                        // context.profiler, kept alive
+  std::map<std::string, nb::object> output_allocators;  // set_output_allocator's, kept alive
   std::unique_ptr<InferState, InferStateDeleter> infer;
   bool set_input_shape(const std::string& name, const Dims& dims);  // through the cache
 };
@@ -181,7 +215,10 @@ int current_cuda_device();  // 0 in a CPU-only build
 nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs);
 uintptr_t stream_of(nb::handle s, const char* what);
 
+void rethrow_allocator_errors(PyContext& c);  // what a Python IOutputAllocator raised in the last run
+
 void bind_logger(nb::module_& m);
+void bind_callbacks(nb::module_& m);
 void bind_network(nb::module_& m);
 void bind_calibrator(nb::module_& m);
 void bind_engine(nb::module_& m);

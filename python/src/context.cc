@@ -90,8 +90,13 @@ void check_bound_sizes(PyContext& c) {
 
 bool enqueue(PyContext& c, uintptr_t stream, bool wait) {
   check_bound_sizes(c);
-  nb::gil_scoped_release release;
-  return wait ? c.ctx->execute() : c.ctx->enqueue(reinterpret_cast<void*>(stream));
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = wait ? c.ctx->execute() : c.ctx->enqueue(reinterpret_cast<void*>(stream));
+  }
+  if (!c.output_allocators.empty()) rethrow_allocator_errors(c);
+  return ok;
 }
 
 bool set_bindings(PyContext& c, const std::vector<uintptr_t>& bindings) {
@@ -174,6 +179,31 @@ void bind_context(nb::module_& m) {
             deprecated("active_optimization_profile = i", "set_optimization_profile_async(i, stream)");
             if (!set_profile(c, index)) raise(PyExc_ValueError, "optimization profile " + std::to_string(index) + " does not exist");
           })
+      .def_prop_rw("profiler", [](PyContext& c) { return c.profiler.is_valid() ? c.profiler : nb::none(); },
+          [](PyContext& c, nb::handle p) {
+            Profiler* prof = nullptr;
+            if (!p.is_none() && (!nb::try_cast<Profiler*>(p, prof) || !prof))
+              raise(PyExc_TypeError, "profiler: expected an instance of kiln.Profiler or a subclass of kiln.IProfiler, got " + str_of(p.type()));
+            c.ctx->setProfiler(prof);
+            c.profiler = nb::borrow(p);
+          }, nb::for_setter(nb::arg("profiler").none()),
+          "An IProfiler (or trt.Profiler) told each layer's time after every run; None turns profiling off.")
+      .def("set_output_allocator", [](PyContext& c, const std::string& name, nb::handle a) {
+            OutputAllocator* alloc = nullptr;
+            if (!a.is_none() && (!nb::try_cast<OutputAllocator*>(a, alloc) || !alloc))
+              raise(PyExc_TypeError, "set_output_allocator('" + name + "'): expected a subclass of kiln.IOutputAllocator, got " + str_of(a.type()));
+            if (!c.ctx->setOutputAllocator(name, alloc)) return false;
+            if (a.is_none()) c.output_allocators.erase(name);
+            else c.output_allocators[name] = nb::borrow(a);
+            return true;
+          }, nb::arg("tensor_name"), nb::arg("output_allocator").none(),
+          "Gives an output's memory from an IOutputAllocator at each run instead of a fixed address (for "
+          "outputs whose shape only the run tells). False (error logged) for a name that is no output. "
+          "infer() uses allocators of its own for such outputs and replaces this one.")
+      .def("get_output_allocator", [](PyContext& c, const std::string& name) {
+            auto it = c.output_allocators.find(name);
+            return it == c.output_allocators.end() ? nb::none() : it->second;
+          }, nb::arg("tensor_name"))
       .def("infer", &infer, nb::arg("inputs"), nb::arg("stream") = nb::none(), nb::arg("outputs") = nb::none(),
            "kiln's own: runs on {input name: array} and returns {output name: array}.\n\n"
            "Arrays are numpy arrays or tensors with __dlpack__ / __cuda_array_interface__ (PyTorch, CuPy...), "

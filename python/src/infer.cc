@@ -424,10 +424,9 @@ nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outp
     }
     if (o.dynamic) {
       auto& a = st.allocators[name];
-      if (!a) {
-        a = std::make_unique<GrowingAllocator>(cuda);
-        c.ctx->setOutputAllocator(name, a.get());
-      }
+      if (!a) a = std::make_unique<GrowingAllocator>(cuda);
+      c.ctx->setOutputAllocator(name, a.get());  // replaces set_output_allocator's
+      c.output_allocators.erase(name);
       o.device = device_mode;
       if (device_mode) sync = true;  // its size is known after the run; kiln's buffer is reused by the next
     } else if (device_mode) {

@@ -12,6 +12,7 @@ NB_MODULE(_kiln, m) {
   // "leaked instances" on every such script's exit. KILN_PY_LEAK_WARNINGS=1 shows them (debugging).
   nb::set_leak_warnings(std::getenv("KILN_PY_LEAK_WARNINGS") != nullptr);
   kiln::python::bind_logger(m);
+  kiln::python::bind_callbacks(m);
   kiln::python::bind_network(m);
   kiln::python::bind_calibrator(m);
   kiln::python::bind_engine(m);

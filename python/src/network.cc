@@ -40,6 +40,7 @@ struct PyConfig {
   BuilderConfig cfg;
   bool noop_flags[static_cast<int>(Flag::kCount)] = {};
   nb::object calibrator;  // the Python calibrator, kept alive while set
+  nb::object progress;    // the Python progress monitor, kept alive while set
 };
 
 // A network input or output (TensorRT's ITensor); the network is kept alive by keep_alive.
@@ -106,10 +107,15 @@ Dims checked_dims(nb::handle seq, const char* what) {
 
 nb::object build(PyBuilder& b, Network& net, PyConfig& c) {
   std::vector<uint8_t> plan;
+  ProgressMonitor* user = c.cfg.getProgressMonitor();
+  LoggerProgress progress(b.logger, user);  // phases through the logger, and to the user's monitor
+  c.cfg.setProgressMonitor(&progress);
   {
     nb::gil_scoped_release release;
     plan = b.builder.buildSerializedNetwork(net, c.cfg);
   }
+  c.cfg.setProgressMonitor(user);
+  if (user) rethrow_monitor_error(user);
   if (c.calibrator.is_valid() && !c.calibrator.is_none()) rethrow_calibrator_error(c.cfg.getInt8Calibrator());
   if (plan.empty()) return nb::none();
   auto mem = std::make_shared<HostMemory>();
@@ -295,6 +301,14 @@ void bind_network(nb::module_& m) {
             c.calibrator = nb::borrow(cal);
           }, nb::for_setter(nb::arg("calibrator").none()),
           "An IInt8Calibrator subclass (INT8 calibration itself is not implemented in kiln's builder yet).")
+      .def_prop_rw("progress_monitor",
+          [](PyConfig& c) { return c.progress.is_valid() ? c.progress : nb::none(); },
+          [](PyConfig& c, nb::handle m) {
+            c.cfg.setProgressMonitor(m.is_none() ? nullptr : progress_monitor_from(m));
+            c.progress = nb::borrow(m);
+          }, nb::for_setter(nb::arg("monitor").none()),
+          "An IProgressMonitor subclass told each build phase and step (or None). The phases also go to the "
+          "builder's logger either way.")
       .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
       .def("__exit__", [](nb::handle, nb::args) {});
 
