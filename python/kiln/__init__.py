@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import warnings
 
 from . import _kiln
 from ._kiln import (  # noqa: F401  (re-exported)
@@ -174,9 +175,11 @@ def build(onnx, *, fp16: bool = False, bf16: bool = False, tf32: bool = True, st
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise KilnError("kiln.build: the ONNX model could not be parsed: " + "; ".join(errors or log.errors))
     config = builder.create_builder_config()
-    for on, flag in ((fp16, BuilderFlag.FP16), (bf16, BuilderFlag.BF16), (strict, BuilderFlag.OBEY_PRECISION_CONSTRAINTS)):
-        if on:
-            config.set_flag(flag)
+    with warnings.catch_warnings():  # fp16=/bf16= are kiln's own arguments, not TensorRT's deprecated flags
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for on, flag in ((fp16, BuilderFlag.FP16), (bf16, BuilderFlag.BF16), (strict, BuilderFlag.OBEY_PRECISION_CONSTRAINTS)):
+            if on:
+                config.set_flag(flag)
     if not tf32:
         config.clear_flag(BuilderFlag.TF32)
     if workspace is not None:

@@ -211,6 +211,7 @@ bool cuda_device_available();
 std::string check_device_pointer(uintptr_t ptr, int* device = nullptr);
 
 int current_cuda_device();  // 0 in a CPU-only build
+bool is_device_memory(uintptr_t ptr);  // CUDA device memory (not pinned/managed); false without a GPU
 
 nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outputs);
 uintptr_t stream_of(nb::handle s, const char* what);

@@ -31,6 +31,10 @@ bool set_address(PyContext& c, const std::string& name, uintptr_t ptr) {
       log_error(c, "set_tensor_address('" + name + "'): " + why);
       return false;
     }
+  } else if (ptr && is_device_memory(ptr)) {  // a CPU engine would touch device memory from the host
+    log_error(c, "set_tensor_address('" + name + "'): the address is CUDA device memory but the engine runs on the "
+                 "CPU: pass host memory (array.ctypes.data), or build a CUDA engine");
+    return false;
   }
   if (!c.ctx->setTensorAddress(name, reinterpret_cast<void*>(ptr))) return false;
   c.addresses[name] = ptr;

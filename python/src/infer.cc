@@ -99,10 +99,25 @@ void destroy_infer_state(InferState* s) { delete s; }
 
 bool cuda_device_available() {
 #ifdef KILN_WITH_CUDA
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return false; }
-  return n > 0;
+  static const bool available = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return false; }
+    return n > 0;
+  }();
+  return available;
 #else
+  return false;
+#endif
+}
+
+bool is_device_memory(uintptr_t ptr) {
+#ifdef KILN_WITH_CUDA
+  if (!cuda_device_available()) return false;
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, reinterpret_cast<void*>(ptr)) != cudaSuccess) { cudaGetLastError(); return false; }
+  return a.type == cudaMemoryTypeDevice;
+#else
+  (void)ptr;
   return false;
 #endif
 }

@@ -52,10 +52,16 @@ struct TensorRef {
 
 bool set_flag(PyConfig& c, Flag f, bool on) {
   auto kiln_flag = [&](BuilderFlag k) { on ? c.cfg.setFlag(k) : c.cfg.clearFlag(k); return true; };
+  auto weakly_typed = [&](BuilderFlag k) {
+    if (on)
+      warn_deprecated(std::string("BuilderFlag.") + kFlagNames[static_cast<int>(f)] + " is deprecated (TensorRT 10.12; removed "
+                      "in 11, whose networks are strongly typed); kiln keeps it");
+    return kiln_flag(k);
+  };
   switch (f) {
-    case Flag::FP16: return kiln_flag(BuilderFlag::kFP16);
-    case Flag::BF16: return kiln_flag(BuilderFlag::kBF16);
-    case Flag::INT8: return kiln_flag(BuilderFlag::kINT8);
+    case Flag::FP16: return weakly_typed(BuilderFlag::kFP16);
+    case Flag::BF16: return weakly_typed(BuilderFlag::kBF16);
+    case Flag::INT8: return weakly_typed(BuilderFlag::kINT8);
     case Flag::TF32: return kiln_flag(BuilderFlag::kTF32);
     case Flag::STRICT_TYPES:
       warn_deprecated("BuilderFlag.STRICT_TYPES is deprecated (TensorRT 8.2): use OBEY_PRECISION_CONSTRAINTS");

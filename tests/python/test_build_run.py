@@ -5,6 +5,7 @@ import os
 import tempfile
 import threading
 import unittest
+import warnings
 
 import numpy as np
 
@@ -21,7 +22,9 @@ def build(model, profiles=(), fp16=False, backend=None, logger=None):
     config = builder.create_builder_config()
     config.set_memory_pool_limit(kiln.MemoryPoolType.WORKSPACE, 64 << 20)
     if fp16:
-        config.set_flag(kiln.BuilderFlag.FP16)
+        with warnings.catch_warnings():  # deprecated in TensorRT 10.12 (tested in test_errors_compat)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            config.set_flag(kiln.BuilderFlag.FP16)
     if backend is not None:
         config.backend = backend
     for p in profiles:

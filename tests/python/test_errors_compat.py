@@ -98,6 +98,11 @@ class BuildErrors(unittest.TestCase):
             kiln.get_plugin_registry()
 
     def test_flags(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # FP16/BF16/INT8: tested in Deprecated
+            self.check_flags()
+
+    def check_flags(self):
         config = kiln.Builder(quiet()).create_builder_config()
         self.assertTrue(config.get_flag(kiln.BuilderFlag.TF32))  # on by default, as TensorRT
         for f in (kiln.BuilderFlag.FP16, kiln.BuilderFlag.BF16, kiln.BuilderFlag.INT8, kiln.BuilderFlag.GPU_FALLBACK,
@@ -188,6 +193,10 @@ class Deprecated(unittest.TestCase):
         self.assertEqual(self.assertDeprecated(lambda: config.max_workspace_size, "get_memory_pool_limit"), 1 << 25)
         self.assertDeprecated(lambda: setattr(builder, "max_batch_size", 8), "max_batch_size")
         self.assertDeprecated(lambda: config.set_flag(kiln.BuilderFlag.STRICT_TYPES), "STRICT_TYPES")
+        for flag in (kiln.BuilderFlag.FP16, kiln.BuilderFlag.BF16, kiln.BuilderFlag.INT8):  # removed in TensorRT 11
+            self.assertDeprecated(lambda: config.set_flag(flag), f"BuilderFlag.{flag.name} is deprecated")
+            self.assertTrue(config.get_flag(flag))
+            config.clear_flag(flag)
         profile = builder.create_optimization_profile()
         profile.set_shape("x", (1, 4), (2, 4), (4, 4))
         config.add_optimization_profile(profile)
