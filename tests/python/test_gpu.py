@@ -160,5 +160,27 @@ class TorchTensors(unittest.TestCase):
         self.assertIsInstance(idx, torch.Tensor)
         np.testing.assert_array_equal(idx.cpu().numpy(), models.reference(model, {"x": x.cpu().numpy()})["idx"])
 
+@unittest.skipUnless(HAS_TORCH, "needs PyTorch with CUDA")
+class TorchExample(unittest.TestCase):
+    def test_torch_resnet_example(self):
+        import os
+        import subprocess
+        import sys
+        script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "torch_resnet.py")
+        r = subprocess.run([sys.executable, script, "--iterations", "5"], capture_output=True, text=True, timeout=600)
+        if "SKIPPED" in r.stdout:
+            self.skipTest(r.stdout.strip())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("&&&& PASSED torch_resnet", r.stdout)
+
+    def test_cpu_engine_refuses_device_pointers(self):
+        engine, _ = build(models.mlp(), [MLP_PROFILE], backend=kiln.Backend.CPU)
+        ctx = engine.create_execution_context()
+        x = torch.randn(2, 4, device="cuda")
+        self.assertFalse(ctx.set_tensor_address("x", x.data_ptr()))
+        with self.assertRaisesRegex(ValueError, "is on cuda:0 but the engine runs on the CPU"):
+            ctx.infer({"x": x})
+
+
 if __name__ == "__main__":
     unittest.main()
