@@ -155,7 +155,7 @@ void bind_context(nb::module_& m) {
       .def("get_tensor_address", [](PyContext& c, const std::string& name) {
             auto it = c.addresses.find(name);
             return it == c.addresses.end() ? uintptr_t(0) : it->second;
-          }, nb::arg("name"))
+          }, nb::arg("name"), "The address last given by set_tensor_address (0 if none).")
       .def("execute_async_v3", [](PyContext& c, nb::handle stream) { return enqueue(c, stream_of(stream, "execute_async_v3"), false); },
            nb::arg("stream_handle"),
            "Runs on the stream: a cudaStream_t as int (0 is the legacy default stream) or a stream object "
@@ -207,7 +207,7 @@ void bind_context(nb::module_& m) {
       .def("get_output_allocator", [](PyContext& c, const std::string& name) {
             auto it = c.output_allocators.find(name);
             return it == c.output_allocators.end() ? nb::none() : it->second;
-          }, nb::arg("tensor_name"))
+          }, nb::arg("tensor_name"), "The IOutputAllocator given by set_output_allocator, or None.")
       .def("infer", &infer, nb::arg("inputs"), nb::arg("stream") = nb::none(), nb::arg("outputs") = nb::none(),
            "kiln's own: runs on {input name: array} and returns {output name: array}.\n\n"
            "Arrays are numpy arrays or tensors with __dlpack__ / __cuda_array_interface__ (PyTorch, CuPy...), "

@@ -103,10 +103,11 @@ void bind_engine(nb::module_& m) {
               raise(PyExc_IndexError, "get_tensor_name: index " + std::to_string(i) + " does not exist (the engine has " +
                                           std::to_string(e.engine->getNbIOTensors()) + " I/O tensors)");
             return e.engine->getIOTensorName(i);
-          }, nb::arg("index"))
+          }, nb::arg("index"), "Name of I/O tensor i (inputs first, in the model's order).")
       .def("get_tensor_mode", [](const PyEngine& e, const std::string& name) { return e.engine->getTensorIOMode(name); }, nb::arg("name"),
            "TensorIOMode.INPUT, OUTPUT, or NONE for a name that is no I/O tensor.")
-      .def("get_tensor_dtype", [](const PyEngine& e, nb::handle n) { return e.engine->getTensorDataType(tensor_name(e, n, "get_tensor_dtype")); }, nb::arg("name"))
+      .def("get_tensor_dtype", [](const PyEngine& e, nb::handle n) { return e.engine->getTensorDataType(tensor_name(e, n, "get_tensor_dtype")); }, nb::arg("name"),
+           "DataType of an I/O tensor (by name or index); kiln.nptype gives numpy's.")
       .def("get_tensor_shape", [](const PyEngine& e, nb::handle n) { return to_tuple(e.engine->getTensorShape(tensor_name(e, n, "get_tensor_shape"))); },
            nb::arg("name"), "Dims as built (-1 where dynamic); the context's get_tensor_shape gives run-time shapes.")
       .def("get_tensor_profile_shape", [](const PyEngine& e, const std::string& name, int profile) {
@@ -144,7 +145,7 @@ void bind_engine(nb::module_& m) {
             binding_deprecated("__getitem__", "get_tensor_name");
             return tensor_name(e, nb::int_(i), "__getitem__");
           })
-      .def("get_binding_name", [](const PyEngine& e, int i) { binding_deprecated("get_binding_name", "get_tensor_name"); return tensor_name(e, nb::int_(i), "get_binding_name"); })
+      .def("get_binding_name", [](const PyEngine& e, int i) { binding_deprecated("get_binding_name", "get_tensor_name"); return tensor_name(e, nb::int_(i), "get_binding_name"); }, "Deprecated (TensorRT 10): get_tensor_name.")
       .def("get_binding_index", [](const PyEngine& e, const std::string& name) {
             binding_deprecated("get_binding_index", "tensor names");
             for (int i = 0; i < e.engine->getNbIOTensors(); ++i) if (e.engine->getIOTensorName(i) == name) return i;

@@ -192,16 +192,18 @@ void bind_network(nb::module_& m) {
       .def_prop_ro("num_inputs", &Network::getNbInputs)
       .def_prop_ro("num_outputs", &Network::getNbOutputs)
       .def_prop_ro("num_layers", &Network::getNbLayers)
-      .def("get_input", [tensor](Network& n, int i) { return tensor(n, i, true); }, nb::keep_alive<0, 1>())
-      .def("get_output", [tensor](Network& n, int i) { return tensor(n, i, false); }, nb::keep_alive<0, 1>())
+      .def("get_input", [tensor](Network& n, int i) { return tensor(n, i, true); }, nb::arg("index"), nb::keep_alive<0, 1>(),
+           "Input i as an ITensor (name, shape, dtype; setting .shape fixes it). IndexError past num_inputs.")
+      .def("get_output", [tensor](Network& n, int i) { return tensor(n, i, false); }, nb::arg("index"), nb::keep_alive<0, 1>(),
+           "Output i as an ITensor (shape inferred from the model). IndexError past num_outputs.")
       .def("__len__", &Network::getNbLayers)
       .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
       .def("__exit__", [](nb::handle, nb::args) {});
 
   nb::class_<ParserError>(m, "ParserError", "One error of OnnxParser: its node's name and operator, and why.")
-      .def("desc", [](const ParserError& e) { return e.message; })
-      .def("node_name", [](const ParserError& e) { return e.node; })
-      .def("node_operator", [](const ParserError& e) { return e.op_type; })
+      .def("desc", [](const ParserError& e) { return e.message; }, "Why the model could not be parsed.")
+      .def("node_name", [](const ParserError& e) { return e.node; }, "The node's name ('' when the error is about no one node).")
+      .def("node_operator", [](const ParserError& e) { return e.op_type; }, "The node's operator, e.g. 'Conv' ('' if none).")
       .def("__str__", [](const ParserError& e) {
         return e.node.empty() && e.op_type.empty() ? e.message
                                                    : "node '" + e.node + "' (" + e.op_type + "): " + e.message;
@@ -225,15 +227,15 @@ void bind_network(nb::module_& m) {
       .def("parse_from_file", [](OnnxParser& p, const std::string& path) {
             nb::gil_scoped_release release;
             return p.parseFromFile(path);
-          }, nb::arg("model"))
+          }, nb::arg("model"), "Parses an ONNX file (external data next to it is found). False on errors (see get_error).")
       .def_prop_ro("num_errors", &OnnxParser::getNbErrors)
       .def("get_error", [](const OnnxParser& p, int i) {
             if (i < 0 || i >= p.getNbErrors())
               raise(PyExc_IndexError, "parser error " + std::to_string(i) + " does not exist (there are " +
                                           std::to_string(p.getNbErrors()) + ")");
             return p.getError(i);
-          }, nb::arg("index"))
-      .def("clear_errors", &OnnxParser::clearErrors)
+          }, nb::arg("index"), "Error i (ParserError: desc(), node_name(), node_operator()); IndexError past num_errors.")
+      .def("clear_errors", &OnnxParser::clearErrors, "Forgets the errors of earlier parse calls.")
       .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
       .def("__exit__", [](nb::handle, nb::args) {});
 
@@ -248,22 +250,26 @@ void bind_network(nb::module_& m) {
                 raise(PyExc_ValueError, "set_shape('" + input + "'): need min <= opt <= max in every dim, got " +
                                             dimsToString(d[0]) + ", " + dimsToString(d[1]) + ", " + dimsToString(d[2]));
             for (int k = 0; k < 3; ++k) p.setDimensions(input, static_cast<OptProfileSelector>(k), d[k]);
-          }, nb::arg("input"), nb::arg("min"), nb::arg("opt"), nb::arg("max"))
+          }, nb::arg("input"), nb::arg("min"), nb::arg("opt"), nb::arg("max"),
+          "Shape range of a dynamic input: min <= opt <= max in every dim, equal ranks (ValueError otherwise). "
+          "Kernels are chosen for opt; run-time shapes must lie within [min, max].")
       .def("get_shape", [](const OptimizationProfile& p, const std::string& input) {
             nb::list l;
             if (!p.entries().count(input)) return l;
             for (int k = 0; k < 3; ++k) l.append(to_tuple(p.getDimensions(input, static_cast<OptProfileSelector>(k))));
             return l;
-          }, nb::arg("input"))
+          }, nb::arg("input"), "[min, opt, max] of an input, or [] if the profile does not name it.")
       .def("set_shape_input", [](OptimizationProfile&, nb::args) {
             raise(PyExc_NotImplementedError, "set_shape_input: kiln has no shape-tensor inputs (values of shape "
                                              "arithmetic are evaluated on the host)");
-          });
+          }, "Not supported (NotImplementedError): kiln has no shape-tensor inputs.");
 
   nb::class_<PyConfig>(m, "IBuilderConfig", "Build options: flags, workspace, optimization profiles, calibrator.")
-      .def("set_flag", [](PyConfig& c, Flag f) { set_flag(c, f, true); }, nb::arg("flag"))
-      .def("clear_flag", [](PyConfig& c, Flag f) { set_flag(c, f, false); }, nb::arg("flag"))
-      .def("get_flag", &get_flag, nb::arg("flag"))
+      .def("set_flag", [](PyConfig& c, Flag f) { set_flag(c, f, true); }, nb::arg("flag"),
+           "Turns a BuilderFlag on (see BuilderFlag for what kiln supports; NotImplementedError for the others; "
+           "FP16/BF16/INT8 warn as deprecated by TensorRT 10.12 but work).")
+      .def("clear_flag", [](PyConfig& c, Flag f) { set_flag(c, f, false); }, nb::arg("flag"), "Turns a BuilderFlag off.")
+      .def("get_flag", &get_flag, nb::arg("flag"), "Whether a BuilderFlag is on.")
       .def_prop_rw("flags",
           [](const PyConfig& c) {
             int64_t bits = 0;
@@ -277,9 +283,11 @@ void bind_network(nb::module_& m) {
             }
           }, "All flags as bits: 1 << int(BuilderFlag.X).")
       .def("set_memory_pool_limit", [](PyConfig& c, PoolType p, size_t n) { check_pool(p); c.cfg.setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, n); },
-           nb::arg("pool"), nb::arg("pool_size"))
+           nb::arg("pool"), nb::arg("pool_size"),
+           "Limits a memory pool, in bytes: WORKSPACE is the scratch each CUDA context gives cuBLASLt/cuDNN (tactics "
+           "needing more are skipped; default 256 MiB). Other pools: NotImplementedError.")
       .def("get_memory_pool_limit", [](PyConfig& c, PoolType p) { check_pool(p); return c.cfg.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE); },
-           nb::arg("pool"))
+           nb::arg("pool"), "The pool's limit in bytes (WORKSPACE only).")
       .def_prop_rw("max_workspace_size",
           [](PyConfig& c) {
             warn_deprecated("IBuilderConfig.max_workspace_size is deprecated (removed in TensorRT 10): use get_memory_pool_limit(MemoryPoolType.WORKSPACE)");
@@ -327,13 +335,18 @@ void bind_network(nb::module_& m) {
               raise(PyExc_NotImplementedError, "NetworkDefinitionCreationFlag.STRONGLY_TYPED is not supported by kiln");
             if (flags & ~int64_t(3)) raise(PyExc_ValueError, "create_network: unknown flag bits " + std::to_string(flags));
             return b.builder.createNetwork();
-          }, nb::arg("flags") = 0)
+          }, nb::arg("flags") = 0,
+          "An empty network for OnnxParser to fill. flags: bits of NetworkDefinitionCreationFlag; EXPLICIT_BATCH "
+          "is accepted with a DeprecationWarning (every network is explicit-batch), STRONGLY_TYPED raises "
+          "NotImplementedError.")
       .def("create_builder_config", [](PyBuilder&) {
             auto c = std::make_unique<PyConfig>();
             c->cfg.setBackend(backend_from_env());
             return c;
-          })
-      .def("create_optimization_profile", [](PyBuilder&) { return OptimizationProfile(); })
+          }, "A new IBuilderConfig with TensorRT's defaults (TF32 on, 256 MiB workspace); its backend comes from "
+             "KILN_BACKEND (auto, cpu, cuda) when set.")
+      .def("create_optimization_profile", [](PyBuilder&) { return OptimizationProfile(); },
+           "A new, empty IOptimizationProfile (fill it with set_shape, then config.add_optimization_profile).")
       .def("build_serialized_network", &build, nb::arg("network"), nb::arg("config"),
            "Optimizes the network and returns the engine's bytes (IHostMemory, with the buffer protocol), or "
            "None on failure (the reason goes to the logger).")
@@ -343,7 +356,8 @@ void bind_network(nb::module_& m) {
             if (mem.is_none()) return mem;
             nb::object runtime = nb::module_::import_("kiln._kiln").attr("Runtime")(nb::cast(&b.logger, nb::rv_policy::reference));
             return runtime.attr("deserialize_cuda_engine")(mem);
-          }, nb::arg("network"), nb::arg("config"))
+          }, nb::arg("network"), nb::arg("config"),
+          "Deprecated (removed in TensorRT 10): builds and loads the engine (ICudaEngine, or None on failure).")
       .def_prop_rw("max_batch_size",
           [](PyBuilder& b) {
             warn_deprecated("Builder.max_batch_size is deprecated (removed in TensorRT 10) and has no effect: batch sizes come from optimization profiles");
