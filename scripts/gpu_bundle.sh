@@ -22,5 +22,12 @@ for lib in libonnx_proto.so.1 libprotobuf.so.32 libopenblas.so.0 libxxhash.so.0 
   cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" "$c/lib/"
 done
 tar -C /usr/share/libonnx-testdata/data -cJf "$c/node.tar.xz" node
-tar -C "$c" -cJf "$c/bundle.tar.xz" bin lib && rm -rf "$c/bin" "$c/lib"
+# KILN_PY_BUILD=<build dir>: also carry its Python module (<dir>/python/kiln, built for the GPU
+# machine's Python: see python/README.md), unpacked next to bin/ and lib/ as python/kiln.
+parts="bin lib"
+if [ -n "${KILN_PY_BUILD:-}" ]; then
+  mkdir -p "$c/python" && cp -r "$KILN_PY_BUILD/python/kiln" "$c/python/" && strip "$c/python/kiln/"_kiln*.so
+  parts="$parts python"
+fi
+tar -C "$c" -cJf "$c/bundle.tar.xz" $parts && rm -rf "$c/bin" "$c/lib" "$c/python"
 du -sh "$c"
