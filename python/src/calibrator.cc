@@ -87,8 +87,8 @@ class PyCalibrator : public Int8Calibrator {
     }
   }
 
-  // The first exception a Python method raised since the last take_error().
-  std::unique_ptr<nb::python_error> take_error() { return std::move(pending_); }
+  // Raises the first exception a Python method raised since the last call.
+  void rethrow_error() { pending_.rethrow(); }
 
  private:
   // An int is a pointer as it is; an array gives its data (the buffer protocol, or
@@ -111,21 +111,9 @@ class PyCalibrator : public Int8Calibrator {
                                "' is neither a pointer (int) nor an array");
   }
 
-  void keep_error(const char* method) const noexcept {
-    try {
-      throw;
-    } catch (nb::python_error& e) {
-      if (!pending_) pending_ = std::make_unique<nb::python_error>(std::move(e));
-    } catch (const std::exception& e) {
-      if (!pending_) {
-        PyErr_SetString(PyExc_RuntimeError, (std::string("calibrator ") + method + ": " + e.what()).c_str());
-        pending_ = std::make_unique<nb::python_error>();
-      }
-    } catch (...) {
-    }
-  }
+  void keep_error(const char* method) const noexcept { pending_.keep((std::string("calibrator ") + method).c_str()); }
 
-  mutable std::unique_ptr<nb::python_error> pending_;
+  mutable PendingError pending_;
   std::vector<std::unique_ptr<BufferView>> batch_refs_;
   std::vector<nb::object> batch_objs_;
   nb::bytes cache_;
@@ -144,7 +132,7 @@ Int8Calibrator* calibrator_from(nb::handle obj) {
 void rethrow_calibrator_error(Int8Calibrator* c) {
   auto* py = dynamic_cast<PyCalibrator*>(c);
   if (!py) return;
-  if (auto e = py->take_error()) throw nb::python_error(std::move(*e));
+  py->rethrow_error();
 }
 
 void bind_calibrator(nb::module_& m) {

@@ -65,18 +65,21 @@ class PyProgressMonitor : public ProgressMonitor, public PendingError {
   }
 };
 
+// Calls a Python profiler's report_layer_time; an exception is reported as unraisable.
+void report_layer_time(nb::handle self, const char* layer, float ms) noexcept {
+  nb::gil_scoped_acquire gil;
+  try {
+    self.attr("report_layer_time")(layer, ms);
+  } catch (nb::python_error& e) {
+    e.discard_as_unraisable("kiln: the Python profiler's report_layer_time()");
+  } catch (...) {
+  }
+}
+
 class PyProfiler : public Profiler {
  public:
   NB_TRAMPOLINE(Profiler, 1);
-  void reportLayerTime(const char* layer, float ms) noexcept override {
-    nb::gil_scoped_acquire gil;
-    try {
-      nb_trampoline.base().attr("report_layer_time")(layer, ms);
-    } catch (nb::python_error& e) {
-      e.discard_as_unraisable("kiln: the Python profiler's report_layer_time()");
-    } catch (...) {
-    }
-  }
+  void reportLayerTime(const char* layer, float ms) noexcept override { report_layer_time(nb_trampoline.base(), layer, ms); }
 };
 
 // trt.Profiler: prints each layer's time to stdout.
@@ -92,16 +95,7 @@ class PrintingProfiler : public Profiler {
 class PyPrintingProfiler : public PrintingProfiler {
  public:
   NB_TRAMPOLINE(PrintingProfiler, 1);
-  void reportLayerTime(const char* layer, float ms) noexcept override {
-    nb::gil_scoped_acquire gil;
-    try {
-      nb::object fn = nb_trampoline.base().attr("report_layer_time");
-      fn(layer, ms);
-    } catch (nb::python_error& e) {
-      e.discard_as_unraisable("kiln: the Python profiler's report_layer_time()");
-    } catch (...) {
-    }
-  }
+  void reportLayerTime(const char* layer, float ms) noexcept override { report_layer_time(nb_trampoline.base(), layer, ms); }
 };
 
 class PyOutputAllocator : public OutputAllocator, public PendingError {

@@ -241,8 +241,14 @@ uintptr_t producer_stream(const std::string& framework, int device_id) {
   static PyObject* cupy_current = nullptr;  // cupy.cuda.get_current_stream() -> Stream (.ptr)
   try {
     if (framework == "torch") {
-      if (!torch_raw) torch_raw = nb::module_::import_("torch._C").attr("_cuda_getCurrentRawStream").inc_ref().ptr();
-      return nb::cast<uintptr_t>(nb::handle(torch_raw)(device_id));
+      if (!torch_raw) {
+        nb::module_ c = nb::module_::import_("torch._C");
+        torch_raw = nb::hasattr(c, "_cuda_getCurrentRawStream")
+                        ? c.attr("_cuda_getCurrentRawStream").inc_ref().ptr()
+                        : nb::module_::import_("torch.cuda").attr("current_stream").inc_ref().ptr();
+      }
+      nb::object s = nb::handle(torch_raw)(device_id);
+      return nb::cast<uintptr_t>(PyLong_Check(s.ptr()) ? s : s.attr("cuda_stream"));  // raw int, or a Stream
     }
     if (framework == "cupy") {
       if (!cupy_current) cupy_current = nb::module_::import_("cupy.cuda").attr("get_current_stream").inc_ref().ptr();

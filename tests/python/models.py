@@ -1,9 +1,11 @@
-"""Small ONNX models for the Python API tests, written with onnx.helper, and their reference
-outputs from onnx.reference."""
+"""Small ONNX models for the Python API tests, written with onnx.helper, their reference outputs
+from onnx.reference, and a logger that keeps what it is told."""
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+
+import kiln
 
 OPSET = 17
 IR_VERSION = 8
@@ -83,6 +85,17 @@ def nonzero():
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
                           [helper.make_tensor_value_info("idx", TensorProto.INT64, [1, "K"])])
     return _model(g)
+
+
+class Collect(kiln.ILogger):
+    """A logger that keeps every (severity, message) it is told in .seen."""
+
+    def __init__(self):
+        kiln.ILogger.__init__(self)
+        self.seen = []
+
+    def log(self, severity, msg):
+        self.seen.append((severity, msg))
 
 
 def reference(model, feeds):

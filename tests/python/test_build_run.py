@@ -237,15 +237,7 @@ class Python(unittest.TestCase):
         self.assertEqual(kiln.volume((2, 3, 4)), 24)
 
     def test_python_logger_receives_messages(self):
-        class Collect(kiln.ILogger):
-            def __init__(self):
-                kiln.ILogger.__init__(self)
-                self.seen = []
-
-            def log(self, severity, msg):
-                self.seen.append((severity, msg))
-
-        logger = Collect()
+        logger = models.Collect()
         build(models.mlp(), [MLP_PROFILE], logger=logger)
         self.assertTrue(logger.seen, "the Python logger was never called")
         self.assertTrue(all(isinstance(s, kiln.ILogger.Severity) and isinstance(m, str) for s, m in logger.seen))

@@ -11,15 +11,6 @@ import models
 from test_build_run import MLP_PROFILE, build
 
 
-class Collect(kiln.ILogger):
-    def __init__(self):
-        kiln.ILogger.__init__(self)
-        self.seen = []
-
-    def log(self, severity, msg):
-        self.seen.append((severity, msg))
-
-
 def build_with(config_hook, logger=None):
     logger = logger or kiln.Logger(kiln.Logger.INTERNAL_ERROR)
     builder = kiln.Builder(logger)
@@ -80,7 +71,7 @@ class Progress(unittest.TestCase):
             def step_complete(self, phase_name, step):
                 raise KeyError("monitor bug")
 
-        logger = Collect()
+        logger = models.Collect()
         cancel = Cancel()
         self.assertIsNone(build_with(lambda c: setattr(c, "progress_monitor", cancel), logger))
         self.assertTrue(any("cancelled" in m for s, m in logger.seen if s == kiln.Logger.ERROR), logger.seen)
@@ -91,7 +82,7 @@ class Progress(unittest.TestCase):
             build_with(lambda c: setattr(c, "progress_monitor", object()))
 
     def test_phases_go_to_the_logger(self):
-        logger = Collect()
+        logger = models.Collect()
         self.assertIsNotNone(build_with(lambda c: None, logger))
         infos = [m for s, m in logger.seen if s == kiln.Logger.INFO]
         self.assertIn("Build phase: Graph optimization (1 step)", infos)
