@@ -24,6 +24,9 @@ std::string type_of(nb::handle obj) { return str_of(nb::handle(reinterpret_cast<
 
 // The top-level module of the object's type: "torch", "cupy", "numpy", "jax"...
 std::string framework_of(nb::handle obj) {
+  static PyTypeObject* last_type = nullptr;  // the answer for the last type asked (one framework per loop)
+  static std::string last;
+  if (Py_TYPE(obj.ptr()) == last_type) return last;
   PyObject* mod = PyObject_GetAttrString(reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr())), "__module__");
   if (!mod) {
     PyErr_Clear();
@@ -31,7 +34,11 @@ std::string framework_of(nb::handle obj) {
   }
   nb::object m = nb::steal(mod);
   std::string s = PyUnicode_Check(mod) ? nb::cast<std::string>(m) : "";
-  return s.substr(0, s.find('.'));
+  Py_XDECREF(reinterpret_cast<PyObject*>(last_type));  // the cached type is held, so never freed and reused
+  last_type = Py_TYPE(obj.ptr());
+  Py_INCREF(reinterpret_cast<PyObject*>(last_type));
+  last = s.substr(0, s.find('.'));
+  return last;
 }
 
 Where where_of(int device_type) {
@@ -209,9 +216,7 @@ bool from_torch(TensorArg& t, nb::handle obj) {
       if (nb::hasattr(torch, name)) v->push_back({torch.attr(name).inc_ref().ptr(), dl});
     return v;
   }();
-  try {
-    if (!nb::hasattr(obj, "data_ptr") || !nb::hasattr(obj, "get_device")) return false;
-    if (nb::cast<bool>(obj.attr("is_sparse")) || nb::cast<bool>(obj.attr("is_quantized"))) return false;
+  try {  // sparse tensors have no data_ptr (raises); quantized ones no dtype of the table
     nb::object dtype = obj.attr("dtype");
     const TorchType* found = nullptr;
     for (const auto& ty : *types) if (ty.dtype == dtype.ptr()) found = &ty;
@@ -222,7 +227,6 @@ bool from_torch(TensorArg& t, nb::handle obj) {
     for (nb::handle d : obj.attr("stride")()) t.strides.push_back(nb::cast<int64_t>(d));
     t.data = reinterpret_cast<void*>(nb::cast<uintptr_t>(obj.attr("data_ptr")()));
     t.dtype = found->dl;
-    t.dtype_text = str_of(dtype);
     t.where = device < 0 ? Where::kHost : Where::kDevice;
     t.device_type = device < 0 ? kDLCPU : kDLCUDA;
     t.device_id = std::max(device, 0);
@@ -326,7 +330,6 @@ TensorArg import_tensor(nb::handle obj, const std::string& what, bool writable, 
     raise(PyExc_TypeError, what + " must be an array: a numpy array, or a tensor with __dlpack__ or "
                            "__cuda_array_interface__ (PyTorch, CuPy...), got " + type_of(obj));
   }
-  if (t.dtype_text.empty()) t.dtype_text = nb::hasattr(obj, "dtype") ? str_of(obj.attr("dtype")) : dtype_text(t.dtype);
   return t;
 }
 
@@ -335,7 +338,10 @@ void check_tensor(const TensorArg& t, const std::string& what, TensorType want, 
   nb::dlpack::dtype need = dlpack_dtype(want);
   bool bool_as_u8 = want == TensorType::kBOOL && t.dtype.bits == 8 && t.dtype.code == uint8_t(dlcode::UInt);
   if (!(t.dtype == need) && !bool_as_u8)
-    raise(PyExc_TypeError, what + " has dtype " + t.dtype_text + " but the engine expects " + tensorTypeName(want) +
+    raise(PyExc_TypeError, what + " has dtype " +
+                               (!t.dtype_text.empty() ? t.dtype_text
+                                : nb::hasattr(t.owner, "dtype") ? str_of(t.owner.attr("dtype")) : dtype_text(t.dtype)) +
+                               " but the engine expects " + tensorTypeName(want) +
                                " (convert it, e.g. array.astype(kiln.nptype(engine.get_tensor_dtype(name))))");
   if (!t.contiguous())
     raise(PyExc_ValueError, what + " is not C-contiguous: pass a contiguous copy (numpy.ascontiguousarray(a), "
