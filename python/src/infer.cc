@@ -82,6 +82,12 @@ class GrowingAllocator : public OutputAllocator {
 }  // namespace
 
 struct InferState {
+  struct Io {
+    std::string name;
+    nb::object key;  // the name as a Python str, for dict lookups
+    TensorIOMode mode;
+  };
+  std::vector<Io> io;  // the engine's I/O tensors in index order
   bool cuda = false;
   void* stream = nullptr;  // the context's own cudaStream_t, made on first use
   void* event = nullptr;   // to order a __cuda_array_interface__ producer's stream before ours
@@ -172,6 +178,7 @@ struct Output {
   size_t bytes = 0;
   TensorArg user;         // the caller's array (outputs=), if any
   nb::object object;      // what infer() returns for it
+  nb::handle key;         // its name as a Python str
 };
 
 std::string names_of(const Engine& e, TensorIOMode mode) {
@@ -376,18 +383,29 @@ nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outp
   }
   InferState& st = *c.infer;
   bool cuda = st.cuda;
-  nb::dict d = nb::borrow<nb::dict>(feed);
-  for (auto [k, v] : d) {
-    std::string name = str_of(k);
-    if (e.getTensorIOMode(name) != TensorIOMode::kINPUT)
-      raise(PyExc_ValueError, "infer: '" + name + "' is not an input of the engine (inputs: " + names_of(e, TensorIOMode::kINPUT) + ")");
+  if (st.io.empty())
+    for (int i = 0; i < e.getNbIOTensors(); ++i) {
+      std::string name = e.getIOTensorName(i);
+      st.io.push_back({name, nb::str(name.c_str(), name.size()), e.getTensorIOMode(name)});
+    }
+  PyObject* given = outputs.is_none() ? nullptr : outputs.ptr();
+  // Keys that name no input (or output): checked one by one only when the counts say there are some.
+  auto check_keys = [&](PyObject* dict, TensorIOMode mode) {
+    for (auto [k, v] : nb::borrow<nb::dict>(dict)) {
+      std::string name = str_of(k);
+      if (e.getTensorIOMode(name) != mode) {
+        const char* kind = mode == TensorIOMode::kINPUT ? "input" : "output";
+        raise(PyExc_ValueError, "infer: '" + name + "' is not an " + kind + " of the engine (" + kind + "s: " + names_of(e, mode) + ")");
+      }
+    }
+  };
+  Py_ssize_t nb_inputs = 0, nb_given = 0;
+  for (const auto& io : st.io) {
+    if (io.mode == TensorIOMode::kINPUT) nb_inputs += PyDict_GetItem(feed.ptr(), io.key.ptr()) != nullptr;
+    else if (given) nb_given += PyDict_GetItem(given, io.key.ptr()) != nullptr;
   }
-  nb::dict given = outputs.is_none() ? nb::dict() : nb::borrow<nb::dict>(outputs);
-  for (auto [k, v] : given) {
-    std::string name = str_of(k);
-    if (e.getTensorIOMode(name) != TensorIOMode::kOUTPUT)
-      raise(PyExc_ValueError, "infer: '" + name + "' is not an output of the engine (outputs: " + names_of(e, TensorIOMode::kOUTPUT) + ")");
-  }
+  if (nb_inputs != PyDict_Size(feed.ptr())) check_keys(feed.ptr(), TensorIOMode::kINPUT);
+  if (given && nb_given != PyDict_Size(given)) check_keys(given, TensorIOMode::kOUTPUT);
   StreamChoice sc;
   if (!stream.is_none()) {
     sc.set = sc.user = true;
@@ -402,28 +420,31 @@ nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outp
   bool device_mode = false;      // a CUDA engine given a CUDA tensor: outputs stay on the device
   std::string device_framework;  // of the first CUDA input: outputs become its tensors
   int device = c.device;
-  for (int i = 0; i < e.getNbIOTensors(); ++i) {
-    std::string name = e.getIOTensorName(i);
-    if (e.getTensorIOMode(name) != TensorIOMode::kINPUT) continue;
-    if (!d.contains(name.c_str()))
+  for (const auto& io : st.io) {
+    if (io.mode != TensorIOMode::kINPUT) continue;
+    const std::string& name = io.name;
+    PyObject* obj = PyDict_GetItem(feed.ptr(), io.key.ptr());
+    if (!obj)
       raise(PyExc_ValueError, "infer: missing input '" + name + "' (inputs: " + names_of(e, TensorIOMode::kINPUT) + ")");
-    ins.push_back(take_input(c, name, d[name.c_str()], sc));
+    ins.push_back(take_input(c, name, obj, sc));
     if (cuda && ins.back().t.where == Where::kDevice && !device_mode) {
       device_mode = true;
       device_framework = ins.back().t.framework;
     }
   }
   bool sync = !device_mode;
-  for (int i = 0; i < e.getNbIOTensors(); ++i) {
-    std::string name = e.getIOTensorName(i);
-    if (e.getTensorIOMode(name) != TensorIOMode::kOUTPUT) continue;
+  for (const auto& io : st.io) {
+    if (io.mode != TensorIOMode::kOUTPUT) continue;
+    const std::string& name = io.name;
     Output o{name, e.getTensorDataType(name), c.ctx->getTensorShape(name)};
+    o.key = io.key;
     for (int64_t x : o.dims) o.dynamic = o.dynamic || x < 0;
-    if (given.contains(name.c_str())) {
+    PyObject* user = given ? PyDict_GetItem(given, io.key.ptr()) : nullptr;
+    if (user) {
       std::string what = "infer: output '" + name + "'";
       if (o.dynamic)
         raise(PyExc_ValueError, what + " has a shape only the run tells (data-dependent): leave it out of outputs=");
-      nb::handle obj = given[name.c_str()];
+      nb::handle obj(user);
       o.user = import_tensor(obj, what, true, &sc);
       check_tensor(o.user, what, o.type, cuda, true, &o.dims);
       o.object = nb::borrow(obj);
@@ -493,7 +514,7 @@ nb::dict infer(PyContext& c, nb::handle feed, nb::handle stream, nb::handle outp
     } else if (!o.object.is_valid()) {
       o.object = new_host_array(o);
     }
-    result[o.name.c_str()] = o.object;
+    if (PyDict_SetItem(result.ptr(), o.key.ptr(), o.object.ptr()) != 0) throw nb::python_error();
   }
   return result;
 }
