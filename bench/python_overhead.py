@@ -87,7 +87,7 @@ def main():
     if not kiln.OnnxParser(network, logger).parse_from_file(path):
         sys.exit(f"cannot parse {path}")
     inp = network.get_input(0)
-    profiles = {inp.name: shape} if -1 in inp.shape else {}
+    profiles = {inp.name: shape} if -1 in inp.shape else None
     engine = kiln.build(path, fp16=args.fp16, backend=args.device, profiles=profiles)
     name = inp.name
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
