@@ -158,11 +158,12 @@ def build(onnx, *, fp16: bool = False, bf16: bool = False, tf32: bool = True, st
 
     profiles: a dict {input name: (min, opt, max)} or {input name: shape} (min = opt = max), or a
     list of such dicts (one optimization profile each). workspace: bytes of MemoryPoolType.WORKSPACE.
-    backend: Backend.CPU/CUDA/AUTO or 'cpu'/'cuda'/'auto'. Raises KilnError with the logged errors
-    on failure. INT8 (int8=True, calibrator=...) raises NotImplementedError: kiln has no INT8 yet.
+    backend: Backend.CPU/CUDA/AUTO or 'cpu'/'cuda'/'auto'. int8=True (implied by calibrator=, an
+    IInt8Calibrator subclass) builds INT8 as `kiln --int8` does: the calibrator's batches give the
+    scales (a model with Q/DQ nodes needs none); CPU engines simulate INT8, CUDA engines compute in
+    float for now. Raises KilnError with the logged errors on failure, and what a Python calibrator
+    raised.
     """
-    if int8 or calibrator is not None:
-        raise NotImplementedError("kiln.build: INT8 calibration is not implemented in kiln's builder yet")
     log = _CollectingLogger(logger if logger is not None else Logger(Logger.WARNING))
     builder = Builder(log)
     network = builder.create_network()
@@ -177,9 +178,12 @@ def build(onnx, *, fp16: bool = False, bf16: bool = False, tf32: bool = True, st
     config = builder.create_builder_config()
     with warnings.catch_warnings():  # fp16=/bf16= are kiln's own arguments, not TensorRT's deprecated flags
         warnings.simplefilter("ignore", DeprecationWarning)
-        for on, flag in ((fp16, BuilderFlag.FP16), (bf16, BuilderFlag.BF16), (strict, BuilderFlag.OBEY_PRECISION_CONSTRAINTS)):
+        for on, flag in ((fp16, BuilderFlag.FP16), (bf16, BuilderFlag.BF16), (int8 or calibrator is not None, BuilderFlag.INT8),
+                         (strict, BuilderFlag.OBEY_PRECISION_CONSTRAINTS)):
             if on:
                 config.set_flag(flag)
+    if calibrator is not None:
+        config.int8_calibrator = calibrator
     if not tf32:
         config.clear_flag(BuilderFlag.TF32)
     if workspace is not None:

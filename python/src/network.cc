@@ -146,8 +146,8 @@ void bind_network(nb::module_& m) {
       .value("STRONGLY_TYPED", NetworkFlag::STRONGLY_TYPED, "Not supported by kiln (NotImplementedError).");
 
   auto flag = nb::enum_<Flag>(m, "BuilderFlag", nb::is_arithmetic(),
-      "Builder options. Supported: FP16, BF16, INT8 (recorded; INT8 kernels are not implemented yet, layers "
-      "compute in float), TF32 (on by default), OBEY_PRECISION_CONSTRAINTS (= STRICT_TYPES, deprecated). "
+      "Builder options. Supported: FP16, BF16, INT8 (calibrated; CPU engines simulate INT8, CUDA engines compute "
+      "in float for now), TF32 (on by default), OBEY_PRECISION_CONSTRAINTS (= STRICT_TYPES, deprecated). "
       "Accepted without effect: GPU_FALLBACK (no DLA: every layer runs on the GPU or as a CPU fallback "
       "layer), DISABLE_TIMING_CACHE (kiln does no tactic timing yet), DIRECT_IO (I/O keeps its types). "
       "set_flag raises NotImplementedError for the others.");

@@ -279,7 +279,9 @@ class Calibrators(unittest.TestCase):
         profile = builder.create_optimization_profile()
         profile.set_shape("x", (1, 4), (2, 4), (4, 4))
         config.add_optimization_profile(profile)
-        config.set_flag(kiln.BuilderFlag.INT8)
+        with warnings.catch_warnings():  # deprecated in TensorRT 10.12 (tested in Deprecated)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            config.set_flag(kiln.BuilderFlag.INT8)
         calib = self.make(kiln.IInt8MinMaxCalibrator)
         calib.read_calibration_cache = lambda: None
         config.int8_calibrator = calib
@@ -303,8 +305,19 @@ class Calibrators(unittest.TestCase):
             config.int8_calibrator = object()
         config.int8_calibrator = None
         self.assertIsNone(config.int8_calibrator)
-        with self.assertRaises(NotImplementedError):
-            kiln.build(models.mlp().SerializeToString(), int8=True, calibrator=calib)
+
+    def test_kiln_build_with_a_calibrator(self):
+        calib = self.make(kiln.IInt8MinMaxCalibrator)
+        calib.read_calibration_cache = lambda: None
+        engine = kiln.build(models.mlp().SerializeToString(), calibrator=calib, backend="cpu", logger=quiet(),
+                            profiles={"x": ((1, 4), (2, 4), (4, 4))})
+        self.assertIsNotNone(engine)
+        self.assertTrue(calib.written.startswith(b"TRT-8601-MinMaxCalibration"))
+        failing = self.make(kiln.IInt8EntropyCalibrator2, fail="get_batch")
+        failing.read_calibration_cache = lambda: None  # no cache: the builder asks for batches
+        with self.assertRaisesRegex(ValueError, "no data today"):  # what the calibrator raised
+            kiln.build(models.mlp().SerializeToString(), int8=True, backend="cpu", logger=quiet(), calibrator=failing,
+                       profiles={"x": ((1, 4), (2, 4), (4, 4))})
 
 
 if __name__ == "__main__":
