@@ -9,8 +9,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 KNOWN=(  # file:included header, with why it is still here
-  "src/backends/cuda/cuda_engine.cc:backends/cpu/executor.h"   # CPU fallback layers: to go through the engine (issue 19)
-  "src/backends/cuda/cuda_engine.cc:engine/memory_plan.h"      # the arena plan: to move below the backends (issue 19)
 )
 rules=(
   "src/core:onnx/ passes/ quant/ tuning/ engine/ backends/ ir/"

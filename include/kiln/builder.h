@@ -61,6 +61,8 @@ class OptimizationProfile {
 enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES };
 enum class MemoryPoolType { kWORKSPACE };
 enum class BackendKind { kAUTO, kCPU, kCUDA };
+// "auto", "cpu", "cuda": the name of the backend (as Engine::getBackend() returns it).
+const char* backendName(BackendKind b);
 
 // Receives build progress, as TensorRT's IProgressMonitor: phases (optionally nested) with a
 // number of steps each. stepComplete returning false cancels the build.

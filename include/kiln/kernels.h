@@ -9,7 +9,7 @@ struct KernelInfo {
   std::string backend;  // "cpu" or "cuda"
   std::string domain;   // "" for ai.onnx, "kiln" for fused ops
   std::string op;
-  std::string tactic;   // the id recorded in engines, e.g. "cuda.conv"
+  std::string tactic;   // the id (or, where the build picks an algorithm, the id's family) recorded in engines, e.g. "cuda.conv"
 };
 
 // Every kernel of every backend in this build, by backend, domain and op.

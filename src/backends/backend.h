@@ -59,4 +59,15 @@ class BackendEngine {
   virtual Expected<std::unique_ptr<BackendContext>> create_context() = 0;
 };
 
+// The tactic of a layer the builder assigned to the CPU inside another backend's engine (that
+// backend has no kernel for it, or its check() refused): the layer runs on the host through
+// the HostLayerFn the engine hands the backend, with its inputs copied in and outputs out.
+constexpr const char* kHostFallbackTactic = "cpu.fallback";
+
+// Runs one layer on the host: the CPU backend's kernels, handed to other backends by the engine
+// (backends never include each other). `scope` holds the outer values a subgraph-carrying layer
+// (If, Loop, Scan) reads, in the order of Node::implicit_inputs(); empty for other layers.
+using HostLayerFn = std::function<Expected<std::vector<Tensor>>(
+    const Node& node, const std::vector<const Tensor*>& inputs, const std::vector<const Tensor*>& scope)>;
+
 }  // namespace kiln

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "core/dtype.h"
+#include "kiln/builder.h"
 #include "kiln/logger.h"
 #include "kiln/types.h"
 
@@ -15,6 +16,14 @@ void StderrLogger::log(Severity severity, const char* message) noexcept {
 
 size_t tensorTypeSize(TensorType t) { return dtype_size(static_cast<DataType>(t)); }
 const char* tensorTypeName(TensorType t) { return dtype_name(static_cast<DataType>(t)); }
+
+const char* backendName(BackendKind b) {
+  switch (b) {
+    case BackendKind::kCPU: return "cpu";
+    case BackendKind::kCUDA: return "cuda";
+    default: return "auto";
+  }
+}
 
 std::string dimsToString(const Dims& d) {
   std::string s;

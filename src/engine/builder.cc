@@ -4,17 +4,16 @@
 #include <algorithm>
 #include <array>
 #include <new>
+#include <optional>
 #include <set>
 
 #include "backends/cpu/executor.h"
-#ifdef KILN_WITH_CUDA
-#include "backends/cuda/cuda_engine.h"
-#include "backends/cuda/launch.h"
-#endif
+#include "backends/memory_plan.h"
+#include "backends/registry.h"
 #include "core/mapped_file.h"
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
-#include "engine/memory_plan.h"
+#include "engine/host_layer.h"
 #include "engine/shape_eval.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
@@ -100,11 +99,8 @@ std::unique_ptr<Network> Builder::createNetwork() { return std::unique_ptr<Netwo
 
 namespace {
 
-// The profiles to record: the user's, checked against the network, or one made of the static
-// input shapes when every input is static. A dynamic input without a range is an error.
 // The largest leading dim of a rank-4 input at any profile's opt shape (0 if none): the batch
 // the engine is tuned for, as TensorRT picks tactics at the opt shape.
-constexpr int64_t kChannelsLastMinBatch = 32;
 int64_t opt_batch(const std::vector<std::vector<engine::ProfileShapes>>& profiles) {
   int64_t b = 0;
   for (const auto& prof : profiles)
@@ -113,6 +109,8 @@ int64_t opt_batch(const std::vector<std::vector<engine::ProfileShapes>>& profile
   return b;
 }
 
+// The profiles to record: the user's, checked against the network, or one made of the static
+// input shapes when every input is static. A dynamic input without a range is an error.
 Expected<std::vector<std::vector<engine::ProfileShapes>>> resolve_profiles(const Graph& g, const BuilderConfig& c) {
   std::vector<std::vector<engine::ProfileShapes>> out;
   if (c.profiles().empty()) {
@@ -164,52 +162,61 @@ Expected<std::vector<std::vector<engine::ProfileShapes>>> resolve_profiles(const
   return out;
 }
 
-// CUDA when asked or (auto) when a GPU is usable; otherwise the CPU reference backend.
-Expected<std::string> pick_backend(const BuilderConfig& c, Logger& logger, engine::EngineModel& model) {
-  BackendKind want = c.getBackend();
-#ifdef KILN_WITH_CUDA
-  if (want != BackendKind::kCPU) {
-    auto dev = cuda::query_device();
-    if (dev) {
-      model.device_name = dev->name;
-      model.cc_major = dev->cc_major;
-      model.cc_minor = dev->cc_minor;
-      logger.log(Logger::Severity::kINFO, ("building for CUDA on " + dev->name + " (sm_" + std::to_string(dev->cc_major) +
-                                           std::to_string(dev->cc_minor) + ", cuDNN " + std::to_string(dev->cudnn_version) +
-                                           ", cuBLASLt " + std::to_string(dev->cublaslt_version) + ")").c_str());
-      return std::string("cuda");
-    }
-    if (want == BackendKind::kCUDA) return err("--backend=cuda: ", dev.status().message());
-    logger.log(Logger::Severity::kINFO, ("no usable GPU (" + dev.status().message() +
-                                         "): building for the CPU reference backend").c_str());
+// The backend asked for, or (auto) the first accelerator in the registry whose device is usable,
+// else the CPU reference backend. The device it builds for is recorded in the engine.
+Expected<const BackendProvider*> pick_backend(const BuilderConfig& c, Logger& logger, engine::EngineModel& model) {
+  const BackendRegistry& registry = BackendRegistry::global();
+  auto use = [&](const BackendProvider* p, const DeviceRecord& d) {
+    model.backend = p->name();
+    model.device_name = d.name;
+    model.cc_major = d.cc_major;
+    model.cc_minor = d.cc_minor;
+    model.device_libraries = d.libraries;
+    logger.log(Logger::Severity::kINFO, ("building for " + d.summary).c_str());
+    return p;
+  };
+  const BackendKind want = c.getBackend();
+  if (want != BackendKind::kAUTO) {
+    const std::string name = backendName(want);
+    const BackendProvider* p = registry.find(name);
+    if (!p) return err("the ", name, " backend is not available in this build of kiln (CMake found no toolkit for it)");
+    auto dev = p->probe();
+    if (!dev) return err("--backend=", name, ": ", dev.status().message());
+    return use(p, *dev);
   }
-#else
-  if (want == BackendKind::kCUDA) return err("the CUDA backend is not available in this build of kiln (built without a CUDA toolkit)");
-  if (want == BackendKind::kAUTO)
-    logger.log(Logger::Severity::kINFO, "this build of kiln has no CUDA backend: building for the CPU reference backend");
-#endif
-  if (want == BackendKind::kCPU) logger.log(Logger::Severity::kINFO, "building for the CPU reference backend");
+  std::string why;
+  for (const auto& p : registry.all()) {
+    if (!p->accelerator()) continue;
+    auto dev = p->probe();
+    if (dev) return use(p.get(), *dev);
+    why += std::string(why.empty() ? "" : "; ") + "no usable " + p->name() + " device (" + dev.status().message() + ")";
+  }
+  logger.log(Logger::Severity::kINFO, ((why.empty() ? std::string("this build of kiln has no accelerator backend") : why) +
+                                       ": building for the CPU reference backend").c_str());
+  const BackendProvider* cpu = registry.find(backendName(BackendKind::kCPU));
+  if (!cpu) return err("this build of kiln has no CPU backend");
+  model.backend = cpu->name();
   model.device_name = "cpu";
-  return std::string("cpu");
+  return cpu;
 }
 
-// One tactic per node: the backend's kernel choice, or (CUDA) a CPU fallback with its reason.
-std::vector<std::string> choose_tactics(const Graph& g, const std::string& backend, Logger& logger) {
-  std::vector<std::string> tactics;
-  for (const auto& n : g.nodes()) {
-    std::string t = "cpu.reference." + n->op_type;
-#ifdef KILN_WITH_CUDA
-    if (backend == "cuda") {
-      std::string why;
-      t = cuda::choose_tactic(*n, &why);
-      if (t == cuda::kFallbackTactic)
-        logger.log(Logger::Severity::kWARNING, (n->label() + " runs on the CPU (fallback): " + why).c_str());
-    }
-#endif
-    logger.log(Logger::Severity::kVERBOSE, (n->label() + " -> tactic " + t).c_str());
-    tactics.push_back(t);
+// One tactic per node. A layer the backend does not take goes to the CPU (kHostFallbackTactic,
+// with the reason as a warning); the backend picks the others' tactics, algorithms included,
+// at the first profile's opt shapes.
+Status choose_tactics(const Graph& g, const BackendProvider& backend, const ValueShapes& opt,
+                      const BackendOptions& options, Logger& logger, std::vector<std::string>& tactics) {
+  tactics.assign(g.nodes().size(), "");
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const Node& n = *g.nodes()[i];
+    Support s = backend.supports(n);
+    if (s.ok) continue;
+    tactics[i] = kHostFallbackTactic;
+    logger.log(Logger::Severity::kWARNING, (n.label() + " runs on the CPU (fallback): " + s.reason).c_str());
   }
-  return tactics;
+  KILN_RETURN_IF_ERROR(backend.select_tactics(g, opt, options, engine::host_layer(), tactics));
+  for (size_t i = 0; i < g.nodes().size(); ++i)
+    logger.log(Logger::Severity::kVERBOSE, (g.nodes()[i]->label() + " -> tactic " + tactics[i]).c_str());
+  return Status::ok();
 }
 
 // External data is mapped, not copied: a file truncated since the import would raise SIGBUS
@@ -225,7 +232,7 @@ Status check_mapped_files(const Graph& g) {
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
-  KILN_ASSIGN_OR_RETURN(model.backend, pick_backend(c, logger, model));
+  KILN_ASSIGN_OR_RETURN(const BackendProvider* backend, pick_backend(c, logger, model));
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
   // INT8 (issue 13): activation scales from the cache or calibration, on the graph as imported.
   quant::CalibrationResult int8;
@@ -242,20 +249,10 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     pctx.evaluate = cpu::run_node;  // the host evaluates constant subgraphs
     if (c.getFlag(BuilderFlag::kFP16)) pctx.reduced_precision = DataType::kFloat16;
     else if (c.getFlag(BuilderFlag::kBF16)) pctx.reduced_precision = DataType::kBFloat16;
-    // cuDNN's float16 tensor-core convolutions are NHWC-native (NCHW costs a transform each way),
-    // which pays off at large batches; at batch 1 the NCHW path measured faster (ResNet-50 on
-    // H100: 0.60 ms NCHW vs 2.39 ms NHWC; b8 1.18 vs 2.51, b16 1.90 vs 5.13, b32 3.48 vs 3.46,
-    // b64 6.82 vs 2.23), so the layout follows the profiles' opt batch.
-    pctx.channels_last = model.backend == "cuda" && pctx.reduced_precision == DataType::kFloat16 &&
-                         opt_batch(profiles) >= kChannelsLastMinBatch;
-#ifdef KILN_WITH_CUDA
-    if (model.backend == "cuda")
-      pctx.has_kernel = [](const std::string& domain, const std::string& op) {
-        for (const auto& e : cuda::CudaKernelTable::global().entries())
-          if (e.domain == domain && e.op == op) return true;
-        return false;
-      };
-#endif
+    // Float16 convolutions channels-last or not: the backend's answer for its device and the
+    // profiles' opt batch (the CUDA backend: a batch threshold measured per GPU).
+    pctx.channels_last = pctx.reduced_precision == DataType::kFloat16 && backend->prefers_channels_last(opt_batch(profiles));
+    pctx.has_kernel = [backend](const std::string& domain, const std::string& op) { return backend->has_kernel(domain, op); };
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");
   } else {
@@ -268,24 +265,16 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     for (const auto& x : missing) m += "\n  " + x;
     return Status::error(m);
   }
-  if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
-  int step = 0;
   // INT8: scales into the engine; on the CPU, Conv/MatMul/Gemm simulate INT8 (quant/fake_quantize.h).
-  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8, quant::apply_int8(g, int8.scales, model.backend == "cpu"));
+  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8,
+                        quant::apply_int8(g, int8.scales, model.backend == backendName(BackendKind::kCPU)));
   for (const auto& [name, scale] : int8.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
   for (const auto& w : q8.weights) model.int8_weight_scales.push_back({w.tensor, w.scales, w.axis, w.layer});
   if (!int8.scales.empty()) model.int8_calibration = int8.from_cache ? "cache" : "calibrated";
   const std::set<const Node*> int8_simulated(q8.simulated.begin(), q8.simulated.end());
-  model.tactics = choose_tactics(g, model.backend, logger);
-  for (const auto& n : g.nodes()) {
-    const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
-    model.precisions.push_back(out ? dtype_name(out->dtype) : "");
-    if (int8_simulated.count(n.get())) model.precisions.back() += " (INT8 simulated: quantized input and weights)";
-    else if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
-    if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
-  }
-  if (pm) pm->phaseFinish("Tactic selection");
-  // Shape-check every profile at min, opt and max; the arena is sized at max.
+  // Shape-check every profile at min, opt and max; the arena is sized at max; tactics are picked
+  // at the first profile's opt shapes.
+  std::optional<ValueShapes> opt_shapes;
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
     for (int k = 0; k < 3; ++k) {
       std::map<std::string, std::vector<int64_t>> dims;
@@ -293,16 +282,17 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
       auto shapes = engine::evaluate_shapes(g, dims);
       if (!shapes) return err("profile ", pi, " (", k == 0 ? "min" : k == 1 ? "opt" : "max", " shapes): ",
                               shapes.status().message());
+      if (k == 1 && pi == 0) opt_shapes = *shapes;
       if (k != 2) continue;
       // The activation arena at the max shapes, laid out as the backends lay it out.
-      auto plan = engine::plan_graph_memory(
+      auto plan = plan_graph_memory(
           g, *shapes,
           [&](size_t i) {
             for (const Value* o : g.nodes()[i]->outputs)
               if (o && !shapes->values.count(o)) return true;
             return false;
           },
-          [&](size_t i) { return engine::is_view_op(*g.nodes()[i]); });
+          [&](size_t i) { return is_view_op(*g.nodes()[i]); });
       model.activation_bytes = std::max(model.activation_bytes, plan.arena_bytes);
       char line[160];
       std::snprintf(line, sizeof line, "Activation memory (profile %zu, max shapes): arena %llu bytes, lower bound %llu bytes (ratio %.3f)",
@@ -311,6 +301,21 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
       logger.log(Logger::Severity::kINFO, line);
     }
   }
+  if (pm) pm->phaseStart("Tactic selection", nullptr, static_cast<int>(g.nodes().size()));
+  BackendOptions bopts;
+  bopts.workspace_bytes = c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE);
+  bopts.tf32 = c.getFlag(BuilderFlag::kTF32);
+  if (!opt_shapes) return err("the engine has no optimization profile");
+  KILN_RETURN_IF_ERROR(choose_tactics(g, *backend, *opt_shapes, bopts, logger, model.tactics));
+  int step = 0;
+  for (const auto& n : g.nodes()) {
+    const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
+    model.precisions.push_back(out ? dtype_name(out->dtype) : "");
+    if (int8_simulated.count(n.get())) model.precisions.back() += " (INT8 simulated: quantized input and weights)";
+    else if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
+    if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
+  }
+  if (pm) pm->phaseFinish("Tactic selection");
   model.options = {c.getFlag(BuilderFlag::kFP16), c.getFlag(BuilderFlag::kBF16), c.getFlag(BuilderFlag::kINT8),
                    c.getFlag(BuilderFlag::kTF32),  c.getFlag(BuilderFlag::kSTRICT_TYPES),
                    c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE)};

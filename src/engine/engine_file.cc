@@ -36,6 +36,7 @@ Expected<std::string> serialize(const EngineModel& m) {
   h.mutable_device()->set_name(m.device_name);
   h.mutable_device()->set_cc_major(m.cc_major);
   h.mutable_device()->set_cc_minor(m.cc_minor);
+  h.mutable_device()->set_libraries(m.device_libraries);
   auto* o = h.mutable_options();
   o->set_fp16(m.options.fp16);
   o->set_bf16(m.options.bf16);
@@ -205,6 +206,7 @@ Expected<EngineModel> deserialize(std::shared_ptr<const std::byte> data, size_t 
   m.device_name = h.device().name();
   m.cc_major = h.device().cc_major();
   m.cc_minor = h.device().cc_minor();
+  m.device_libraries = h.device().libraries();
   const auto& o = h.options();
   m.options = {o.fp16(), o.bf16(), o.int8(), o.tf32(), o.strict_types(), o.workspace_bytes()};
   m.activation_bytes = h.activation_bytes();

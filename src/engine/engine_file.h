@@ -22,7 +22,8 @@
 
 namespace kiln::engine {
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: tactic ids name the algorithm (cuda.conv.cudnn.<algo>...), the device records its libraries.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kWeightAlignment = 256;
 extern const char* const kKilnVersion;
 
@@ -52,6 +53,7 @@ struct EngineModel {
   std::string backend = "cpu";
   std::string device_name = "cpu";
   int cc_major = 0, cc_minor = 0;
+  std::string device_libraries;         // e.g. "cuDNN 91400, cuBLASLt 130100" (CUDA engines)
   BuildOptionsRecord options;
   std::vector<std::vector<ProfileShapes>> profiles;
   uint64_t activation_bytes = 0;

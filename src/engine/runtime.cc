@@ -7,13 +7,11 @@
 #include <mutex>
 #include <new>
 
-#include "backends/cpu/cpu_engine.h"
-#ifdef KILN_WITH_CUDA
-#include "backends/cuda/cuda_engine.h"
-#endif
+#include "backends/registry.h"
 #include "core/mapped_file.h"
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
+#include "engine/host_layer.h"
 #include "engine/shape_eval.h"
 #include "kiln/runtime.h"
 
@@ -291,25 +289,21 @@ Expected<std::unique_ptr<EngineImpl>> load(std::shared_ptr<const std::byte> data
   impl->model = std::move(model);
   impl->logger = &logger;
   const auto& m = impl->model;
-  if (m.backend == "cpu") {
-    KILN_ASSIGN_OR_RETURN(impl->backend, cpu::create_cpu_engine(*m.graph));
-    return impl;
-  }
-  if (m.backend != "cuda") return err("engine names an unknown backend '", m.backend, "'; rebuild the engine");
-#ifdef KILN_WITH_CUDA
-  auto dev = cuda::query_device();
-  if (!dev) return err("engine was built for CUDA (", m.device_name, "), but ", dev.status().message());
-  if (dev->cc_major != m.cc_major || dev->cc_minor != m.cc_minor || dev->name != m.device_name)
-    return err("engine was built for ", m.device_name, " (sm_", m.cc_major, m.cc_minor, "); this GPU is ", dev->name,
-               " (sm_", dev->cc_major, dev->cc_minor, "): rebuild the engine on this machine");
-  cuda::EngineOptions opts;
+  const BackendProvider* backend = BackendRegistry::global().find(m.backend);
+  if (!backend)
+    return err("engine was built for the '", m.backend, "' backend (", m.device_name,
+               "), which this build of kiln does not have");
+  DeviceRecord built;
+  built.name = m.device_name;
+  built.cc_major = m.cc_major;
+  built.cc_minor = m.cc_minor;
+  built.libraries = m.device_libraries;
+  KILN_RETURN_IF_ERROR(backend->check_device(built));
+  BackendOptions opts;
   opts.workspace_bytes = m.options.workspace_bytes;  // --memPoolSize=workspace:N, 256 MiB by default
   opts.tf32 = m.options.tf32;
-  KILN_ASSIGN_OR_RETURN(impl->backend, cuda::create_engine(*m.graph, m.tactics, opts));
+  KILN_ASSIGN_OR_RETURN(impl->backend, backend->create_engine(*m.graph, m.tactics, opts, engine::host_layer()));
   return impl;
-#else
-  return err("engine was built for CUDA (", m.device_name, "); this build of kiln has no CUDA backend");
-#endif
 }
 }  // namespace
 

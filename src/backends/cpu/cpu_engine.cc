@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "backends/cpu/executor.h"
+#include "backends/cpu/kernel_table.h"
+#include "backends/registry.h"
 
 namespace kiln::cpu {
 
@@ -85,5 +87,43 @@ Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph) {
   KILN_ASSIGN_OR_RETURN(auto ex, Executor::create(graph));
   return std::unique_ptr<BackendEngine>(new CpuEngine(graph, std::move(ex)));
 }
+
+namespace {
+
+// The reference backend: every layer on the host, tactic "cpu.reference.<op>" (one kernel per op).
+class CpuProvider : public BackendProvider {
+ public:
+  const char* name() const override { return "cpu"; }
+  bool accelerator() const override { return false; }
+  Expected<DeviceRecord> probe() const override {
+    DeviceRecord d;
+    d.summary = "the CPU reference backend";
+    return d;
+  }
+  Status check_device(const DeviceRecord&) const override { return Status::ok(); }
+  Support supports(const Node&) const override { return Support::yes(); }  // unsupported_ops() is the builder's check
+  bool has_kernel(const std::string& domain, const std::string& op) const override {
+    return KernelTable::global().find(domain, op) != nullptr;
+  }
+  bool prefers_channels_last(int64_t) const override { return false; }
+  Status select_tactics(const Graph& g, const ValueShapes&, const BackendOptions&, const HostLayerFn&,
+                        std::vector<std::string>& tactics) const override {
+    for (size_t i = 0; i < g.nodes().size(); ++i) tactics[i] = "cpu.reference." + g.nodes()[i]->op_type;
+    return Status::ok();
+  }
+  Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>&,
+                                                         const BackendOptions&, const HostLayerFn&) const override {
+    return create_cpu_engine(g);
+  }
+  std::vector<std::array<std::string, 3>> kernels() const override {
+    std::vector<std::array<std::string, 3>> out;
+    for (const auto& [domain, op] : KernelTable::global().list()) out.push_back({domain, op, "cpu.reference." + op});
+    return out;
+  }
+};
+
+}  // namespace
+
+void register_cpu_backend(BackendRegistry& r) { r.add(std::make_unique<CpuProvider>()); }
 
 }  // namespace kiln::cpu

@@ -2,10 +2,13 @@
 // host buffers. Inputs are read in place (views of the caller's memory); outputs are copied
 // into the caller's buffers.
 #pragma once
-#include "backends/backend.h"
+#include "backends/registry.h"
 
 namespace kiln::cpu {
 
 Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph);
+
+// Adds the CPU reference backend ("cpu") to the registry (engine/backend_list.cc).
+void register_cpu_backend(BackendRegistry& r);
 
 }  // namespace kiln::cpu

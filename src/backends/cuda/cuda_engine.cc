@@ -1,14 +1,15 @@
 #include "backends/cuda/cuda_engine.h"
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <set>
 #include <vector>
 
-#include "backends/cpu/executor.h"
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/launch.h"
-#include "engine/memory_plan.h"
+#include "backends/memory_plan.h"
+#include "core/log.h"
 
 namespace kiln::cuda {
 
@@ -36,16 +37,12 @@ Expected<DeviceInfo> query_device(int ordinal) {
   return info;
 }
 
-std::string choose_tactic(const Node& node, std::string* reason) {
-  const CudaKernelEntry* e = CudaKernelTable::global().choose(node, reason);
-  return e ? e->tactic : kFallbackTactic;
-}
-
 namespace {
 
 struct Layer {
   const Node* node = nullptr;
   const CudaKernelEntry* kernel = nullptr;  // null: CPU fallback
+  std::string tactic;                       // the recorded id
 };
 
 class CudaEngine : public BackendEngine {
@@ -70,8 +67,13 @@ class CudaContext : public BackendContext {
   Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer,
                  const OutputSink& sink) override;
   uint64_t arena_bytes() const override { return arena_size_; }
+  // Build time: runs each layer whose kernel selects once, in a fresh state, and writes the id
+  // it picked into tactics[i]. Inputs and outputs are wherever io and the arena put them.
+  Status select(const std::map<std::string, void*>& io, std::vector<std::string>& tactics);
+  void* arena() const { return arena_; }
 
  private:
+  void fill_launch(LaunchContext& lc, size_t i, const std::map<std::string, void*>& io, cudaStream_t stream);
   void* resolve(const Value* v, const std::map<std::string, void*>& io) const;
   std::vector<int64_t> dims_of(const Value* v) const;
   Status run_fallback(const Layer& l, LaunchContext& lc, const std::map<std::string, void*>& io, const OutputSink& sink);
@@ -92,6 +94,7 @@ class CudaContext : public BackendContext {
   std::map<const Value*, const Value*> alias_;  // view output -> the value whose bytes it shows
   std::map<const Value*, Tensor> host_dyn_;     // data-dependent shapes: CPU fallback results, this run
   std::map<const Value*, void*> const_ptr_;
+  std::vector<std::unique_ptr<LayerState>> states_;  // per layer: the kernel's plans in this context
 };
 
 // cuDNN and cuBLASLt handles cost milliseconds and host memory to make, and making and
@@ -151,6 +154,7 @@ Status CudaContext::init() {
   device_ = h.device;
   cublaslt_ = h.lt;
   cudnn_ = h.dnn;
+  states_.resize(engine_.layers.size());
   if (engine_.options.workspace_bytes) KILN_CUDA_CHECK(cudaMalloc(&workspace_, engine_.options.workspace_bytes));
   return Status::ok();
 }
@@ -212,7 +216,7 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
     }
   }
   // 3. Plan the arena over the remaining activations; views share their source's block.
-  auto plan = engine::plan_graph_memory(
+  auto plan = plan_graph_memory(
       g, shapes, [&](size_t i) { return !skip_[i]; },
       [&](size_t i) { return engine_.layers[i].kernel && engine_.layers[i].kernel->view && !dynamic_[i]; });
   offset_ = std::move(plan.offsets);
@@ -277,8 +281,8 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
     scope_args.push_back(&scope[i]);
   }
   KILN_CUDA_CHECK(cudaStreamSynchronize(lc.stream));
-  KILN_ASSIGN_OR_RETURN(auto outs, implicit.empty() ? cpu::run_node(*l.node, args)
-                                                    : cpu::run_node_in_scope(*l.node, args, scope_args));
+  if (!engine_.options.host) return lc.fail("runs on the host, but the engine gave the CUDA backend no host kernels");
+  KILN_ASSIGN_OR_RETURN(auto outs, engine_.options.host(*l.node, args, scope_args));
   for (size_t k = 0; k < lc.outputs.size(); ++k) {
     const Value* v = l.node->outputs[k];
     if (!v) continue;
@@ -310,6 +314,50 @@ Status CudaContext::run_fallback(const Layer& l, LaunchContext& lc, const std::m
   return Status::ok();
 }
 
+void CudaContext::fill_launch(LaunchContext& lc, size_t i, const std::map<std::string, void*>& io, cudaStream_t stream) {
+  const Node& n = *engine_.layers[i].node;
+  lc.stream = stream;
+  lc.workspace = workspace_;
+  lc.workspace_bytes = engine_.options.workspace_bytes;
+  lc.cublaslt = cublaslt_;
+  lc.cudnn = cudnn_;
+  lc.tf32 = engine_.options.tf32;
+  lc.tactic = engine_.layers[i].tactic;
+  lc.state = &states_[i];
+  for (const Value* v : n.inputs) {
+    lc.inputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
+    const Tensor* h = nullptr;
+    if (v && v->initializer) h = v->initializer;
+    else if (v && shapes_->values.count(v)) h = &shapes_->values.at(v);
+    lc.host_inputs.push_back(h);
+  }
+  for (const Value* v : n.outputs) lc.outputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
+}
+
+Status CudaContext::select(const std::map<std::string, void*>& io, std::vector<std::string>& tactics) {
+  if (!shapes_) return err("the context has no input shapes yet");
+  KILN_CUDA_CHECK(cudnnSetStream(cudnn_, nullptr));
+  for (size_t i = 0; i < engine_.layers.size(); ++i) {
+    const Layer& l = engine_.layers[i];
+    if (skip_[i] || dynamic_[i] || !l.kernel || !l.kernel->selects) continue;
+    LaunchContext lc(*l.node);
+    fill_launch(lc, i, io, nullptr);
+    bool all_placed = true;  // every operand has memory at the opt shapes
+    for (const auto& t : lc.inputs) all_placed = all_placed && (t.data || !t.numel());
+    for (const auto& t : lc.outputs) all_placed = all_placed && (t.data || !t.numel());
+    if (!all_placed) continue;
+    std::unique_ptr<LayerState> fresh;
+    lc.state = &fresh;
+    std::string id;
+    lc.selected = &id;
+    Status s = l.kernel->run(lc);
+    if (s) s = check(cudaStreamSynchronize(nullptr), "tactic selection");
+    if (!s) return s.message().rfind("node '", 0) == 0 ? s : s.with_context(l.node->label() + ": ");
+    if (!id.empty()) tactics[i] = id;  // an empty output (no work) keeps "<family>.heuristic"
+  }
+  return Status::ok();
+}
+
 Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer,
                             const OutputSink& sink) {
   if (!shapes_) return err("the context has no input shapes yet");
@@ -337,20 +385,7 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
     const Layer& l = engine_.layers[i];
     const Node& n = *l.node;
     LaunchContext lc(n);
-    lc.stream = stream;
-    lc.workspace = workspace_;
-    lc.workspace_bytes = engine_.options.workspace_bytes;
-    lc.cublaslt = cublaslt_;
-    lc.cudnn = cudnn_;
-    lc.tf32 = engine_.options.tf32;
-    for (const Value* v : n.inputs) {
-      lc.inputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
-      const Tensor* h = nullptr;
-      if (v && v->initializer) h = v->initializer;
-      else if (v && shapes_->values.count(v)) h = &shapes_->values.at(v);
-      lc.host_inputs.push_back(h);
-    }
-    for (const Value* v : n.outputs) lc.outputs.push_back(v ? DeviceTensor{resolve(v, io), v->dtype, dims_of(v)} : DeviceTensor{});
+    fill_launch(lc, i, io, stream);
     cudaEvent_t start = nullptr, stop = nullptr;
     if (timer) {
       KILN_CUDA_CHECK(cudaEventCreate(&start));
@@ -406,8 +441,8 @@ Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const
   const auto& nodes = graph.nodes();
   if (tactics.size() != nodes.size()) return err("engine has ", tactics.size(), " tactics for ", nodes.size(), " layers");
   for (size_t i = 0; i < nodes.size(); ++i) {
-    Layer l{nodes[i].get(), nullptr};
-    if (tactics[i] != kFallbackTactic) {
+    Layer l{nodes[i].get(), nullptr, tactics[i]};
+    if (tactics[i] != kHostFallbackTactic) {
       l.kernel = CudaKernelTable::global().find(nodes[i]->domain, nodes[i]->op_type, tactics[i]);
       if (!l.kernel)
         return err(nodes[i]->label(), ": tactic '", tactics[i], "' is unknown to this build of kiln; rebuild the engine");
@@ -430,6 +465,54 @@ Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const
     }
   }
   return std::unique_ptr<BackendEngine>(std::move(e));
+}
+
+Status select_tactics(const Graph& graph, const ValueShapes& shapes, const EngineOptions& options,
+                      std::vector<std::string>& tactics) {
+  const auto& nodes = graph.nodes();
+  bool any = false;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (tactics[i] == kHostFallbackTactic) continue;
+    std::string why;
+    const CudaKernelEntry* e = CudaKernelTable::global().choose(*nodes[i], &why);
+    if (!e) {
+      tactics[i] = kHostFallbackTactic;
+      log_warning(nodes[i]->label() + " runs on the CPU (fallback): " + why);
+      continue;
+    }
+    tactics[i] = e->selects ? e->tactic + ".heuristic" : e->tactic;
+    any = any || e->selects;
+  }
+  if (!any) return Status::ok();
+  KILN_ASSIGN_OR_RETURN(auto engine, create_engine(graph, tactics, options));
+  CudaContext ctx(static_cast<CudaEngine&>(*engine));
+  KILN_RETURN_IF_ERROR(ctx.init());
+  KILN_RETURN_IF_ERROR(ctx.prepare(shapes));
+  // The graph's inputs and outputs at the opt shapes, and the arena, hold arbitrary but finite
+  // numbers: bytes of 0x3C are 1.06 in float16 and 0.0115 in float32 and bfloat16.
+  std::map<std::string, void*> io;
+  struct Owned {
+    std::vector<void*> p;
+    ~Owned() { for (void* x : p) cudaFree(x); }
+  } owned;
+  std::vector<const Value*> ends(graph.inputs.begin(), graph.inputs.end());
+  ends.insert(ends.end(), graph.outputs.begin(), graph.outputs.end());
+  for (const Value* v : ends) {
+    auto d = shapes.dims.find(v);
+    if (d == shapes.dims.end() || io.count(v->name)) continue;
+    int64_t n = 1;
+    for (int64_t x : d->second) n *= x;
+    const size_t bytes = std::max<size_t>(dtype_nbytes(v->dtype, n), 1);
+    void* p = nullptr;
+    KILN_CUDA_CHECK(cudaMalloc(&p, bytes));
+    owned.p.push_back(p);
+    KILN_CUDA_CHECK(cudaMemset(p, 0x3C, bytes));
+    io[v->name] = p;
+  }
+  if (ctx.arena_bytes()) KILN_CUDA_CHECK(cudaMemset(ctx.arena(), 0x3C, ctx.arena_bytes()));
+  Status s = ctx.select(io, tactics);
+  if (!s) return s.with_context("tactic selection at the opt shapes: ");
+  return Status::ok();
 }
 
 }  // namespace kiln::cuda

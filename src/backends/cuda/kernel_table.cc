@@ -1,5 +1,7 @@
 #include "backends/cuda/launch.h"
 
+#include "core/log.h"
+
 namespace kiln::cuda {
 
 void register_cuda_attention_kernels(CudaKernelTable& t);  // kernels/attention.cu
@@ -37,9 +39,17 @@ const CudaKernelEntry* CudaKernelTable::choose(const Node& node, std::string* re
 
 const CudaKernelEntry* CudaKernelTable::find(const std::string& domain, const std::string& op,
                                              const std::string& tactic) const {
-  for (const auto& e : entries_)
-    if (e.domain == domain && e.op == op && e.tactic == tactic) return &e;
+  for (const auto& e : entries_) {
+    if (e.domain != domain || e.op != op) continue;
+    if (e.tactic == tactic) return &e;
+    if (e.selects && tactic.size() > e.tactic.size() + 1 && tactic.compare(0, e.tactic.size() + 1, e.tactic + ".") == 0)
+      return &e;
+  }
   return nullptr;
+}
+
+void log_recorded_unusable(const LaunchContext& ctx, const std::string& why, const std::string& instead) {
+  log_warning(ctx.node.label() + ": the recorded tactic " + ctx.tactic + " cannot run here (" + why + "); " + instead);
 }
 
 int64_t cuda_grid_for(int64_t n, int threads) {

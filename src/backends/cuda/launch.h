@@ -6,12 +6,22 @@
 //   t.add({"", "Relu", "cuda.elementwise", relu, check_relu});
 // A node whose check() says no (or that has no entry) runs on the CPU as a fallback layer,
 // with the transfer shown in the layer information.
+//
+// Tactics that pick an algorithm (cuDNN's, cuBLASLt's, a tile rule) pick it at build time, on
+// the build's GPU at the opt shapes: the builder runs such a layer once with ctx.selected set,
+// and the kernel writes its full id there ("cuda.conv.cudnn.implicit_precomp_gemm.tensor_op").
+// The engine records that id; at run time ctx.tactic holds it and the kernel runs that algorithm,
+// never deciding again. Where the recorded algorithm cannot run at some other shape of the
+// profile, the kernel picks again for that shape and says so in a warning (log_recorded_unusable).
+// Descriptors ("plans") live in the layer's per-context state (ctx.state): made with the
+// context's library handles, never shared between contexts, so no lock is held while launching.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +42,12 @@ struct DeviceTensor {
   template <class T> T* as() const { return static_cast<T*>(data); }
 };
 
+// A kernel's per-context state for one layer (its plans for the shapes seen). A context runs on
+// one thread at a time, so nothing locks it.
+struct LayerState {
+  virtual ~LayerState() = default;
+};
+
 struct LaunchContext {
   explicit LaunchContext(const Node& n) : node(n) {}
   const Node& node;
@@ -44,6 +60,21 @@ struct LaunchContext {
   cublasLtHandle_t cublaslt = nullptr;
   cudnnHandle_t cudnn = nullptr;
   bool tf32 = true;  // whether float32 math may use TF32 tensor cores
+  std::string tactic;                            // the layer's tactic id, as recorded in the engine
+  std::string* selected = nullptr;               // build time only: write the full tactic id here
+  std::unique_ptr<LayerState>* state = nullptr;  // this context's state slot for the layer
+
+  // The layer's state in this context, made on first use.
+  template <class S> S& state_as() {
+    if (!*state) *state = std::make_unique<S>();
+    return static_cast<S&>(**state);
+  }
+  // The part of the tactic id after `family` + "." ("" when the id is the family alone).
+  std::string tactic_rest(const std::string& family) const {
+    return tactic.size() > family.size() + 1 && tactic.compare(0, family.size() + 1, family + ".") == 0
+               ? tactic.substr(family.size() + 1)
+               : std::string();
+  }
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].data; }
   template <class... Args>
@@ -56,11 +87,17 @@ using CudaCheckFn = Support (*)(const Node&);
 
 struct CudaKernelEntry {
   std::string domain, op;
-  std::string tactic;       // stable id recorded in the engine, e.g. "cuda.elementwise"
+  std::string tactic;       // stable id recorded in the engine, e.g. "cuda.elementwise"; with
+                            // `selects`, the family every id of the kernel starts with ("cuda.conv")
   CudaKernelFn run = nullptr;
   CudaCheckFn check = nullptr;  // null: takes every node of this op
   bool view = false;        // output 0 is input 0's bytes (Reshape, Squeeze...): no launch
+  bool selects = false;     // picks an algorithm at build time (writes ctx.selected when set)
 };
+
+// A warning (kernels call it when they make a plan for new shapes, so once per layer, context and
+// shape): the recorded algorithm cannot run at these shapes, and what runs instead.
+void log_recorded_unusable(const LaunchContext& ctx, const std::string& why, const std::string& instead);
 
 class CudaKernelTable {
  public:
@@ -68,6 +105,7 @@ class CudaKernelTable {
   void add(CudaKernelEntry e) { entries_.push_back(std::move(e)); }
   // The first entry for the node's op whose check accepts it, or null (with why in `reason`).
   const CudaKernelEntry* choose(const Node& node, std::string* reason) const;
+  // The entry that runs tactic id `tactic` (its id, or an id of its family when it selects).
   const CudaKernelEntry* find(const std::string& domain, const std::string& op, const std::string& tactic) const;
   const std::vector<CudaKernelEntry>& entries() const { return entries_; }
 

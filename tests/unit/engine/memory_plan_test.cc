@@ -1,4 +1,4 @@
-#include "engine/memory_plan.h"
+#include "backends/memory_plan.h"
 
 #include <gtest/gtest.h>
 

@@ -16,6 +16,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cmath>
 
 #include "backends/cuda/cuda_status.h"
@@ -289,8 +290,8 @@ template <class T, int D, int W>
 Status launch_w(LaunchContext& ctx, const AttnArgs& a, int64_t bh) {
   constexpr size_t bytes = smem_bytes<D, W>();
   // Over 48 KiB of shared memory needs the opt-in, once per kernel (the first enqueue, before
-  // any CUDA graph capture).
-  static bool opted_in = false;
+  // any CUDA graph capture; contexts on several threads may both ask: harmless).
+  static std::atomic<bool> opted_in{false};
   if (!opted_in) {
     KILN_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<T, D, W>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     opted_in = true;

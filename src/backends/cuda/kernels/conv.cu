@@ -5,16 +5,20 @@
 //   whenever the pads are symmetric, which cuDNN requires; 1-D runs as 2-D with H = 1.
 // - Otherwise (asymmetric or negative pads, output_padding >= stride, bfloat16) a direct
 //   gather kernel computes each output element in float: slow but exact for every geometry.
-// Descriptors and the chosen algorithm are cached per node and shape.
+// Tactics: cuda.conv.cudnn.<algo>.<math> / cuda.conv_transpose.cudnn.<algo>.<math> (cuDNN's
+// heuristic picks the algorithm at build time, at the opt shapes; cudnn_algo.h names them) and
+// cuda.conv.direct / cuda.conv_transpose.direct (the gather kernel). Descriptors are planned per
+// context and shape (ConvState).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <array>
 #include <map>
-#include <mutex>
+#include <memory>
 
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/kernels/conv_nhwc.h"
+#include "backends/cuda/kernels/cudnn_algo.h"
 #include "backends/cuda/launch.h"
 #include "ir/activation.h"
 #include "ir/ops/conv_window.h"
@@ -158,6 +162,7 @@ struct ConvPlan {
   cudnnConvolutionDescriptor_t cd = nullptr;
   cudnnConvolutionFwdAlgo_t fwd{};
   cudnnConvolutionBwdDataAlgo_t bwd{};
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t ws = 0;
   ~ConvPlan() {
     if (xd) cudnnDestroyTensorDescriptor(xd);
@@ -167,19 +172,24 @@ struct ConvPlan {
   }
 };
 
-using ConvKey = std::array<int64_t, 20>;
-// Plans never change once built, so contexts on several threads share them: the mutex guards the
-// map only, not the launch (shared_ptr: a bounded cache's clear never frees a plan in use).
-std::mutex g_mu;
-std::map<ConvKey, std::shared_ptr<const ConvPlan>>& cache() {
-  static std::map<ConvKey, std::shared_ptr<const ConvPlan>> c;
-  return c;
-}
+using ConvKey = std::array<int64_t, 19>;
+// One layer's plans in one context, by shape.
+struct ConvState : LayerState {
+  std::map<ConvKey, std::unique_ptr<const ConvPlan>> plans;
+};
+
+// The algorithm a tactic id records: none (the heuristic picks: build time), the direct kernel,
+// or a cuDNN algorithm and math type.
+struct Recorded {
+  bool direct = false, cudnn = false;
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
 
 cudnnDataType_t cudnn_type(DataType t) { return t == DataType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
 
 // cuDNN descriptors for the plan's geometry; false (no error) when cuDNN cannot take it.
-Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win, ConvPlan& p) {
+Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win, const Recorded& rec, ConvPlan& p) {
   const DataType dt = ctx.outputs[0].dtype;
   if (dt != DataType::kFloat32 && dt != DataType::kFloat16) return false;
   const size_t nd = win.nd;
@@ -224,6 +234,7 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
   const bool no_tf32 = dt == DataType::kFloat32 && !ctx.tf32;
   const cudnnMathType_t math = dt == DataType::kFloat16 ? CUDNN_TENSOR_OP_MATH : no_tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, math));
+  p.math = math;
   // The forward conv's output (ConvTranspose: of the matching Conv, from y) must match exactly.
   std::vector<int> got(sd + 2);
   KILN_CUDA_CHECK(cudnnGetConvolutionNdForwardOutputDim(p.cd, transpose ? p.yd : p.xd, p.wd, sd + 2, got.data()));
@@ -249,6 +260,25 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
     if (s != CUDNN_STATUS_SUCCESS || mem > limit) return false;
     return !(no_tf32 && mt != CUDNN_FMA_MATH && mt != CUDNN_DEFAULT_MATH);
   };
+  if (rec.cudnn) {  // the build's choice, if it runs at these shapes
+    size_t ws = 0;
+    cudnnStatus_t st = cudnnSetConvolutionMathType(p.cd, rec.math);
+    if (st == CUDNN_STATUS_SUCCESS)
+      st = transpose ? cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, p.wd, p.xd, p.cd, p.yd,
+                                                                    cudnnConvolutionBwdDataAlgo_t(rec.algo), &ws)
+                     : cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd,
+                                                               cudnnConvolutionFwdAlgo_t(rec.algo), &ws);
+    if (st == CUDNN_STATUS_SUCCESS && ws <= limit) {
+      p.fwd = cudnnConvolutionFwdAlgo_t(rec.algo);
+      p.bwd = cudnnConvolutionBwdDataAlgo_t(rec.algo);
+      p.math = rec.math;
+      p.ws = ws;
+      return true;
+    }
+    log_recorded_unusable(ctx, st != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(st) : "workspace above the limit",
+                          "cuDNN's heuristic picks for these shapes");
+    KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, math));
+  }
   int found = 0;
   if (!transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -262,6 +292,7 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
               CUDNN_STATUS_SUCCESS || ws > limit)
         continue;
       p.fwd = perf[i].algo;
+      if (!no_tf32) p.math = perf[i].mathType;
       p.ws = ws;
       return true;
     }
@@ -277,6 +308,7 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
               CUDNN_STATUS_SUCCESS || ws > limit)
         continue;
       p.bwd = perf[i].algo;
+      if (!no_tf32) p.math = perf[i].mathType;
       p.ws = ws;
       return true;
     }
@@ -284,7 +316,7 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
   return false;
 }
 
-Status build_plan(LaunchContext& ctx, bool transpose, ConvPlan& p) {
+Status build_plan(LaunchContext& ctx, bool transpose, const Recorded& rec, ConvPlan& p) {
   const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
   const Node& n = ctx.node;
   if (x.dims.size() < 3 || x.dims.size() > 5 || w.dims.size() != x.dims.size() || y.dims.size() != x.dims.size())
@@ -313,7 +345,9 @@ Status build_plan(LaunchContext& ctx, bool transpose, ConvPlan& p) {
     g.p[i] = real ? win->pads[j] : 0;
     g.d[i] = real ? win->dilations[j] : 1;
   }
-  KILN_ASSIGN_OR_RETURN(p.cudnn, make_cudnn(ctx, transpose, *win, p));
+  if (rec.direct) return Status::ok();
+  KILN_ASSIGN_OR_RETURN(p.cudnn, make_cudnn(ctx, transpose, *win, rec, p));
+  if (rec.cudnn && !p.cudnn) log_recorded_unusable(ctx, "cuDNN cannot take these shapes", "the direct kernel runs");
   return Status::ok();
 }
 
@@ -343,29 +377,36 @@ template <bool transpose>
 Status conv(LaunchContext& ctx) {
   const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
   if (y.numel() == 0) return Status::ok();
+  const std::string family = transpose ? "cuda.conv_transpose" : "cuda.conv";
+  const std::string rest = ctx.tactic_rest(family);
+  Recorded rec;
+  rec.direct = rest == "direct";
+  if (rest.rfind("cudnn.", 0) == 0) {
+    rec.cudnn = transpose ? parse_cudnn_algo(kBwdDataAlgos, rest.substr(6), &rec.algo, &rec.math)
+                          : parse_cudnn_algo(kFwdAlgos, rest.substr(6), &rec.algo, &rec.math);
+    if (!rec.cudnn) return ctx.fail("tactic ", ctx.tactic, " names a cuDNN algorithm this build does not know; rebuild the engine");
+  }
   ConvKey key{};
-  key[0] = reinterpret_cast<int64_t>(&ctx.node);
-  key[1] = int64_t(y.dtype) * 4 + ctx.tf32 * 2 + transpose;
-  key[2] = int64_t(ctx.workspace ? ctx.workspace_bytes : 0);
+  key[0] = int64_t(y.dtype) * 2 + ctx.tf32;
+  key[1] = int64_t(ctx.workspace ? ctx.workspace_bytes : 0);
   for (size_t i = 0; i < x.dims.size() && i < 5; ++i) {
-    key[3 + i] = x.dims[i];
-    key[8 + i] = w.dims[i];
-    key[13 + i] = y.dims[i];
+    key[2 + i] = x.dims[i];
+    key[7 + i] = w.dims[i];
+    key[12 + i] = y.dims[i];
   }
-  std::shared_ptr<const ConvPlan> plan;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto& c = cache();
-    auto it = c.find(key);
-    if (it == c.end()) {
-      if (c.size() > 4096) c.clear();
-      auto p = std::make_shared<ConvPlan>();
-      KILN_RETURN_IF_ERROR(build_plan(ctx, transpose, *p));
-      it = c.emplace(key, std::move(p)).first;
-    }
-    plan = it->second;
+  auto& plans = ctx.state_as<ConvState>().plans;
+  auto it = plans.find(key);
+  if (it == plans.end()) {
+    if (plans.size() > 256) plans.clear();  // bounded: shape churn never grows it without end
+    auto p = std::make_unique<ConvPlan>();
+    KILN_RETURN_IF_ERROR(build_plan(ctx, transpose, rec, *p));
+    it = plans.emplace(key, std::move(p)).first;
   }
-  const ConvPlan& p = *plan;
+  const ConvPlan& p = *it->second;
+  if (ctx.selected)
+    *ctx.selected = family + (p.cudnn ? ".cudnn." + (transpose ? cudnn_algo_name(kBwdDataAlgos, p.bwd, p.math)
+                                                               : cudnn_algo_name(kFwdAlgos, p.fwd, p.math))
+                                      : std::string(".direct"));
   if (!p.cudnn) {  // the direct kernel adds the bias itself
     switch (y.dtype) {
       case DataType::kFloat32: launch_direct<float>(ctx, transpose, p.g); launch_epilogue<float>(ctx, p.g, false); break;
@@ -427,9 +468,11 @@ Support check_conv_act(const Node& n) {
 }  // namespace
 
 void register_cuda_conv_kernels(CudaKernelTable& t) {
-  t.add({"", "Conv", "cuda.conv", conv<false>, check_conv});
-  t.add({"", "ConvTranspose", "cuda.conv", conv<true>, check_conv});
-  t.add({"kiln", "ConvAct", "cuda.conv", conv_act, check_conv_act});  // conv, then bias + residual + Relu in one pass
+  // Tactic families: the build picks cuda.conv.{cudnn.<algo>.<math>, direct} (conv_nhwc.cu adds
+  // gemm1x1.cublaslt.<algo>, dw_tile.<rule>, dw_direct) and cuda.conv_transpose.{cudnn..., direct}.
+  t.add({"", "Conv", "cuda.conv", conv<false>, check_conv, false, true});
+  t.add({"", "ConvTranspose", "cuda.conv_transpose", conv<true>, check_conv, false, true});
+  t.add({"kiln", "ConvAct", "cuda.conv", conv_act, check_conv_act, false, true});  // conv, then bias + residual + Relu in one pass
 }
 
 }  // namespace kiln::cuda

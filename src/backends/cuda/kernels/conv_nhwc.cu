@@ -9,9 +9,11 @@
 // own kernels (conv_nhwc_depthwise.cu), which also apply the input activation (input_activation):
 // cuDNN's NHWC depthwise kernels measured 10-30x slower than memory speed on H100.
 // 1x1 convolutions (stride 1, no padding, one group) run as one cuBLASLt GEMM (conv_gemm).
-// The algorithm of the others: cuDNN's heuristic when the plan is made, then, at the first run that is not
-// being captured into a CUDA graph, cudnnFindConvolutionForwardAlgorithmEx (timed, on the real
-// buffers and the engine's workspace; timed twice, the second kept) once per node and shape.
+// Tactics (all of family cuda.conv, picked at build time at the opt shapes and recorded):
+//   cuda.conv.dw_tile.k<K>s<S> / cuda.conv.dw_direct    the depthwise kernels (the rule by geometry)
+//   cuda.conv.gemm1x1.cublaslt.<algo>                   1x1 on cuBLASLt, its heuristic's algorithm
+//   cuda.conv.cudnn.<algo>.<math>                       cuDNN: cudnnFindConvolutionForwardAlgorithmEx
+//     at build time on the build's GPU (timed twice, the second kept); runs never time again.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -19,12 +21,12 @@
 #include <cmath>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/kernels/conv_nhwc.h"
 #include "backends/cuda/kernels/conv_nhwc_common.cuh"
+#include "backends/cuda/kernels/cudnn_algo.h"
 #include "backends/cuda/kernels/gemm_epilogue.h"
 #include "ir/ops/conv_window.h"
 
@@ -64,7 +66,7 @@ struct Plan {
   bool relu = false;  // act.kind == kRelu: the one activation cuDNN's fused call takes besides none
   Act act;
   Act in_act;  // input_activation (depthwise only)
-  bool timed = false;     // the algorithm came from cudnnFind (else the heuristic)
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   bool fused_ok = true;   // cleared if cuDNN refuses the fused call for this configuration
   ~Plan() {
     if (xd) cudnnDestroyTensorDescriptor(xd);
@@ -76,16 +78,13 @@ struct Plan {
   }
 };
 
-// A plan changes after it is built (cudnnFind at its first uncaptured run, fused_ok), so each
-// execution context has its own (the key holds its cuDNN handle): contexts on several threads
-// never share one, and the mutex guards the map only, not the launch (shared_ptr: a bounded
-// cache's clear never frees a plan in use).
-using Key = std::array<int64_t, 12>;
-std::mutex g_mu;
-std::map<Key, std::shared_ptr<Plan>>& cache() {
-  static std::map<Key, std::shared_ptr<Plan>> c;
-  return c;
-}
+// One layer's plans in one context, by shape (a plan changes after it is built: fused_ok), and
+// the cuBLASLt plans of a 1x1 layer.
+using Key = std::array<int64_t, 11>;
+struct NhwcState : LayerState {
+  std::map<Key, std::unique_ptr<Plan>> plans;
+  GemmPlans gemm;
+};
 
 size_t ws_limit(const LaunchContext& ctx) { return ctx.workspace ? ctx.workspace_bytes : 0; }
 
@@ -95,7 +94,8 @@ bool fusable(const Plan& p, bool has_bias) {
          (p.relu || (p.act.kind == Act::kNone && p.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM));
 }
 
-Status build(LaunchContext& ctx, Plan& p) {
+// `rest`: the recorded tactic id after "cuda.conv." ("" at build time).
+Status build(LaunchContext& ctx, const std::string& rest, Plan& p) {
   const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
   const Node& n = ctx.node;
   if (x.dims.size() != 4 || w.dims.size() != 4 || y.dims.size() != 4) return ctx.fail("layout NHWC takes rank-4 X, W, Y");
@@ -123,6 +123,9 @@ Status build(LaunchContext& ctx, Plan& p) {
     p.dw = {int(x.dims[0]), int(x.dims[1]), int(x.dims[2]), int(x.dims[3]), int(y.dims[1]), int(y.dims[2]),
             int(kh), int(kw), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
             int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1])};
+    const std::string rule = nhwc::depthwise_rule(y.dtype, p.dw);
+    if (!rest.empty() && rest != rule && rest != "heuristic")
+      log_recorded_unusable(ctx, "the depthwise rule for these shapes is " + rule, "cuda.conv." + rule + " runs");
     return Status::ok();
   }
   if (hwcm || p.in_act.kind != Act::kNone)
@@ -156,6 +159,26 @@ Status build(LaunchContext& ctx, Plan& p) {
   KILN_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(p.cd, p.xd, p.wd, &got[0], &got[1], &got[2], &got[3]));
   if (got[0] != y.dims[0] || got[1] != y.dims[3] || got[2] != y.dims[1] || got[3] != y.dims[2])
     return ctx.fail("cuDNN's output dims differ from the graph's");
+  p.math = y.dtype == DataType::kFloat16 ? CUDNN_TENSOR_OP_MATH : no_tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  if (rest.rfind("cudnn.", 0) == 0) {  // the build's choice, if it runs at these shapes
+    int algo = 0;
+    cudnnMathType_t math{};
+    if (!parse_cudnn_algo(kFwdAlgos, rest.substr(6), &algo, &math))
+      return ctx.fail("tactic ", ctx.tactic, " names a cuDNN algorithm this build does not know; rebuild the engine");
+    size_t ws = 0;
+    cudnnStatus_t st = cudnnSetConvolutionMathType(p.cd, math);
+    if (st == CUDNN_STATUS_SUCCESS)
+      st = cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd, cudnnConvolutionFwdAlgo_t(algo), &ws);
+    if (st == CUDNN_STATUS_SUCCESS && ws <= ws_limit(ctx)) {
+      p.algo = cudnnConvolutionFwdAlgo_t(algo);
+      p.math = math;
+      p.ws = ws;
+      return Status::ok();
+    }
+    log_recorded_unusable(ctx, st != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(st) : "workspace above the limit",
+                          "cuDNN's heuristic picks for these shapes");
+    KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, p.math));
+  }
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
   KILN_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, p.xd, p.wd, p.cd, p.yd,
@@ -169,22 +192,17 @@ Status build(LaunchContext& ctx, Plan& p) {
             CUDNN_STATUS_SUCCESS || ws > ws_limit(ctx))
       continue;
     p.algo = perf[i].algo;
+    if (!no_tf32) p.math = perf[i].mathType;
     p.ws = ws;
     return Status::ok();
   }
   return ctx.fail("cuDNN has no NHWC algorithm for this convolution within the workspace");
 }
 
-// Times the algorithms on the real buffers once (writes y, which the run then overwrites).
-// Without an activation, IMPLICIT_PRECOMP_GEMM (the one the fused call takes) wins unless
-// another is more than 15% faster: the separate epilogue pass costs about that much.
+// Build time: times the algorithms on the layer's buffers (writes y, which the run then
+// overwrites). Without an activation, IMPLICIT_PRECOMP_GEMM (the one the fused call takes) wins
+// unless another is more than 15% faster: the separate epilogue pass costs about that much.
 void find(LaunchContext& ctx, Plan& p) {
-  p.timed = true;
-  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(ctx.stream, &cs) != cudaSuccess || cs != cudaStreamCaptureStatusNone) {
-    p.timed = false;  // try again at a later, uncaptured run
-    return;
-  }
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
   const bool no_tf32 = ctx.outputs[0].dtype == DataType::kFloat32 && !ctx.tf32;
@@ -209,9 +227,12 @@ void find(LaunchContext& ctx, Plan& p) {
   if (cudnnSetConvolutionMathType(p.cd, best->mathType) != CUDNN_STATUS_SUCCESS) return;
   size_t ws = 0;
   if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd, best->algo, &ws) != CUDNN_STATUS_SUCCESS ||
-      ws > ws_limit(ctx))
+      ws > ws_limit(ctx)) {
+    cudnnSetConvolutionMathType(p.cd, p.math);  // keep the heuristic's choice
     return;
+  }
   p.algo = best->algo;
+  p.math = best->mathType;
   p.ws = ws;
 }
 
@@ -253,7 +274,11 @@ Status conv_gemm(LaunchContext& ctx, const Plan& p) {
     g.c = ctx.inputs[3].data;
     g.beta = 1.f;
   }
-  g.key = &ctx.node;
+  g.plans = &ctx.state_as<NhwcState>().gemm;
+  const std::string rest = ctx.tactic_rest("cuda.conv.gemm1x1.cublaslt");
+  g.algo = rest == "heuristic" ? "" : rest;
+  g.selected = ctx.selected;
+  g.id_prefix = "cuda.conv.gemm1x1.cublaslt.";
   KILN_RETURN_IF_ERROR(run_gemm(ctx, g));
   if (!relu) epilogue(ctx, p, false, false);  // Clip, Silu
   return Status::ok();
@@ -265,34 +290,32 @@ Status conv_nhwc(LaunchContext& ctx) {
   const DeviceTensor &x = ctx.inputs[0], &w = ctx.inputs[1], &y = ctx.outputs[0];
   if (y.numel() == 0) return Status::ok();
   Key key{};
-  key[0] = reinterpret_cast<int64_t>(&ctx.node);
-  key[1] = int64_t(y.dtype) * 2 + ctx.tf32;
-  key[2] = int64_t(ws_limit(ctx));
+  key[0] = int64_t(y.dtype) * 2 + ctx.tf32;
+  key[1] = int64_t(ws_limit(ctx));
   for (size_t i = 0; i < 4 && i < x.dims.size() && i < w.dims.size(); ++i) {
-    key[3 + i] = x.dims[i];
-    key[7 + i] = w.dims[i];
+    key[2 + i] = x.dims[i];
+    key[6 + i] = w.dims[i];
   }
-  key[11] = reinterpret_cast<int64_t>(ctx.cudnn);  // one context's plan (see cache())
-  std::shared_ptr<Plan> plan;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto& c = cache();
-    auto it = c.find(key);
-    if (it == c.end()) {
-      if (c.size() > 4096) c.clear();
-      auto p = std::make_shared<Plan>();
-      KILN_RETURN_IF_ERROR(build(ctx, *p));
-      it = c.emplace(key, std::move(p)).first;
-    }
-    plan = it->second;
+  const std::string rest = ctx.tactic_rest("cuda.conv");
+  auto& plans = ctx.state_as<NhwcState>().plans;
+  auto it = plans.find(key);
+  if (it == plans.end()) {
+    if (plans.size() > 256) plans.clear();  // bounded: shape churn never grows it without end
+    auto p = std::make_unique<Plan>();
+    KILN_RETURN_IF_ERROR(build(ctx, rest, *p));
+    it = plans.emplace(key, std::move(p)).first;
   }
-  Plan& p = *plan;
+  Plan& p = *it->second;
   if (p.depthwise) {
+    if (ctx.selected) *ctx.selected = "cuda.conv." + nhwc::depthwise_rule(y.dtype, p.dw);
     nhwc::depthwise(ctx, p.dw, p.in_act, p.act);
     return Status::ok();
   }
   if (p.gemm) return conv_gemm(ctx, p);
-  if (!p.timed) find(ctx, p);
+  if (ctx.selected) {
+    find(ctx, p);
+    *ctx.selected = "cuda.conv.cudnn." + cudnn_algo_name(kFwdAlgos, p.algo, p.math);
+  }
   const float one = 1.f, zero = 0.f;
   const bool has_z = ctx.has_input(3), has_bias = ctx.has_input(2);
   if (fusable(p, has_bias)) {

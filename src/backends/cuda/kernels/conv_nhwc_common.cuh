@@ -4,6 +4,8 @@
 #pragma once
 #include <cuda_fp16.h>
 
+#include <string>
+
 #include <cstdint>
 
 #include "backends/cuda/kernels/nhwc_window.cuh"
@@ -63,5 +65,8 @@ struct Act {
 // channels-last X (input 0), bias (input 2) and residual Z (input 3) when present: in_act on
 // each input element, act on each output (conv_nhwc_depthwise.cu).
 void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const Act& act);
+// The kernel depthwise() runs for this geometry and type, as a tactic id's last words:
+// "dw_tile.k<K>s<S>" (the shared-memory tile kernel) or "dw_direct".
+std::string depthwise_rule(DataType t, const NhwcWindow& g);
 
 }  // namespace kiln::cuda::nhwc

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <type_traits>
 
 #include "backends/cuda/kernels/conv_nhwc_common.cuh"
@@ -217,11 +218,12 @@ template <class T, int V, int K, int S>
 void launch_dw_tile(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
   constexpr int P = 4;
   // 72 KiB of dynamic shared memory (3 blocks per SM) needs the opt-in, once per kernel and
-  // device (the caller holds conv_nhwc's lock); where it is refused, the default 48 KiB.
-  static std::array<int, 64> opted{};  // per device: 0 not asked yet, else the limit
+  // device (contexts on several threads may ask at once: asking twice is harmless); where it is
+  // refused, the default 48 KiB.
+  static std::atomic<int> opted[64];  // per device: 0 not asked yet, else the limit
   int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= int(opted.size())) dev = -1;
-  int max_smem = dev >= 0 ? opted[dev] : 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = -1;
+  int max_smem = dev >= 0 ? opted[dev].load() : 0;
   if (max_smem == 0) {
     max_smem = cudaFuncSetAttribute(dw_nhwc_tile<T, V, K, S, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, 72 * 1024) ==
                        cudaSuccess
@@ -268,6 +270,14 @@ void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const
     if (g.c % 4 == 0) launch_dw<float, 4>(ctx, g, in_act, act);
     else launch_dw<float, 1>(ctx, g, in_act, act);
   }
+}
+
+std::string depthwise_rule(DataType t, const NhwcWindow& g) {
+  // As depthwise() and launch_dw() choose: the tile kernel takes 16-byte channel packs only.
+  const bool packs16 = t == DataType::kFloat16 ? g.c % 8 == 0 : g.c % 4 == 0;
+  const bool fast = packs16 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.n <= 65535 &&
+                    (g.kh == 3 || g.kh == 5) && (g.sh == 1 || g.sh == 2);
+  return fast ? "dw_tile.k" + std::to_string(g.kh) + "s" + std::to_string(g.sh) : std::string("dw_direct");
 }
 
 }  // namespace kiln::cuda::nhwc

@@ -2,12 +2,25 @@
 // fusion passes (Gemm+bias+activation) that will call it later:
 //   Y[b] = act(alpha * op(A[b]) * op(B[b]) + beta * Y[b] + bias)    for b in [0, batch)
 // where op() transposes when trans_* is set, bias (length n, the output's dtype) is added per
-// column. Descriptors and the heuristic's algorithm are cached per (key, shape, dtype,
-// alignment), so the steady state allocates nothing.
+// column. The algorithm is cuBLASLt's heuristic's at build time (at the opt shapes), recorded in
+// the tactic id as its configuration ("algo=23,tile=18,...,align=256"); descriptors are planned
+// per layer, context, shape and alignment (GemmPlans), so the steady state allocates nothing.
 #pragma once
+#include <array>
+#include <map>
+#include <memory>
+
 #include "backends/cuda/launch.h"
 
 namespace kiln::cuda {
+
+struct GemmPlan;  // matmul.cu
+// One layer's cuBLASLt plans in one context.
+struct GemmPlans {
+  GemmPlans();
+  ~GemmPlans();
+  std::map<std::array<int64_t, 18>, std::unique_ptr<GemmPlan>> plans;
+};
 
 enum class GemmEpilogue { kNone, kBias, kRelu, kBiasRelu, kGelu, kBiasGelu };
 
@@ -27,7 +40,10 @@ struct GemmArgs {
   GemmEpilogue epilogue = GemmEpilogue::kNone;
   int64_t batch = 1;
   int64_t stride_a = 0, stride_b = 0, stride_y = 0;  // elements between batches; 0 broadcasts A or B
-  const void* key = nullptr;            // cache owner (the node), so nodes never share tuned state
+  GemmPlans* plans = nullptr;           // the layer's plans in this context
+  std::string algo;                     // the recorded algorithm (the tactic id's tail); "": the heuristic picks
+  std::string* selected = nullptr;      // build time: the tactic id is written here, id_prefix + the algorithm
+  std::string id_prefix;
 };
 
 Status run_gemm(LaunchContext& ctx, const GemmArgs& g);

@@ -5,8 +5,10 @@
 #include <cuda_fp16.h>
 
 #include <array>
+#include <cstring>
 #include <map>
-#include <mutex>
+
+#include "core/log.h"
 
 #include "backends/cuda/cuda_status.h"
 #include "ir/activation.h"
@@ -39,26 +41,105 @@ int64_t alignment_of_bytes(int64_t bytes) {
   return a;
 }
 
-// Descriptors and the chosen algorithm of one GEMM geometry.
-struct Plan {
+}  // namespace
+
+// Descriptors and the algorithm of one GEMM geometry (the bias pointer is in the descriptor, so
+// it is part of the plan's key).
+struct GemmPlan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ly = nullptr;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
-  ~Plan() {
+  ~GemmPlan() {
     if (desc) cublasLtMatmulDescDestroy(desc);
     for (auto l : {la, lb, ly}) if (l) cublasLtMatrixLayoutDestroy(l);
   }
 };
+GemmPlans::GemmPlans() = default;
+GemmPlans::~GemmPlans() = default;
 
-using PlanKey = std::array<int64_t, 20>;
-// A plan never changes once built (the bias pointer is part of its key), so contexts on several
-// threads share it: the mutex guards the map only, not the launch. Plans are held by shared_ptr,
-// so a bounded cache's clear never frees one a launch still uses.
-std::mutex g_mu;
-std::map<PlanKey, std::shared_ptr<const Plan>>& cache() {
-  static std::map<PlanKey, std::shared_ptr<const Plan>> c;
+namespace {
+
+using Plan = GemmPlan;
+
+// A cuBLASLt algorithm as the tail of a tactic id: its configuration attributes (what
+// cublasLtMatmulAlgoInit and the config setters rebuild it from) and the operand alignment it
+// was picked for.
+struct AlgoConfig {
+  int32_t id = 0, splitk = 1;
+  uint32_t tile = 0, reduction = 0, swizzle = 0, custom = 0, stages = 0;
+  uint16_t inner = 0, cluster = 0;
+  int64_t align = 256;
+};
+
+AlgoConfig read_config(const cublasLtMatmulAlgo_t& a, int64_t align) {
+  AlgoConfig c;
+  size_t w = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_ID, &c.id, sizeof c.id, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &c.tile, sizeof c.tile, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &c.splitk, sizeof c.splitk, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &c.reduction, sizeof c.reduction, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &c.swizzle, sizeof c.swizzle, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &c.custom, sizeof c.custom, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &c.stages, sizeof c.stages, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &c.inner, sizeof c.inner, &w);
+  cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &c.cluster, sizeof c.cluster, &w);
+  c.align = align;
   return c;
+}
+
+std::string config_name(const AlgoConfig& c) {
+  return "algo=" + std::to_string(c.id) + ",tile=" + std::to_string(c.tile) + ",stages=" + std::to_string(c.stages) +
+         ",splitk=" + std::to_string(c.splitk) + ",reduction=" + std::to_string(c.reduction) +
+         ",swizzle=" + std::to_string(c.swizzle) + ",custom=" + std::to_string(c.custom) +
+         ",inner=" + std::to_string(c.inner) + ",cluster=" + std::to_string(c.cluster) + ",align=" + std::to_string(c.align);
+}
+
+// Parses config_name's form; false unless every field is there.
+bool parse_config(const std::string& s, AlgoConfig* c) {
+  std::map<std::string, int64_t> f;
+  size_t at = 0;
+  while (at < s.size()) {
+    size_t end = s.find(',', at), eq = s.find('=', at);
+    if (end == std::string::npos) end = s.size();
+    if (eq == std::string::npos || eq > end) return false;
+    try {
+      f[s.substr(at, eq - at)] = std::stoll(s.substr(eq + 1, end - eq - 1));
+    } catch (...) {
+      return false;
+    }
+    at = end + 1;
+  }
+  for (const char* k : {"algo", "tile", "stages", "splitk", "reduction", "swizzle", "custom", "inner", "cluster", "align"})
+    if (!f.count(k)) return false;
+  c->id = int32_t(f["algo"]);
+  c->tile = uint32_t(f["tile"]);
+  c->stages = uint32_t(f["stages"]);
+  c->splitk = int32_t(f["splitk"]);
+  c->reduction = uint32_t(f["reduction"]);
+  c->swizzle = uint32_t(f["swizzle"]);
+  c->custom = uint32_t(f["custom"]);
+  c->inner = uint16_t(f["inner"]);
+  c->cluster = uint16_t(f["cluster"]);
+  c->align = f["align"];
+  return true;
+}
+
+cublasStatus_t make_algo(cublasLtHandle_t h, cublasComputeType_t ct, cudaDataType_t t, const AlgoConfig& c,
+                         cublasLtMatmulAlgo_t* a) {
+  cublasStatus_t s = cublasLtMatmulAlgoInit(h, ct, CUDA_R_32F, t, t, t, t, c.id, a);
+  auto set = [&](cublasLtMatmulAlgoConfigAttributes_t attr, const void* v, size_t n) {
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoConfigSetAttribute(a, attr, v, n);
+  };
+  set(CUBLASLT_ALGO_CONFIG_TILE_ID, &c.tile, sizeof c.tile);
+  set(CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &c.splitk, sizeof c.splitk);
+  set(CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &c.reduction, sizeof c.reduction);
+  set(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &c.swizzle, sizeof c.swizzle);
+  set(CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &c.custom, sizeof c.custom);
+  set(CUBLASLT_ALGO_CONFIG_STAGES_ID, &c.stages, sizeof c.stages);
+  set(CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &c.inner, sizeof c.inner);
+  set(CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &c.cluster, sizeof c.cluster);
+  return s;
 }
 
 cublasLtEpilogue_t lt_epilogue(GemmEpilogue e) {
@@ -105,9 +186,31 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   KILN_RETURN_IF_ERROR(make_layout(&p.la, t, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, g.batch, g.stride_b));
   KILN_RETURN_IF_ERROR(make_layout(&p.lb, t, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a));
   KILN_RETURN_IF_ERROR(make_layout(&p.ly, t, g.n, g.m, g.ldy, g.batch, g.stride_y));
+  const uint64_t limit = ctx.workspace ? ctx.workspace_bytes : 0;
+  if (!g.algo.empty()) {  // the build's choice, if it runs here
+    AlgoConfig rec;
+    if (!parse_config(g.algo, &rec))
+      return ctx.fail("tactic ", ctx.tactic, " names a cuBLASLt algorithm this build cannot read; rebuild the engine");
+    std::string why;
+    if (align >= rec.align) {
+      cublasLtMatmulHeuristicResult_t r{};
+      cublasStatus_t st = make_algo(ctx.cublaslt, ct, t, rec, &p.algo);
+      if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulAlgoCheck(ctx.cublaslt, p.desc, p.la, p.lb, p.ly, p.ly, &p.algo, &r);
+      if (st == CUBLAS_STATUS_SUCCESS && r.workspaceSize <= limit) {
+        p.workspace = r.workspaceSize;
+        return Status::ok();
+      }
+      why = st != CUBLAS_STATUS_SUCCESS ? std::string("cublasLtMatmulAlgoCheck: ") + cublasLtGetStatusString(st)
+                                        : "workspace above the limit";
+    } else {
+      why = "operands aligned to " + std::to_string(align) + " bytes, the algorithm was picked for " +
+            std::to_string(rec.align);
+    }
+    log_recorded_unusable(ctx, why, "cuBLASLt's heuristic picks for these shapes");
+  }
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  uint64_t ws = ctx.workspace ? ctx.workspace_bytes : 0;
+  uint64_t ws = limit;
   uint32_t al = uint32_t(align);
   Status s = check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
                    "workspace preference");
@@ -124,6 +227,15 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   if (found < 1) return ctx.fail("cuBLASLt found no algorithm for a ", g.m, "x", g.n, "x", g.k, " GEMM");
   p.algo = res.algo;
   p.workspace = res.workspaceSize;
+  if (g.selected) {
+    const AlgoConfig c = read_config(p.algo, align);
+    *g.selected = g.id_prefix + config_name(c);
+    // The engine stores the configuration, not the heuristic's opaque struct: say so if the
+    // struct rebuilt from it differs (the run would still check it, and pick again if needed).
+    cublasLtMatmulAlgo_t again{};
+    if (make_algo(ctx.cublaslt, ct, t, c, &again) != CUBLAS_STATUS_SUCCESS || std::memcmp(&again, &p.algo, sizeof again) != 0)
+      log_verbose(ctx.node.label() + ": cuBLASLt algorithm " + *g.selected + " rebuilt from its configuration differs from the heuristic's");
+  }
   return Status::ok();
 }
 
@@ -136,24 +248,20 @@ Status run_gemm(LaunchContext& ctx, const GemmArgs& g) {
   int64_t align = 256;
   for (const void* p : {g.a, g.b, static_cast<const void*>(g.y), g.c, g.bias}) if (p) align = std::min(align, alignment_of(p));
   for (int64_t x : {g.lda, g.ldb, g.ldy, g.stride_a, g.stride_b, g.stride_y}) align = std::min(align, alignment_of_bytes(x * es));
-  const PlanKey key{reinterpret_cast<int64_t>(g.key), int64_t(g.dtype), g.trans_a, g.trans_b, g.m, g.n, g.k,
-                    g.lda, g.ldb, g.ldy, int64_t(g.epilogue), g.batch, g.stride_a, g.stride_b, g.stride_y, align,
-                    ctx.tf32, int64_t(ctx.workspace ? ctx.workspace_bytes : 0),
-                    reinterpret_cast<int64_t>(has_bias(g.epilogue) ? g.bias : nullptr), 0};
-  std::shared_ptr<const Plan> plan;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto& c = cache();
-    auto it = c.find(key);
-    if (it == c.end()) {
-      if (c.size() > 4096) c.clear();  // bounded: shape churn never grows it without end
-      auto p = std::make_shared<Plan>();
-      KILN_RETURN_IF_ERROR(build_plan(ctx, g, align, *p));
-      it = c.emplace(key, std::move(p)).first;
-    }
-    plan = it->second;
+  if (!g.plans) return ctx.fail("run_gemm without the layer's plans");
+  const std::array<int64_t, 18> key{int64_t(g.dtype) * 4 + g.trans_a * 2 + g.trans_b, g.m, g.n, g.k,
+                                    g.lda, g.ldb, g.ldy, int64_t(g.epilogue), g.batch, g.stride_a, g.stride_b, g.stride_y, align,
+                                    ctx.tf32, int64_t(ctx.workspace ? ctx.workspace_bytes : 0),
+                                    reinterpret_cast<int64_t>(has_bias(g.epilogue) ? g.bias : nullptr), 0, 0};
+  auto& plans = g.plans->plans;
+  auto it = plans.find(key);
+  if (it == plans.end()) {
+    if (plans.size() > 256) plans.clear();  // bounded: shape churn never grows it without end
+    auto p = std::make_unique<Plan>();
+    KILN_RETURN_IF_ERROR(build_plan(ctx, g, align, *p));
+    it = plans.emplace(key, std::move(p)).first;
   }
-  const Plan& p = *plan;
+  const Plan& p = *it->second;
   const void* cptr = g.c ? g.c : g.y;
   KILN_CUDA_CHECK(cublasLtMatmul(ctx.cublaslt, p.desc, &g.alpha, g.b, p.la, g.a, p.lb, &g.beta, cptr, p.ly, g.y, p.ly,
                                  &p.algo, ctx.workspace, p.workspace, ctx.stream));
@@ -163,6 +271,19 @@ Status run_gemm(LaunchContext& ctx, const GemmArgs& g) {
 namespace {
 
 constexpr size_t kMaxRank = 8;
+
+// MatMul, Gemm and kiln.MatMulBias: the layer's plans live in its per-context state; the
+// algorithm is the tactic id's tail (cuda.gemm.cublaslt.<algo>), picked at build time.
+struct MatmulState : LayerState {
+  GemmPlans gemm;
+};
+void use_layer_plans(LaunchContext& ctx, GemmArgs& g) {
+  g.plans = &ctx.state_as<MatmulState>().gemm;
+  g.algo = ctx.tactic_rest("cuda.gemm.cublaslt");
+  if (g.algo == "heuristic") g.algo.clear();
+  g.selected = ctx.selected;
+  g.id_prefix = "cuda.gemm.cublaslt.";
+}
 
 Status matmul(LaunchContext& ctx) {
   const DeviceTensor &ta = ctx.inputs[0], &tb = ctx.inputs[1], &ty = ctx.outputs[0];
@@ -195,7 +316,7 @@ Status matmul(LaunchContext& ctx) {
   g.a = ta.data; g.lda = k;
   g.b = tb.data; g.ldb = n;
   g.y = ty.data; g.ldy = n;
-  g.key = &ctx.node;
+  use_layer_plans(ctx, g);
   if (nbb == 1 && na == nb) {  // one B: fold A's batch into rows, one GEMM
     g.m = nb * m;
     return run_gemm(ctx, g);
@@ -261,7 +382,7 @@ Status gemm(LaunchContext& ctx) {
   g.y = ty.data; g.ldy = g.n;
   g.alpha = nd.attr_float("alpha", 1.f);
   const float beta = nd.attr_float("beta", 1.f);
-  g.key = &ctx.node;
+  use_layer_plans(ctx, g);
   if (g.m == 0 || g.n == 0) return Status::ok();
   const bool use_c = ctx.has_input(2) && beta != 0.f;
   if (use_c) {
@@ -324,7 +445,7 @@ Status matmul_bias(LaunchContext& ctx) {
   g.b = tb.data; g.ldb = n;
   g.y = ty.data; g.ldy = n;
   g.bias = tbias.data;
-  g.key = &ctx.node;
+  use_layer_plans(ctx, g);
   if (ctx.has_input(3)) {
     if (ctx.inputs[3].numel() != ty.numel() || act != Activation::kNone) return ctx.fail("residual does not match the output");
     g.c = ctx.inputs[3].data;
@@ -361,9 +482,10 @@ Support check_gemm(const Node& n) {
 }  // namespace
 
 void register_cuda_matmul_kernels(CudaKernelTable& t) {
-  t.add({"", "MatMul", "cuda.matmul", matmul, float_types});
-  t.add({"", "Gemm", "cuda.matmul", gemm, check_gemm});
-  t.add({"kiln", "MatMulBias", "cuda.matmul", matmul_bias, float_types});
+  // Tactic family cuda.gemm.cublaslt: the build records cuBLASLt's algorithm after it.
+  t.add({"", "MatMul", "cuda.gemm.cublaslt", matmul, float_types, false, true});
+  t.add({"", "Gemm", "cuda.gemm.cublaslt", gemm, check_gemm, false, true});
+  t.add({"kiln", "MatMulBias", "cuda.gemm.cublaslt", matmul_bias, float_types, false, true});
 }
 
 }  // namespace kiln::cuda

@@ -1,4 +1,4 @@
-#include "engine/memory_plan.h"
+#include "backends/memory_plan.h"
 
 #include <algorithm>
 #include <climits>
@@ -7,7 +7,7 @@
 #include <numeric>
 #include <set>
 
-namespace kiln::engine {
+namespace kiln {
 
 namespace {
 uint64_t align(uint64_t n) { return (n + kBlockAlignment - 1) / kBlockAlignment * kBlockAlignment; }
@@ -155,4 +155,4 @@ GraphMemoryPlan plan_graph_memory(const Graph& g, const ValueShapes& shapes, con
   return out;
 }
 
-}  // namespace kiln::engine
+}  // namespace kiln

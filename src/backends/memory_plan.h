@@ -11,7 +11,7 @@
 
 #include "backends/backend.h"
 
-namespace kiln::engine {
+namespace kiln {
 
 struct PlanRequest {
   uint64_t bytes = 0;
@@ -46,4 +46,4 @@ GraphMemoryPlan plan_graph_memory(const Graph& graph, const ValueShapes& shapes,
 // Ops whose output is a view of input 0 on every backend (Reshape, Flatten, Squeeze, ...).
 bool is_view_op(const Node& n);
 
-}  // namespace kiln::engine
+}  // namespace kiln
