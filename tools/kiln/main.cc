@@ -54,6 +54,11 @@ std::unique_ptr<Engine> get_engine(const Options& o, CliLogger& logger, Runtime&
   char msg[64];
   std::snprintf(msg, sizeof msg, "%.4f", sec);
   info("Loaded engine '" + o.load_engine + "' (backend " + e->getBackend() + ") in " + msg + " sec");
+  if (o.verbose)  // the build-time choices the engine recorded (the build log shows them as "-> tactic")
+    for (int i = 0; i < e->getNbLayers(); ++i) {
+      const LayerInfo l = e->getLayerInformation(i);
+      info("Layer " + l.name + " (" + l.op_type + ", " + l.precision + ") -> tactic " + l.tactic);
+    }
   return e;
 }
 
