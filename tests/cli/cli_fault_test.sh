@@ -152,11 +152,11 @@ case_load_bad_engine() {
   ok --loadEngine=good.engine --duration=0 --warmUp=0 --iterations=1 || return
   local size
   size=$(stat -c %s good.engine)
-  cp good.engine old.engine && "$PY" "$INJECT" patch old.engine 8 00000000
-  bad "cannot load engine 'old.engine': engine format version 0 is older than the version this kiln reads (1); rebuild the engine" \
+  cp good.engine old.engine && "$PY" "$INJECT" patch old.engine 8 01000000
+  bad "cannot load engine 'old.engine': engine format version 1 is older than the version this kiln reads (2); rebuild the engine" \
     "$KILN" --loadEngine=old.engine
-  cp good.engine new.engine && "$PY" "$INJECT" patch new.engine 8 02000000
-  bad "cannot load engine 'new.engine': engine format version 2 is newer than the version this kiln reads (1); rebuild the engine" \
+  cp good.engine new.engine && "$PY" "$INJECT" patch new.engine 8 03000000
+  bad "cannot load engine 'new.engine': engine format version 3 is newer than the version this kiln reads (2); rebuild the engine" \
     "$KILN" --loadEngine=new.engine
   head -c $((size / 2)) good.engine > cut.engine
   bad "cannot load engine 'cut.engine': engine file is truncated.*rebuild the engine" "$KILN" --loadEngine=cut.engine
