@@ -13,30 +13,6 @@
 
 namespace kiln::cuda {
 
-Expected<DeviceInfo> query_device(int ordinal) {
-  int count = 0;
-  cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    return err("no usable CUDA device: ", cudaGetErrorString(e));
-  }
-  if (ordinal < 0 && count > 0) KILN_CUDA_CHECK(cudaGetDevice(&ordinal));
-  if (ordinal < 0 || ordinal >= count) return err("CUDA device ", ordinal, " does not exist (", count, " found)");
-  cudaDeviceProp p{};
-  KILN_CUDA_CHECK(cudaGetDeviceProperties(&p, ordinal));
-  DeviceInfo info;
-  info.name = p.name;
-  info.cc_major = p.major;
-  info.cc_minor = p.minor;
-  info.total_memory = p.totalGlobalMem;
-  info.cudnn_version = static_cast<int>(cudnnGetVersion());
-  info.cublaslt_version = static_cast<int>(cublasLtGetVersion());
-  cudaRuntimeGetVersion(&info.runtime_version);
-  if (info.cudnn_version < 9000)
-    return err("cuDNN ", info.cudnn_version, " is too old: kiln's CUDA backend needs cuDNN 9");
-  return info;
-}
-
 namespace {
 
 struct Layer {
