@@ -318,9 +318,11 @@ Status CudaContext::select(const std::map<std::string, void*>& io, std::vector<s
     if (skip_[i] || dynamic_[i] || !l.kernel || !l.kernel->selects) continue;
     LaunchContext lc(*l.node);
     fill_launch(lc, i, io, nullptr);
-    bool all_placed = true;  // every operand has memory at the opt shapes
-    for (const auto& t : lc.inputs) all_placed = all_placed && (t.data || !t.numel());
-    for (const auto& t : lc.outputs) all_placed = all_placed && (t.data || !t.numel());
+    bool all_placed = true;  // every operand present has memory at the opt shapes
+    for (size_t k = 0; k < lc.inputs.size(); ++k)
+      all_placed = all_placed && (!l.node->inputs[k] || lc.inputs[k].data || !lc.inputs[k].numel());
+    for (size_t k = 0; k < lc.outputs.size(); ++k)
+      all_placed = all_placed && (!l.node->outputs[k] || lc.outputs[k].data || !lc.outputs[k].numel());
     if (!all_placed) continue;
     std::unique_ptr<LayerState> fresh;
     lc.state = &fresh;
