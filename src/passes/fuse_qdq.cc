@@ -106,9 +106,11 @@ Value* int32_bias(const Value* b, const Value* sx, const Value* sw, int64_t chan
   if (dq && dq->op_type == "DequantizeLinear") {
     Value* bq = dq->inputs[0];
     if (!bq->initializer || bq->dtype != DataType::kInt32 || bq->initializer->numel() != channels) return nullptr;
-    if (dq->inputs.size() < 2 || !dq->inputs[1]->initializer) return nullptr;
-    if (dq->inputs.size() > 2 && dq->inputs[2])
+    if (dq->inputs.size() < 2 || !dq->inputs[1] || !dq->inputs[1]->initializer) return nullptr;
+    if (dq->inputs.size() > 2 && dq->inputs[2]) {
+      if (!dq->inputs[2]->initializer) return nullptr;  // a zero point computed at run time
       for (double z : values(dq->inputs[2])) if (z != 0) return nullptr;
+    }
     std::vector<double> sb = values(dq->inputs[1]);
     for (int64_t c = 0; c < channels; ++c) {
       double want = scale(c), got = sb[sb.size() == 1 ? 0 : c];

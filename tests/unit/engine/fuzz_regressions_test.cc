@@ -118,23 +118,28 @@ TEST(FuzzRegressions, TensorLargerThanMemoryIsRefusedBySize) {
   EXPECT_NE(t.status().message().find("more than this machine's memory"), std::string::npos) << t.status().message();
 }
 
+// Adds out = op(in) (opset 17) to g as its output and runs fold_constants on the CPU evaluator.
+Status fold_one_node(Graph& g, const char* op, Value* in, Value* out, passes::PassContext& ctx) {
+  auto n = std::make_unique<Node>();
+  n->name = std::string(op) + "_node";
+  n->op_type = op;
+  n->opset = 17;
+  n->inputs = {in};
+  n->outputs = {out};
+  g.add_node(std::move(n));
+  g.outputs.push_back(out);
+  ctx.evaluate = cpu::run_node;
+  return passes::fold_constants(g, ctx);
+}
+
 TEST(FuzzRegressions, HugeConstantsAreNotFolded) {
   // c = ConstantOfShape([2^40]) (4 TiB of float32) stays a node; s = Shape(w) still folds.
   Graph g;
   g.opsets[""] = 17;
   Value* shape = g.add_initializer("shape", Tensor::from_vector<int64_t>({1}, {int64_t(1) << 40})).value();
   Value* c = g.add_value("c", DataType::kFloat32, Shape({Dim(int64_t(1) << 40)})).value();
-  auto n = std::make_unique<Node>();
-  n->name = "cos";
-  n->op_type = "ConstantOfShape";
-  n->opset = 17;
-  n->inputs = {shape};
-  n->outputs = {c};
-  g.add_node(std::move(n));
-  g.outputs.push_back(c);
   passes::PassContext ctx;
-  ctx.evaluate = cpu::run_node;
-  ASSERT_TRUE(passes::fold_constants(g, ctx));
+  ASSERT_TRUE(fold_one_node(g, "ConstantOfShape", shape, c, ctx));
   EXPECT_EQ(c->initializer, nullptr);
   EXPECT_EQ(ctx.counters["fold_constants.too_large"], 1);
 }
@@ -149,17 +154,8 @@ TEST(FuzzRegressions, BigConstantsThatDoNotGrowAreFolded) {
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(i % 1009) - 500.f;
   Value* wv = g.add_initializer("w", Tensor::from_vector<float>({rows, cols}, w)).value();
   Value* t = g.add_value("t", DataType::kFloat32, Shape({Dim(cols), Dim(rows)})).value();
-  auto n = std::make_unique<Node>();
-  n->name = "transpose";
-  n->op_type = "Transpose";
-  n->opset = 17;
-  n->inputs = {wv};
-  n->outputs = {t};
-  g.add_node(std::move(n));
-  g.outputs.push_back(t);
   passes::PassContext ctx;
-  ctx.evaluate = cpu::run_node;
-  ASSERT_TRUE(passes::fold_constants(g, ctx));
+  ASSERT_TRUE(fold_one_node(g, "Transpose", wv, t, ctx));
   ASSERT_NE(t->initializer, nullptr);
   EXPECT_EQ(ctx.counters["fold_constants.too_large"], 0);
   const float* out = t->initializer->data<float>();
