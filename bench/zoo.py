@@ -35,8 +35,9 @@ def log(msg):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="all", help="comma list of zoo models, or 'all' (default); known: "
-                   + ", ".join(m.name for m in zoo_models.ZOO))
+    p.add_argument("--models", default="all", help="comma list of models, 'all' (the zoo, default) or 'outside' "
+                   "(architectures kiln was not tuned on); known: "
+                   + ", ".join(m.name for m in zoo_models.ZOO + zoo_models.OUTSIDE))
     p.add_argument("--batch", default="small,large",
                    help="comma list: integers, or 'small'/'large' = each model's defaults "
                         "(1 and 128; 64 for transformers). Default: small,large")

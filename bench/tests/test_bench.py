@@ -87,6 +87,13 @@ class ModelTable(unittest.TestCase):
         self.assertEqual(models.BY_NAME["bert_base"].input_names, ("input_ids", "attention_mask"))
         self.assertFalse(models.BY_NAME["bert_base"].classifier)
 
+    def test_outside_zoo(self):
+        names = [m.name for m in models.select(["outside"])]
+        self.assertIn("swin_t", names)
+        self.assertIn("llama_like", names)
+        self.assertFalse(set(names) & {m.name for m in models.ZOO})
+        self.assertEqual(models.BY_NAME["gpt2"].input_names, ("input_ids", "attention_mask"))
+
     def test_batches_dedup(self):
         self.assertEqual(models.resolve_batches(models.BY_NAME["vit_b_16"], ["small", "1", "64", "large"]), [1, 64])
 
