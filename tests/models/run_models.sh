@@ -13,4 +13,4 @@ if [ $rc -eq 3 ]; then
   exit 77
 fi
 if [ $rc -ne 0 ]; then echo "model export failed (exit $rc)"; exit 1; fi
-exec "$RUN_SUITE" --suite="$OUT" --name="torchvision models vs PyTorch (rel L2 <= 1e-4)" --metric=rel_l2 --rel-l2=1e-4 --jobs=1 --timeout=600
+exec "$RUN_SUITE" --suite="$OUT" --name="torchvision models vs PyTorch (rel L2 <= 1e-4): ${*:-the zoo}" --metric=rel_l2 --rel-l2=1e-4 --jobs=1 --timeout=600

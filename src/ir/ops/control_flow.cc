@@ -134,6 +134,8 @@ Status infer_scan(InferContext& ctx) {
   const auto in_axes = n.attr_ints("scan_input_axes");
   if (s0.rank_known()) {
     const int64_t r = static_cast<int64_t>(s0.rank()) - (batched ? 1 : 0);
+    if (r < 1)
+      return ctx.fail("scan input ", s0.to_string(), " has no ", batched ? "sequence axis after the batch axis" : "sequence axis");
     KILN_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(ctx, in_axes.empty() ? 0 : in_axes[0], r));
     seq = s0[static_cast<size_t>(axis) + (batched ? 1 : 0)];
   }
