@@ -94,7 +94,10 @@ Expected<Value*> Converter::cast(Value* v, DataType dt, std::vector<std::unique_
   return c;
 }
 
-// Whether the op's schema accepts the node with its float32 inputs in the reduced type.
+// Whether the op's schema accepts the node with its float32 inputs in the reduced type, and then
+// gives its float32 outputs in the reduced type: a node whose output type comes from an
+// attribute (ConstantOfShape's value, a Constant, EyeLike's dtype) keeps float32 and its readers
+// get a Cast (Swin's attention mask starts from a float ConstantOfShape).
 bool accepts_reduced(const Node& n, DataType to) {
   const OpSchema* schema = OpRegistry::global().find(n.domain, n.op_type);
   if (!schema) return false;
@@ -109,7 +112,10 @@ bool accepts_reduced(const Node& n, DataType to) {
   Node probe = n;  // a Cast to float32 would become a Cast to the reduced type
   if (n.op_type == "Cast" && n.attr_int("to", 0) == static_cast<int64_t>(kF32)) probe.attrs["to"] = static_cast<int64_t>(to);
   InferContext ctx(probe, std::move(ins), n.outputs.size());
-  return infer_node(*schema, ctx).is_ok();
+  if (!infer_node(*schema, ctx).is_ok()) return false;
+  for (size_t k = 0; k < n.outputs.size(); ++k)
+    if (n.outputs[k] && n.outputs[k]->dtype == kF32 && ctx.output(k).dtype != to) return false;
+  return true;
 }
 
 Status Converter::run(PassContext& ctx) {

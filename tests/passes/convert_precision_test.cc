@@ -134,5 +134,32 @@ TEST(ConvertPrecision, AGraphOutputThatOtherNodesReadIsCastOnce) {
     EXPECT_NEAR((*out)[1].data<float>()[i], std::tanh((*out)[0].data<float>()[i]), 2e-3);
 }
 
+// ConstantOfShape's output type is its value attribute's (float32 here): the node keeps float32
+// and its reader gets a Cast, so the converted graph still infers (Swin's attention mask).
+TEST(ConvertPrecision, AnAttributeTypedFloatProducerKeepsFloat32) {
+  auto g = mlp();
+  Value* s = g->find_value("s");
+  Value* shape = *g->add_value("shape");
+  Value* ones = *g->add_value("ones");
+  Value* z = *g->add_value("z");
+  add_node(*g, "Shape", {s}, {shape});
+  Node* c = add_node(*g, "ConstantOfShape", {shape}, {ones});
+  c->attrs["value"] = Tensor::from_vector<float>({1}, {0.5f});
+  add_node(*g, "Add", {g->find_value("y"), ones}, {z});
+  g->outputs = {z};
+  ASSERT_TRUE(infer_graph(*g).is_ok());
+  std::vector<float> x = {0.3f, -1.2f, 2.f, 0.7f, 0.1f, -0.4f};
+  auto want = run(*g, x);
+  PassContext ctx;
+  ctx.reduced_precision = DataType::kFloat16;
+  Status st = convert_precision(*g, ctx);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  ASSERT_TRUE(g->verify().is_ok());
+  EXPECT_EQ(g->find_value("ones")->dtype, DataType::kFloat32);
+  EXPECT_EQ(g->find_value("y")->dtype, DataType::kFloat16);
+  auto got = run(*g, x);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 2e-3 * (1 + std::fabs(want[i])));
+}
+
 }  // namespace
 }  // namespace kiln::passes
