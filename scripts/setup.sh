@@ -51,10 +51,36 @@ if [ "${CI:-}" = "true" ] || [ "$(have)" != "$want" ]; then
   fi
 fi
 echo "setup: python tooling $venv ($("$venv/bin/python" --version)): $(echo $want | tr '\n' ' ')"
+
+# `kiln serve` (issue 17): nvidia-pytriton (Triton Inference Server's binaries) + tritonclient in
+# their own environment, build/serve-env, from scripts/serve-lock.txt, made and checked as above
+# (PyTriton needs numpy<2, tritonclient protobuf<7: they cannot share build/pyenv). The Python
+# backend stub of PyTriton links libpython3.x.so: the interpreter must be a shared-library build
+# (kiln serve points LD_LIBRARY_PATH at its LIBDIR). About 370 MB, a minute to install.
+slock="$here/scripts/serve-lock.txt"
+senv="$here/build/serve-env"
+swant=$(grep -v '^#' "$slock" | grep . | sort -f)
+shave() { "$senv/bin/python" -m pip freeze --all 2>/dev/null | grep -v -E '^(pip|setuptools|wheel)==' | sort -f; }
+if [ "${CI:-}" = "true" ] || [ "$(shave)" != "$swant" ]; then
+  echo "setup: kiln serve's environment $senv from scripts/serve-lock.txt"
+  rm -rf "$senv"
+  python3 -m venv "$senv" || { echo "setup: ERROR: python3 -m venv failed"; exit 1; }
+  "$senv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$slock" ||
+    { echo "setup: ERROR: pip could not install scripts/serve-lock.txt"; exit 1; }
+  "$senv/bin/python" -m pip check --disable-pip-version-check >/dev/null ||
+    { "$senv/bin/python" -m pip check; echo "setup: ERROR: scripts/serve-lock.txt is incomplete or inconsistent (pip check above)"; exit 1; }
+  if [ "$(shave)" != "$swant" ]; then
+    echo "setup: ERROR: $senv differs from scripts/serve-lock.txt:"; diff <(echo "$swant") <(shave); exit 1
+  fi
+fi
+"$senv/bin/python" -c 'import sysconfig, sys; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)' ||
+  echo "setup: WARNING: $(python3 --version) is not a shared-library build: kiln serve's Triton Python stub needs libpython"
 # kiln's Python module (python/) is the target kiln_python of build/; a .pth file puts
 # build/python on build/pyenv's path (pip freeze does not list it).
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$here/build/python" > "$site/kiln-build.pth"
+ssite=$("$senv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$here/build/python" > "$ssite/kiln-build.pth"
 
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI's) reuses the
 # objects an earlier build of the same sources left.
