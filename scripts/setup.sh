@@ -34,27 +34,45 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # resolves in. onnx 1.23 generates the current node-test suite, onnxruntime is the second
 # reference. An environment that differs from the lock is made anew; under CI it is always made
 # anew, so CI proves the lock on a fresh environment. Failing to make it is an error.
-lock="$here/scripts/python-lock.txt"
-venv="$here/build/pyenv"
-want=$(grep -v '^#' "$lock" | grep . | sort -f)
-have() { "$venv/bin/python" -m pip freeze --all 2>/dev/null | grep -v -E '^(pip|setuptools|wheel)==' | sort -f; }
-if [ "${CI:-}" = "true" ] || [ "$(have)" != "$want" ]; then
-  echo "setup: python tooling into $venv from scripts/python-lock.txt ($(python3 --version), $(command -v python3))"
-  rm -rf "$venv"
-  python3 -m venv "$venv" || { echo "setup: ERROR: python3 -m venv failed"; exit 1; }
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$lock" ||
-    { echo "setup: ERROR: pip could not install scripts/python-lock.txt"; exit 1; }
-  "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null ||
-    { "$venv/bin/python" -m pip check; echo "setup: ERROR: scripts/python-lock.txt is incomplete or inconsistent (pip check above)"; exit 1; }
-  if [ "$(have)" != "$want" ]; then
-    echo "setup: ERROR: $venv differs from scripts/python-lock.txt:"; diff <(echo "$want") <(have); exit 1
+# lock_env VENV LOCK WHAT: makes VENV hold exactly LOCK (anew where it differs, always under CI).
+locked() { grep -v '^#' "$1" | grep . | sort -f; }
+frozen() { "$1/bin/python" -m pip freeze --all 2>/dev/null | grep -v -E '^(pip|setuptools|wheel)==' | sort -f; }
+lock_env() {
+  local venv=$1 lock=$2 what=$3 name want
+  name=scripts/$(basename "$lock")
+  want=$(locked "$lock")
+  if [ "${CI:-}" = "true" ] || [ "$(frozen "$venv")" != "$want" ]; then
+    echo "setup: $what into $venv from $name ($(python3 --version), $(command -v python3))"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || { echo "setup: ERROR: python3 -m venv failed"; exit 1; }
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$lock" ||
+      { echo "setup: ERROR: pip could not install $name"; exit 1; }
+    "$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null ||
+      { "$venv/bin/python" -m pip check; echo "setup: ERROR: $name is incomplete or inconsistent (pip check above)"; exit 1; }
+    if [ "$(frozen "$venv")" != "$want" ]; then
+      echo "setup: ERROR: $venv differs from $name:"; diff <(echo "$want") <(frozen "$venv"); exit 1
+    fi
   fi
-fi
-echo "setup: python tooling $venv ($("$venv/bin/python" --version)): $(echo $want | tr '\n' ' ')"
+  echo "setup: $what $venv ($("$venv/bin/python" --version)): $(echo $want | tr '\n' ' ')"
+}
+venv="$here/build/pyenv"
+lock_env "$venv" "$here/scripts/python-lock.txt" "python tooling"
+
+# `kiln serve` (issue 17): nvidia-pytriton (Triton Inference Server's binaries) + tritonclient in
+# their own environment, build/serve-env, from scripts/serve-lock.txt, made and checked as above
+# (PyTriton needs numpy<2, tritonclient protobuf<7: they cannot share build/pyenv). The Python
+# backend stub of PyTriton links libpython3.x.so: the interpreter must be a shared-library build
+# (kiln serve points LD_LIBRARY_PATH at its LIBDIR). About 370 MB, a minute to install.
+senv="$here/build/serve-env"
+lock_env "$senv" "$here/scripts/serve-lock.txt" "kiln serve's environment"
+"$senv/bin/python" -c 'import sysconfig, sys; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") else 1)' ||
+  echo "setup: WARNING: $(python3 --version) is not a shared-library build: kiln serve's Triton Python stub needs libpython"
 # kiln's Python module (python/) is the target kiln_python of build/; a .pth file puts
 # build/python on build/pyenv's path (pip freeze does not list it).
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$here/build/python" > "$site/kiln-build.pth"
+ssite=$("$senv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$here/build/python" > "$ssite/kiln-build.pth"
 
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI's) reuses the
 # objects an earlier build of the same sources left.

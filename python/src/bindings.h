@@ -206,6 +206,10 @@ void rethrow_calibrator_error(Int8Calibrator* c);
 
 // True where the CUDA runtime reports a usable device (false in a CPU-only build).
 bool cuda_device_available();
+// The CUDA devices present (0 in a CPU-only build); the calling thread's current device (kiln serve's
+// placement: engines, contexts and runs of an instance on its device). Raises ValueError for a bad index.
+int cuda_device_count();
+void cuda_set_device(int device);
 // For set_tensor_address on a CUDA engine: empty if `ptr` is device-accessible, else why not (host
 // or freed memory); `device` (if given) receives the CUDA device of device memory.
 std::string check_device_pointer(uintptr_t ptr, int* device = nullptr);

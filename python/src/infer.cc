@@ -116,6 +116,25 @@ bool cuda_device_available() {
 #endif
 }
 
+int cuda_device_count() {
+#ifdef KILN_WITH_CUDA
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) { cudaGetLastError(); return 0; }
+  return n;
+#else
+  return 0;
+#endif
+}
+
+void cuda_set_device(int device) {
+  const int n = cuda_device_count();
+  if (device < 0 || device >= n)
+    throw nb::value_error(("no CUDA device " + std::to_string(device) + " (" + std::to_string(n) + " found)").c_str());
+#ifdef KILN_WITH_CUDA
+  cuda_check(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
+#endif
+}
+
 bool is_device_memory(uintptr_t ptr) {
 #ifdef KILN_WITH_CUDA
   if (!cuda_device_available()) return false;

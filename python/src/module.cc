@@ -18,4 +18,9 @@ NB_MODULE(_kiln, m) {
   kiln::python::bind_engine(m);
   kiln::python::bind_context(m);
   m.def("_cuda_device_available", &kiln::python::cuda_device_available);
+  m.def("_cuda_device_count", &kiln::python::cuda_device_count,
+        "The CUDA devices present (0 without one, or in a build without CUDA); for kiln serve's placement.");
+  m.def("_cuda_set_device", &kiln::python::cuda_set_device, nb::arg("device"),
+        "Makes `device` the calling thread's current CUDA device (engines load, contexts run there); "
+        "ValueError if there is no such device.");
 }

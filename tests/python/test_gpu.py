@@ -184,3 +184,30 @@ class TorchExample(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CudaDeviceSelection(unittest.TestCase):
+    """kiln._kiln._cuda_device_count / _cuda_set_device (kiln serve's placement, issue 17)."""
+
+    def test_count_and_bad_index(self):
+        n = kiln._kiln._cuda_device_count()
+        self.assertEqual(n > 0, HAS_GPU)
+        with self.assertRaisesRegex(ValueError, f"no CUDA device {n} \\({n} found\\)"):
+            kiln._kiln._cuda_set_device(n)
+        with self.assertRaisesRegex(ValueError, "no CUDA device -1"):
+            kiln._kiln._cuda_set_device(-1)
+
+    @unittest.skipUnless(HAS_GPU, "needs a CUDA device")
+    def test_engine_on_each_device(self):
+        # an engine loaded and run on each device (the thread's current device) matches the CPU's
+        model = models.convnet()
+        profile = [{"x": ((1, 3, 8, 8), (4, 3, 8, 8), (8, 3, 8, 8))}]
+        cpu, _ = build(model, profile, backend=kiln.Backend.CPU)
+        x = np.random.default_rng(3).standard_normal((3, 3, 8, 8)).astype(np.float32)
+        want = cpu.create_execution_context().infer({"x": x})["y"]
+        for d in range(kiln._kiln._cuda_device_count()):
+            kiln._kiln._cuda_set_device(d)
+            engine, _ = build(model, profile, backend=kiln.Backend.CUDA)
+            got = engine.create_execution_context().infer({"x": x})["y"]
+            self.assertLess(models.rel_l2(got, want), 1e-3, f"device {d}")
+        kiln._kiln._cuda_set_device(0)

@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <memory>
 #include <new>
+#include <string>
 
 #include "tools/kiln/build.h"
 #include "tools/kiln/exports.h"
 #include "tools/kiln/inference.h"
 #include "tools/kiln/report.h"
+#include "tools/kiln/serve.h"
 #include "tools/kiln/validate.h"
 
 namespace kiln::cli {
@@ -118,6 +120,7 @@ std::string command_line(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace kiln::cli;
+  if (argc >= 2 && std::string(argv[1]) == "serve") return exec_serve(argc, argv);  // python -m kiln.serve
   const std::string banner = "kiln [kiln v0.1.0] # " + command_line(argc, argv);
   std::printf("&&&& RUNNING %s\n", banner.c_str());
   try {

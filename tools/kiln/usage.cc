@@ -5,6 +5,7 @@ namespace kiln::cli {
 
 std::string usage() {
   return R"(Usage: kiln (--onnx=<model.onnx> | --loadEngine=<file>) [options]
+       kiln serve <model.engine|model.onnx>... [--http-port=...] (Triton server: kiln serve --help)
 Flags follow trtexec's names and --flag=value syntax.
 
 Model and engine:
