@@ -2,9 +2,49 @@
 
 namespace kiln {
 
+Dim Dim::symbol(std::string name, int64_t coef) {
+  if (coef == 0) return Dim(0);
+  Dim d;
+  d.kind_ = kSymbolic;
+  d.value_ = coef;
+  d.symbol_ = std::move(name);
+  return d;
+}
+
 std::string Dim::to_string() const {
-  if (is_static()) return std::to_string(value_);
-  return symbol_.empty() ? "?" : symbol_;
+  if (kind_ == kStatic) return std::to_string(value_);
+  if (kind_ == kUnknown) return "?";
+  return value_ == 1 ? symbol_ : std::to_string(value_) + "*" + symbol_;
+}
+
+Dim operator*(const Dim& a, const Dim& b) {
+  if (!a.is_known() || !b.is_known() || (a.is_symbolic() && b.is_symbolic())) return Dim::unknown();
+  int64_t p = 0;
+  const int64_t x = a.is_static() ? a.value() : a.coef(), y = b.is_static() ? b.value() : b.coef();
+  if (__builtin_mul_overflow(x, y, &p)) return Dim::unknown();
+  if (a.is_symbolic()) return Dim::symbol(a.symbol_name(), p);
+  if (b.is_symbolic()) return Dim::symbol(b.symbol_name(), p);
+  return Dim::integer(p);
+}
+
+Dim exact_div(const Dim& a, const Dim& b) {
+  if (!a.is_known() || !b.is_known()) return Dim::unknown();
+  const int64_t x = a.is_static() ? a.value() : a.coef(), y = b.is_static() ? b.value() : b.coef();
+  if (y == 0 || x % y != 0 || (x == INT64_MIN && y == -1)) return Dim::unknown();
+  if (b.is_symbolic()) return a.is_symbolic() && a.symbol_name() == b.symbol_name() ? Dim::integer(x / y) : Dim::unknown();
+  return a.is_symbolic() ? Dim::symbol(a.symbol_name(), x / y) : Dim::integer(x / y);
+}
+
+Dim operator+(const Dim& a, const Dim& b) {
+  int64_t s = 0;
+  if (!a.is_static() || !b.is_static() || __builtin_add_overflow(a.value(), b.value(), &s)) return Dim::unknown();
+  return Dim::integer(s);
+}
+
+Dim operator-(const Dim& a, const Dim& b) {
+  int64_t s = 0;
+  if (!a.is_static() || !b.is_static() || __builtin_sub_overflow(a.value(), b.value(), &s)) return Dim::unknown();
+  return Dim::integer(s);
 }
 
 Shape Shape::from_static(const std::vector<int64_t>& dims) {
@@ -15,6 +55,12 @@ Shape Shape::from_static(const std::vector<int64_t>& dims) {
 bool Shape::is_static() const {
   if (!rank_known_) return false;
   for (const Dim& d : dims_) if (!d.is_static()) return false;
+  return true;
+}
+
+bool Shape::is_known() const {
+  if (!rank_known_) return false;
+  for (const Dim& d : dims_) if (!d.is_known()) return false;
   return true;
 }
 

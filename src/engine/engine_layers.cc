@@ -130,7 +130,7 @@ void value_to_proto(const Value& v, kilnpb::ValueInfo* out) {
   for (const Dim& d : v.shape.dims()) {
     auto* pd = out->add_dims();
     if (d.is_static()) pd->set_value(d.value());
-    else if (d.is_symbolic()) pd->set_symbol(d.symbol_name());
+    else if (d.is_symbolic() && d.coef() == 1) pd->set_symbol(d.symbol_name());  // k*batch: left unknown
   }
 }
 

@@ -13,6 +13,7 @@
 // Whoever runs a subgraph binds its inputs and, for each capture, the outer value's tensor.
 #pragma once
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -39,6 +40,10 @@ struct Value {
   // A subgraph's proxy for a value of the enclosing graph (see Graph::captures). When the outer
   // value is an initializer, `initializer` points at the same tensor.
   bool is_capture = false;
+  // What shape inference knows of a small 1-D or scalar integer tensor's elements when it is not a
+  // constant: a shape tensor built by Shape/Gather/Concat/Mul... ("batch", 12, -1; see
+  // InferContext::input_dims_value). Empty when nothing is known.
+  std::optional<std::vector<Dim>> dims_value;
 };
 
 using AttrValue = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>,

@@ -55,6 +55,31 @@ std::vector<const OpSchema*> OpRegistry::all() const {
   return out;
 }
 
+std::optional<std::vector<Dim>> dims_value_of(const Tensor* value, const std::vector<Dim>* inferred) {
+  if (value) {
+    if (value->dims().size() > 1 || size_t(value->numel()) > InferContext::kMaxDimsValue) return std::nullopt;
+    auto ints = value->to_int64_vector();  // integer types only
+    if (!ints) return std::nullopt;
+    std::vector<Dim> out;
+    for (int64_t x : *ints) out.push_back(Dim::integer(x));
+    return out;
+  }
+  if (inferred) return *inferred;
+  return std::nullopt;
+}
+
+std::optional<std::vector<Dim>> InferContext::input_dims_value(size_t i) const {
+  if (!has_input(i)) return std::nullopt;
+  return dims_value_of(inputs_[i].value, inputs_[i].dims_value);
+}
+
+void InferContext::set_output_dims_value(size_t i, std::vector<Dim> v) {
+  if (i >= outputs_.size() || v.size() > kMaxDimsValue) return;
+  bool any = false;
+  for (const Dim& d : v) any |= d.is_known();
+  if (any) outputs_[i].dims_value = std::move(v);
+}
+
 Status infer_node(const OpSchema& schema, InferContext& ctx) {
   const Node& n = ctx.node();
   int ni = static_cast<int>(n.inputs.size()), no = static_cast<int>(n.outputs.size());
@@ -96,7 +121,7 @@ Status infer_graph(Graph& graph) {
     std::vector<InferContext::Input> ins;
     for (Value* v : n.inputs) {
       InferContext::Input in;
-      if (v) in = {v->dtype, v->shape, v->initializer, true};
+      if (v) in = {v->dtype, v->shape, v->initializer, true, v->dims_value ? &*v->dims_value : nullptr};
       ins.push_back(std::move(in));
     }
     InferContext ctx(n, std::move(ins), n.outputs.size());
@@ -108,6 +133,7 @@ Status infer_graph(Graph& graph) {
       // Keep a declared type from the model when inference could not tell.
       if (o.dtype != DataType::kUndefined) out->dtype = o.dtype;
       if (o.shape.rank_known() || !out->shape.rank_known()) out->shape = o.shape;
+      out->dims_value = o.dims_value;
     }
   }
   return Status::ok();

@@ -26,10 +26,12 @@ class InferContext {
     Shape shape = Shape::unknown_rank();
     const Tensor* value = nullptr;  // known constant or run-time value, else null
     bool present = false;
+    const std::vector<Dim>* dims_value = nullptr;  // Value::dims_value, else null
   };
   struct Output {
     DataType dtype = DataType::kUndefined;
     Shape shape = Shape::unknown_rank();
+    std::optional<std::vector<Dim>> dims_value;
   };
 
   InferContext(const Node& node, std::vector<Input> inputs, size_t num_outputs)
@@ -46,8 +48,15 @@ class InferContext {
   // The input's value if known (initializer, Constant, or at run time); null otherwise.
   const Tensor* input_value(size_t i) const { return has_input(i) ? inputs_[i].value : nullptr; }
   void set_output(size_t i, DataType dtype, Shape shape) {
-    if (i < outputs_.size()) outputs_[i] = Output{dtype, std::move(shape)};
+    if (i < outputs_.size()) outputs_[i] = Output{dtype, std::move(shape), std::move(outputs_[i].dims_value)};
   }
+  // The elements of a 1-D or scalar integer input, as far as they are known, as Dims: its value
+  // (numbers, any sign) or what inference knows of a shape tensor (Shape of a [batch, 16, 128]
+  // value is {batch, 16, 128}); nullopt when neither is known or it has over kMaxDimsValue elements.
+  std::optional<std::vector<Dim>> input_dims_value(size_t i) const;
+  // Records output i's elements as Dims (dropped when every one is unknown or there are too many).
+  void set_output_dims_value(size_t i, std::vector<Dim> v);
+  static constexpr size_t kMaxDimsValue = 64;
   const Output& output(size_t i) const { return outputs_[i]; }
   // An error that names the node: ctx.fail("axis ", a, " out of range").
   template <class... Args>
@@ -102,6 +111,15 @@ class OpRegistry {
  private:
   std::map<std::pair<std::string, std::string>, OpSchema> schemas_;
 };
+
+// The elements of a small (<= InferContext::kMaxDimsValue) 1-D or scalar integer tensor as Dims:
+// its value when known (numbers, any sign), else what inference knows of it (`inferred`,
+// Value::dims_value); nullopt when neither.
+std::optional<std::vector<Dim>> dims_value_of(const Tensor* value, const std::vector<Dim>* inferred);
+inline std::optional<std::vector<Dim>> dims_value_of(const Value* v) {
+  if (!v) return std::nullopt;
+  return dims_value_of(v->initializer, v->dims_value ? &*v->dims_value : nullptr);
+}
 
 // Checks arity, then runs the schema's inference. `inputs` describe node.inputs.
 Status infer_node(const OpSchema& schema, InferContext& ctx);

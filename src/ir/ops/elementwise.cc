@@ -136,6 +136,7 @@ Status infer_cast(InferContext& ctx) {
   int64_t to = ctx.node().attr_int("to", 0);
   KILN_RETURN_IF_ERROR(check_cast_target(ctx, to));
   ctx.set_output(0, static_cast<DataType>(to), ctx.input_shape(0));
+  pass_dims_value(ctx);
   return Status::ok();
 }
 
@@ -167,7 +168,15 @@ void register_bit_cast_ops(OpRegistry& r);
 
 void register_elementwise_ops(OpRegistry& r) {
   register_bit_cast_ops(r);
-  for (const char* op : {"Add", "Sub", "Mul", "Div"}) r.add(binary(op, 1, Types::kNumeric));
+  for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
+    OpSchema s = binary(op, 1, Types::kNumeric);
+    s.infer = [shape = s.infer, sign = "+-*/"[std::string("AddSubMulDiv").find(op) / 3]](InferContext& ctx) {
+      KILN_RETURN_IF_ERROR(shape(ctx));
+      binary_dims_value(ctx, sign);  // shape arithmetic: Mul(Gather(Shape(x), 0), 12)
+      return Status::ok();
+    };
+    r.add(std::move(s));
+  }
   r.add(schema("Pow", 1, 2, 2, FusionKind::kBroadcast, infer_pow));
   r.add(schema("Mod", 10, 2, 2, FusionKind::kBroadcast, infer_mod));
   r.add(schema("BitShift", 11, 2, 2, FusionKind::kBroadcast, infer_bitshift));

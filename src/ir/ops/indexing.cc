@@ -35,6 +35,19 @@ Status infer_gather(InferContext& ctx) {
   out.insert(out.end(), idx.dims().begin(), idx.dims().end());
   out.insert(out.end(), data.dims().begin() + axis + 1, data.dims().end());
   ctx.set_output(0, ctx.input_type(0), Shape(std::move(out)));
+  // Elements picked from a shape tensor (Gather(Shape(x), 0) is x's first dim).
+  auto elems = ctx.input_dims_value(0);
+  const Tensor* index = ctx.input_value(1);
+  if (elems && r == 1 && index && index->dims().size() <= 1) {
+    auto picks = index->to_int64_vector();
+    std::vector<Dim> v;
+    for (int64_t k : picks ? *picks : std::vector<int64_t>{}) {
+      if (k < 0) k += int64_t(elems->size());
+      if (k < 0 || k >= int64_t(elems->size())) return Status::ok();
+      v.push_back((*elems)[size_t(k)]);
+    }
+    if (picks) ctx.set_output_dims_value(0, std::move(v));
+  }
   return Status::ok();
 }
 

@@ -30,6 +30,12 @@ Status infer_reshape(InferContext& ctx) {
   if (ctx.has_input(1)) KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
   KILN_ASSIGN_OR_RETURN(IntList target, ints_of(ctx, 1, ctx.opset() < 5 ? "shape" : nullptr));
   if (!target.present) return ctx.fail("needs a target shape");
+  if (!target.known && ctx.input_dims_value(1)) {  // built from the input's own dims, say
+    auto s = reshape_shape(ctx.input_shape(0), *ctx.input_dims_value(1), ctx.node().attr_int("allowzero", 0) != 0);
+    if (!s) return ctx.fail(s.status().message());
+    ctx.set_output(0, ctx.input_type(0), std::move(s).value());
+    return Status::ok();
+  }
   if (!target.known) {
     const Shape& ts = ctx.input_shape(1);
     Shape out = Shape::unknown_rank();
@@ -87,6 +93,7 @@ Status infer_squeeze(InferContext& ctx) {
   for (int64_t d = 0; d < rank; ++d)
     if (std::find(drop.begin(), drop.end(), d) == drop.end()) out.push_back(in[d]);
   ctx.set_output(0, ctx.input_type(0), Shape(std::move(out)));
+  pass_dims_value(ctx);
   return Status::ok();
 }
 
@@ -106,6 +113,7 @@ Status infer_unsqueeze(InferContext& ctx) {
   for (int64_t d = 0; d < out_rank; ++d)
     out[d] = std::find(a->begin(), a->end(), d) != a->end() ? Dim(1) : in[next++];
   ctx.set_output(0, ctx.input_type(0), Shape(std::move(out)));
+  pass_dims_value(ctx);
   return Status::ok();
 }
 
@@ -173,6 +181,18 @@ Status infer_concat(InferContext& ctx) {
   }
   out[axis] = total;
   ctx.set_output(0, ctx.input_type(0), Shape(std::move(out)));
+  // A shape tensor put together: each 1-D input's elements, unknown ones for an input of known length.
+  if (rank == 1 && dtype_is_signed_int(ctx.input_type(0))) {
+    std::vector<Dim> v;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+      auto e = ctx.input_dims_value(i);
+      const Shape& s = ctx.input_shape(i);
+      if (!e && (!s.rank_known() || !s[0].is_static() || size_t(s[0].value()) > InferContext::kMaxDimsValue)) return Status::ok();
+      if (e) v.insert(v.end(), e->begin(), e->end());
+      else v.resize(v.size() + size_t(s[0].value()));
+    }
+    ctx.set_output_dims_value(0, std::move(v));
+  }
   return Status::ok();
 }
 
@@ -238,7 +258,11 @@ void register_shape_ops(OpRegistry& r) {
   r.add(schema("Flatten", 1, 1, 1, FusionKind::kInjective, infer_flatten));
   r.add(schema("Squeeze", 1, 1, 2, FusionKind::kInjective, infer_squeeze));
   r.add(schema("Unsqueeze", 1, 1, 2, FusionKind::kInjective, infer_unsqueeze));
-  r.add(schema("Identity", 1, 1, 1, FusionKind::kPointwise, infer_same_as_input0));
+  r.add(schema("Identity", 1, 1, 1, FusionKind::kPointwise, [](InferContext& ctx) {
+    KILN_RETURN_IF_ERROR(infer_same_as_input0(ctx));
+    pass_dims_value(ctx);
+    return Status::ok();
+  }));
   r.add(schema("Transpose", 1, 1, 1, FusionKind::kInjective, infer_transpose));
   r.add(schema("Concat", 1, 1, -1, FusionKind::kInjective, infer_concat));
   OpSchema split = schema("Split", 1, 1, 2, FusionKind::kInjective, infer_split);

@@ -26,6 +26,7 @@ Status infer_shape(InferContext& ctx) {
   int64_t start = clamp(ctx.node().attr_int("start", 0));
   int64_t end = clamp(ctx.node().attr_int("end", rank));
   ctx.set_output(0, DataType::kInt64, Shape{Dim(std::max<int64_t>(end - start, 0))});
+  if (start < end) ctx.set_output_dims_value(0, std::vector<Dim>(in.dims().begin() + start, in.dims().begin() + end));
   return Status::ok();
 }
 

@@ -14,17 +14,9 @@ std::vector<const Tensor*> known_values(const InferContext& ctx) {
 }
 
 Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end) {
-  int64_t factor = 1;
-  const Dim* symbol = nullptr;
-  for (size_t i = begin; i < end; ++i) {
-    const Dim& d = dims[i];
-    if (d.is_static()) { factor *= d.value(); continue; }
-    if (!d.is_symbolic() || symbol) return Dim::unknown();
-    symbol = &d;
-  }
-  if (!symbol) return Dim(factor);
-  if (factor == 0) return Dim(0);
-  return factor == 1 ? *symbol : Dim::unknown();
+  Dim p(1);
+  for (size_t i = begin; i < end; ++i) p = p * dims[i];
+  return p;
 }
 
 Expected<IntList> read_ints(const Node& node, const std::vector<const Tensor*>& values, size_t input,
@@ -54,9 +46,14 @@ struct DimProduct {
   std::multiset<std::string> symbols;
   bool unknown = false;
   void multiply(const Dim& d) {
-    if (d.is_static()) factor *= d.value();
-    else if (d.is_symbolic()) symbols.insert(d.symbol_name());
-    else unknown = true;
+    if (d.is_static()) {
+      factor *= d.value();
+    } else if (d.is_symbolic()) {
+      factor *= d.coef();
+      symbols.insert(d.symbol_name());
+    } else {
+      unknown = true;
+    }
   }
 };
 
@@ -80,18 +77,28 @@ Expected<Dim> infer_minus_one(const Shape& in, const std::vector<Dim>& out, size
   }
   int64_t q = pin.factor / pout.factor;
   if (all_static) return Dim(q);
-  if (pin.symbols.size() == 1 && q == 1) return Dim::symbol(*pin.symbols.begin());
+  if (pin.symbols.size() == 1 && q > 0) return Dim::symbol(*pin.symbols.begin(), q);
   return Dim::unknown();
 }
 
 }  // namespace
 
 Expected<Shape> reshape_shape(const Shape& in, const std::vector<int64_t>& target, bool allowzero) {
+  std::vector<Dim> t;
+  for (int64_t x : target) t.push_back(Dim::integer(x));
+  return reshape_shape(in, t, allowzero);
+}
+
+Expected<Shape> reshape_shape(const Shape& in, const std::vector<Dim>& target, bool allowzero) {
   std::vector<Dim> out(target.size());
   size_t hole = SIZE_MAX;
   bool has_zero = false;
   for (size_t i = 0; i < target.size(); ++i) {
-    int64_t t = target[i];
+    if (!target[i].is_static()) {  // "batch" stays itself; an unknown element might be 0 or -1
+      if (target[i].coef() > 0) out[i] = target[i];
+      continue;
+    }
+    int64_t t = target[i].value();
     if (t < -1) return err("invalid reshape target dim ", t);
     if (t == -1) {
       if (hole != SIZE_MAX) return err("reshape target has more than one -1");

@@ -25,6 +25,9 @@ Expected<IntList> read_ints(const Node& node, const std::vector<const Tensor*>& 
 // Reshape's target shape applied to `in`: 0 copies the input dim (unless allowzero), one -1 is
 // inferred. Works on symbolic shapes; the result is static when `in` is.
 Expected<Shape> reshape_shape(const Shape& in, const std::vector<int64_t>& target, bool allowzero);
+// Same, for a target whose elements inference knows as dims (a shape tensor's dims value: numbers
+// with 0 and -1 as above, symbols, unknown elements giving unknown dims).
+Expected<Shape> reshape_shape(const Shape& in, const std::vector<Dim>& target, bool allowzero);
 
 // One input dim of a Slice: output element k reads input index start + k * step.
 struct SliceAxis {

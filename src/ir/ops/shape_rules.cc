@@ -110,4 +110,22 @@ Expected<std::vector<int64_t>> input_ints(const InferContext& ctx, size_t i) {
   return v;
 }
 
+void pass_dims_value(InferContext& ctx) {
+  const Shape& out = ctx.output(0).shape;
+  if (!out.rank_known() || out.rank() > 1 || !dtype_is_signed_int(ctx.output(0).dtype)) return;
+  if (auto v = ctx.input_dims_value(0)) ctx.set_output_dims_value(0, std::move(*v));
+}
+
+void binary_dims_value(InferContext& ctx, char op) {
+  auto a = ctx.input_dims_value(0), b = ctx.input_dims_value(1);
+  if (!a || !b || !dtype_is_signed_int(ctx.output(0).dtype)) return;
+  if (a->size() != b->size() && a->size() != 1 && b->size() != 1) return;
+  std::vector<Dim> v;
+  for (size_t i = 0; i < std::max(a->size(), b->size()); ++i) {
+    const Dim &x = (*a)[a->size() == 1 ? 0 : i], &y = (*b)[b->size() == 1 ? 0 : i];
+    v.push_back(op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : exact_div(x, y));
+  }
+  ctx.set_output_dims_value(0, std::move(v));
+}
+
 }  // namespace kiln

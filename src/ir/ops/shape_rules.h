@@ -24,6 +24,12 @@ Status infer_broadcast_bool(InferContext& ctx);
 Status require_same_types(const InferContext& ctx, size_t first, size_t last);
 // Fails unless input i has one of `allowed` types (names the input and the type).
 Status require_type(const InferContext& ctx, size_t i, std::initializer_list<DataType> allowed);
+// Shape-tensor values (InferContext::input_dims_value): output 0 holds input 0's elements (Cast
+// between integer types, Identity, a Squeeze/Unsqueeze that keeps rank <= 1).
+void pass_dims_value(InferContext& ctx);
+// Output 0 of the integer Add/Sub/Mul/Div of inputs 0 and 1, element by element (broadcasting
+// one element): exact dim arithmetic (operator*, exact_div in core/shape.h), else unknown.
+void binary_dims_value(InferContext& ctx, char op);
 // Reads an integer-list input (axes, shape, pads...) if its value is known.
 Expected<std::vector<int64_t>> input_ints(const InferContext& ctx, size_t i);
 

@@ -54,6 +54,17 @@ Status infer_slice(InferContext& ctx) {
   for (size_t d = 0; d < out.size(); ++d)
     if (!(*r)[d].whole) out[d] = (*r)[d].count >= 0 ? Dim((*r)[d].count) : Dim::unknown();
   ctx.set_output(0, ctx.input_type(0), Shape(std::move(out)));
+  // A slice of a shape tensor (Shape(x)[0:2]): the elements it keeps.
+  auto elems = ctx.input_dims_value(0);
+  if (elems && in.rank() == 1 && (*r)[0].count >= 0) {
+    std::vector<Dim> v;
+    for (int64_t k = 0; k < (*r)[0].count; ++k) {
+      const int64_t i = (*r)[0].start + k * (*r)[0].step;
+      if (i < 0 || i >= int64_t(elems->size())) return Status::ok();
+      v.push_back((*elems)[size_t(i)]);
+    }
+    ctx.set_output_dims_value(0, std::move(v));
+  }
   return Status::ok();
 }
 
