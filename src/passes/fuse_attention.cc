@@ -28,12 +28,11 @@
 // Reshape stood (the rule's root). Fires only when every intermediate value is read only inside
 // the pattern and is not a graph output, Q, K and V are 3-D [B, S, H*D] with a static last dim, and each head Reshape
 // provably splits [B, S, H*D] into [B, S, H, D] (constant H and D, one of them may be -1; B and
-// S copied: 0, or read from a value with the same dims). Must not fire: other perms, a shared intermediate, fp32.
+// S copied: 0, or known by shape inference to be B and S). Must not fire: other perms, a shared intermediate, fp32.
 #include <algorithm>
 #include <cmath>
 
 #include "ir/op_registry.h"
-#include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
 
@@ -43,97 +42,48 @@ namespace {
 
 using namespace rewrite;
 
-// Unsqueeze(Gather(Shape(%y), %k)): one dim of %y as a 1-element tensor.
-const Pattern& dim_of_shape() {
-  static const Pattern p = op("Unsqueeze", {op("Gather", {op("Shape", {any().as("y")}).where_node([](const Node& n) {
-                                                            return !n.has_attr("start") && !n.has_attr("end");
-                                                          }),
-                                                          scalar().as("k")}),
-                                            any().optional()});
-  return p;
+// Whether element i of Reshape rs's target t gives dim i of x: a 0 that copies it (allowzero = 0)
+// or, as shape inference knows the element (a constant, or Shape/Gather/Concat arithmetic:
+// Value::dims_value), the same number or symbol.
+bool copies(const Node* rs, const std::vector<Dim>& t, size_t i, const Value* x) {
+  if (t[i].is_static() && t[i].value() == 0 && rs->attr_int("allowzero", 0) == 0) return true;
+  return t[i].is_known() && t[i] == x->shape[i];
 }
 
-// Element i (0 or 1) of a head Reshape's shape: proves it is dim i of x ([B, S, H*D]), as the
-// same known dim or as a dim x carries from the value whose Shape it reads (keeps_leading_dims).
-bool copies_dim(Value* elem, int64_t i, const Value* x, int64_t idx) {
-  if (!elem) return false;
-  if (elem->initializer) {
-    const int64_t v = int64_t(elem->initializer->get_as_double(idx));
-    return v == 0 || (x->shape[i].is_static() && v == x->shape[i].value());
-  }
-  Match m;
-  if (!match_value(elem, dim_of_shape(), m)) return false;
-  const double k = m["k"]->initializer->get_as_double(0);
-  const Shape& ys = m["y"]->shape;
-  if (!ys.rank_known() || k < 0 || int64_t(k) >= int64_t(ys.rank())) return false;
-  return same_dim(ys[size_t(k)], x->shape[i]) || (int64_t(k) == i && keeps_leading_dims(x, m["y"], size_t(i)));
-}
-
-// A constant Reshape target's zeros copy the input's dims (allowzero = 0); with allowzero = 1
-// (the dynamo exporter) a target without zeros means the same.
-bool zeros_copy(const Node* rs, const Tensor& target) {
-  if (rs->attr_int("allowzero", 0) == 0) return true;
-  for (int64_t i = 0; i < target.numel(); ++i) if (target.get_as_double(i) == 0) return false;
-  return true;
-}
-
-// Concat(axis 0) of n elements, each captured as e0, e1, ...
-Pattern concat_of(int n, std::vector<Pattern> tail = {}) {
-  std::vector<Pattern> in;
-  for (int i = 0; i < n; ++i) in.push_back(any().as("e" + std::to_string(i)));
-  for (Pattern& p : tail) in.push_back(std::move(p));
-  return op("Concat", std::move(in)).attr("axis", 0, 0);
+// Whether elements 0 and 1 of t give x's dims 0 and 1, the rest being `fixed` (known numbers): both
+// copied, or one copied and the other -1 (the element count then makes it the copied dim's twin).
+bool leading_two(const Node* rs, const std::vector<Dim>& t, const Value* x, bool fixed) {
+  const bool c0 = copies(rs, t, 0, x), c1 = copies(rs, t, 1, x);
+  auto minus_one = [&](size_t i) { return t[i].is_static() && t[i].value() == -1; };
+  return (c0 && c1) || (fixed && ((c1 && minus_one(0)) || (c0 && minus_one(1))));
 }
 
 // Whether Reshape node rs turns x [B, S, H*D] into [B, S, H, D]; sets heads and head size.
 bool splits_heads(const Node* rs, int64_t* heads, int64_t* head) {
   if (rs->inputs.size() != 2) return false;
-  Value *x = rs->inputs[0], *shape = rs->inputs[1];
-  if (!x->shape.rank_known() || x->shape.rank() != 3 || !x->shape[2].is_static()) return false;
-  int64_t h = 0, d = 0;
-  if (shape->initializer) {
-    if (shape->initializer->numel() != 4 || !zeros_copy(rs, *shape->initializer)) return false;
-    h = int64_t(shape->initializer->get_as_double(2));
-    d = int64_t(shape->initializer->get_as_double(3));
-    // The dynamo exporter's [-1, S, H, D]: with S, H and D fixed, -1 is the batch.
-    const bool batch_inferred = shape->initializer->get_as_double(0) == -1 && h > 0 && d > 0;
-    if (!(batch_inferred || copies_dim(shape, 0, x, 0)) || !copies_dim(shape, 1, x, 1)) return false;
-  } else {
-    static const Pattern target = concat_of(2, {scalar().as("h"), scalar().as("d")});
-    Match c;
-    if (rs->attr_int("allowzero", 0) != 0 || !match_value(shape, target, c)) return false;
-    h = int64_t(c["h"]->initializer->get_as_double(0));
-    d = int64_t(c["d"]->initializer->get_as_double(0));
-    if (!copies_dim(c["e0"], 0, x, 0) || !copies_dim(c["e1"], 1, x, 0)) return false;
-  }
+  const Value* x = rs->inputs[0];
+  auto t = dims_value_of(rs->inputs[1]);
+  if (!t || t->size() != 4 || !x->shape.rank_known() || x->shape.rank() != 3 || !x->shape[2].is_static()) return false;
+  if (!(*t)[2].is_static() || !(*t)[3].is_static()) return false;
+  int64_t h = (*t)[2].value(), d = (*t)[3].value();
+  const bool fixed = h > 0 && d > 0;
   const int64_t e = x->shape[2].value();  // one of H, D may be -1 (transformers' view(B, S, -1, D))
   if (h == -1 && d > 0 && e % d == 0) h = e / d;
   if (d == -1 && h > 0 && e % h == 0) d = e / h;
-  if (h <= 0 || d <= 0 || h * d != e) return false;
+  if (h <= 0 || d <= 0 || h * d != e || !leading_two(rs, *t, x, fixed)) return false;
   *heads = h;
   *head = d;
   return true;
 }
 
-// Whether Reshape node y turns x's [B, S, H*D]-shaped twin back into exactly x's shape: shape
-// [0 | B, 0 | S, H*D | -1] as a constant, or Concat(dim 0, dim 1, H*D | -1) of x's dims.
+// Whether Reshape node y turns x's [B, S, H*D]-shaped twin back into exactly x's shape: target
+// [0 | B, 0 | S, H*D | -1] (one of B, S may be -1 when H*D is given).
 bool merges_heads(const Node* y, const Value* x) {
   if (y->inputs.size() != 2 || !x->shape.rank_known() || x->shape.rank() != 3 || !x->shape[2].is_static()) return false;
-  Value* shape = y->inputs[1];
-  const int64_t e = x->shape[2].value();
-  if (shape->initializer) {
-    const Tensor& t = *shape->initializer;
-    if (t.numel() != 3 || !zeros_copy(y, t)) return false;
-    const int64_t last = int64_t(t.get_as_double(2));
-    // [-1, S, H*D]: with S and H*D fixed, -1 is the batch.
-    const bool batch_inferred = t.get_as_double(0) == -1 && last == e;
-    return (last == e || last == -1) && (batch_inferred || copies_dim(shape, 0, x, 0)) && copies_dim(shape, 1, x, 1);
-  }
-  static const Pattern target = concat_of(2, {scalar().as("e")});
-  Match c;
-  if (y->attr_int("allowzero", 0) != 0 || !match_value(shape, target, c)) return false;
-  const int64_t ev = int64_t(c["e"]->initializer->get_as_double(0));
-  return (ev == e || ev == -1) && copies_dim(c["e0"], 0, x, 0) && copies_dim(c["e1"], 1, x, 0);
+  auto t = dims_value_of(y->inputs[1]);
+  if (!t || t->size() != 3 || !(*t)[2].is_static()) return false;
+  const int64_t last = (*t)[2].value(), e = x->shape[2].value();
+  return (last == e || last == -1) && leading_two(y, *t, x, last == e);
 }
 
 bool head_split(const Node& n) {

@@ -11,7 +11,6 @@
 // where the last matched node stood, so every input is still defined before it. Must not fire:
 // a Conv whose output is read twice, a broadcasting Add, or a Clip with a maximum (ReLU6).
 #include "ir/activation.h"
-#include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
 
@@ -28,7 +27,7 @@ Pattern conv() {
 // Add(%c, %z), either order, %z another value of %c's known shape.
 Pattern residual_add() {
   return op("Add", {conv(), any().as("z")}).commutative().where_node([](const Node& n) {
-    return n.inputs[0] != n.inputs[1] && same_known_shape(n.inputs[0]->shape, n.inputs[1]->shape);
+    return n.inputs[0] != n.inputs[1] && n.inputs[0]->shape.is_known() && n.inputs[0]->shape == n.inputs[1]->shape;
   });
 }
 

@@ -10,8 +10,7 @@
 //             or the dynamo exporter's %h = Mul(%p, 0.5), %y = Mul(%s, %h))]
 //   without activation, a residual add also folds in (the GEMM's C operand, free on cuBLASLt):
 //            %y = Add(%s, %z)  ->  %y = kiln.MatMulBias(%a, %w, %b, %z)   (%z of %y's shape)
-// (%z's shape is proven equal dim by dim: the same known dims, or dims %s carries from %z through
-// the layers between them, pattern.h's keeps_leading_dims: BERT's batch, unknown after inference)
+// (%z's shape is proven equal: the same dims, each a number or a symbol, as shape inference knows them)
 //
 // Fires only when %w is 2-D, %a has rank >= 2, %b is a constant 1-D tensor of %w's column count,
 // every intermediate value is read only inside the pattern and is not a graph output, and the
@@ -20,11 +19,10 @@
 // fused node stands where the last matched node stood, so every input is defined before it.
 // Must not fire: a MatMul whose output has another reader, a bias that is not constant or does not
 // run along the last axis only; no residual after an activation, when the Add broadcasts, or
-// when an unknown dim of %z is not proven to be %s's.
+// when a dim of %z is unknown or not %s's.
 #include <cmath>
 
 #include "ir/activation.h"
-#include "passes/pattern.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
 
@@ -79,10 +77,10 @@ const Rule kRules[] = {
     gelu_rule("erf_gelu_product_half", op("Mul", {op("Mul", {bias_add(), erf_plus_one()}).commutative(), scalar(0.5)}).commutative()),
     // (s * 0.5) * p.
     gelu_rule("erf_gelu_half_first", op("Mul", {op("Mul", {bias_add(), scalar(0.5)}).commutative(), erf_plus_one()}).commutative()),
-    // A residual add of %s's shape (dims proven one by one, pattern.h), as the GEMM's C operand.
+    // A residual add of %s's known shape, as the GEMM's C operand.
     {"residual", op("Add", {bias_add(), any().as("z")}).commutative(), [](const Match& m, Rewriter& rw) {
        Value *s = m["s"], *z = m["z"];
-       if (z == s || z->dtype != s->dtype || !same_shape_by_construction(s, z) || !same_shape_by_construction(m.root->outputs[0], z))
+       if (z == s || z->dtype != s->dtype || !z->shape.is_known() || s->shape != z->shape || m.root->outputs[0]->shape != z->shape)
          return false;
        return matmul_bias(m, rw, Activation::kNone, z);
      }},

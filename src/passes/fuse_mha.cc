@@ -15,8 +15,9 @@
 //    Add(MatMul(%x, W const), b const) of the same %x becomes
 //    kiln.PackedAttention(Add(MatMul(%x, concat(Wq, Wk, Wv)), concat(bq, bk, bv)), [mask]).
 //
-// Every Reshape target, a constant with 0/-1 or Shape/Gather/Slice/Concat/Mul/Div arithmetic, is
-// evaluated symbolically (shape_prover.h) and must give exactly the split/merge above; perms,
+// Every Reshape's output, as shape inference knows it (a constant target with 0/-1, or
+// Shape/Gather/Slice/Concat/Mul/Div arithmetic: dims such as "batch" or "2*batch"), must be exactly
+// the split/merge above, every dim known; perms,
 // axes and Gather indices must be exactly these. The scale comes from the Q/K Muls' scalars
 // (constants, or the TorchScript exporter's Shape -> Cast -> Sqrt arithmetic on the head size).
 // Fires only with --fp16/--bf16 (ctx.reduced_precision, as fuse_attention) on float32 graphs,
@@ -26,13 +27,14 @@
 // the exporters' K^T variants alternatives inside the ViT rule. Post: the new nodes stand where
 // the final Transpose (ViT) or the Attention (BERT) stood; ViT's old nodes go as dead code (the
 // Shape readers with them), BERT's with the rewrite.
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ir/op_registry.h"
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
-#include "passes/shape_prover.h"
 
 namespace kiln::passes {
 
@@ -40,9 +42,43 @@ namespace {
 
 using namespace rewrite;
 
-bool dims_are(ShapeProver& sp, const Value* v, const Dims& want) {
-  auto d = sp.dims_of(v);
-  return d && *d == want;
+using Dims = std::vector<Dim>;
+
+// Whether shape inference proves v's dims are `want` (every one a number or a symbol).
+bool dims_are(const Value* v, const Dims& want) { return v->shape.is_known() && v->shape.dims() == want; }
+
+// The elements of a constant integer tensor (empty for anything else).
+std::vector<int64_t> ints_of(const Value* v) {
+  std::vector<int64_t> out;
+  if (auto d = dims_value_of(v); d && v->initializer)
+    for (const Dim& x : *d) out.push_back(x.value());
+  return out;
+}
+
+// A scalar from constants and known dims through the exporters' scale arithmetic (the
+// TorchScript exporter's Shape -> Gather -> Cast -> Sqrt of the head size): nullopt otherwise.
+std::optional<double> number(const Value* v, int depth = 0) {
+  if (!v || depth > 64) return std::nullopt;
+  if (v->initializer) {
+    if (v->initializer->numel() != 1) return std::nullopt;
+    return v->initializer->get_as_double(0);
+  }
+  if (auto d = dims_value_of(v); d && d->size() == 1 && (*d)[0].is_static()) return double((*d)[0].value());
+  const Node* p = v->producer;
+  if (!p || !p->domain.empty() || p->inputs.empty()) return std::nullopt;
+  const std::string& op = p->op_type;
+  if (op == "Cast" || op == "Identity" || op == "Squeeze" || op == "Unsqueeze") return number(p->inputs[0], depth + 1);
+  if (op == "Sqrt" || op == "Reciprocal") {
+    auto x = number(p->inputs[0], depth + 1);
+    if (!x || *x <= 0) return std::nullopt;
+    return op == "Sqrt" ? std::sqrt(*x) : 1.0 / *x;
+  }
+  if ((op == "Mul" || op == "Div") && p->inputs.size() == 2) {
+    auto a = number(p->inputs[0], depth + 1), b = number(p->inputs[1], depth + 1);
+    if (!a || !b || (op == "Div" && (*b == 0 || !dtype_is_float(v->dtype)))) return std::nullopt;  // no integer division
+    return op == "Mul" ? *a * *b : *a / *b;
+  }
+  return std::nullopt;
 }
 
 // A constant float32 initializer of the given dims.
@@ -59,8 +95,6 @@ Pattern ints(std::vector<int64_t> want) {
 // torchvision's MultiheadAttention, both exporters (see the top).
 class Vit {
  public:
-  explicit Vit(ShapeProver& sp) : sp_(sp) {}
-
   Pattern pattern() const {
     // The packed projection of the sequence-first input and its split into [3, S, B, E].
     Pattern proj = op("Add", {op("MatMul", {op("Transpose", {any().as("x")}).attr("perm", {1, 0, 2}).as("xt").keep(),
@@ -99,27 +133,24 @@ class Vit {
     const int64_t e = x->shape[2].value();
     if (!weight(w_in, {e, 3 * e}) || !weight(b_in, {3 * e})) return false;
     // The dims of the sequence-first input, as every target must name them.
-    auto xd = sp_.dims_of(m["xt"]);
-    if (!xd || xd->size() != 3) return false;
-    const Term s = (*xd)[0], b = (*xd)[1], et{e, ""};
-    if (!dims_are(sp_, m["r2"], Dims{s, b, Term{3, ""}, et})) return false;
+    const Shape& xd = m["xt"]->shape;
+    if (!xd.is_known() || xd.rank() != 3) return false;
+    const Dim s = xd[0], b = xd[1], et(e);
+    if (!dims_are(m["r2"], Dims{s, b, Dim(3), et})) return false;
     double scale = 1.0;
     for (const char* c : {"q_scale", "k_scale"})
-      if (m[c]) scale *= *sp_.number(m[c]);
+      if (m[c]) scale *= *number(m[c]);
     if (m["kr1"]) {  // dynamo's K^T: [B*H, S, D] and [B, H, D, S] of K's [B, H, S, D]
-      auto d4 = sp_.dims_of(m["k4"]);
-      if (!d4 || d4->size() != 4) return false;
-      auto bh = mul((*d4)[0], (*d4)[1]);
-      if (!bh || !dims_are(sp_, m["kr1"], Dims{*bh, (*d4)[2], (*d4)[3]}) ||
-          !dims_are(sp_, m["kr2"], Dims{(*d4)[0], (*d4)[1], (*d4)[3], (*d4)[2]}))
+      const Shape& d4 = m["k4"]->shape;
+      if (!d4.is_known() || d4.rank() != 4) return false;
+      if (!dims_are(m["kr1"], Dims{d4[0] * d4[1], d4[2], d4[3]}) || !dims_are(m["kr2"], Dims{d4[0], d4[1], d4[3], d4[2]}))
         return false;
     }
     int64_t heads = 0;
     for (const char* h : {"q", "k", "v"})
       if (!head_dims(m, h, s, b, e, &heads)) return false;
     // Output side dims: [S*B, E] into the Gemm, [S, B, E] out of it.
-    auto sb = mul(s, b);
-    if (!sb || !dims_are(sp_, m["ra"], Dims{*sb, et}) || !dims_are(sp_, m["ro"], Dims{s, b, et})) return false;
+    if (!dims_are(m["ra"], Dims{s * b, et}) || !dims_are(m["ro"], Dims{s, b, et})) return false;
     const Tensor* w_out = weight(m["w_out"], {e, e});
     if (!w_out || (m["b_out"] && !weight(m["b_out"], {e}))) return false;
     return build(m, rw, e, heads, scale, w_out);
@@ -127,17 +158,16 @@ class Vit {
 
  private:
   // [Mul by a number (a constant, or the exporter's arithmetic on the head size)] of x.
-  Pattern scaled(Pattern x, const char* name) const {
-    ShapeProver* sp = &sp_;
-    return op("Mul", {std::move(x), any().as(name).where([sp](const Value& v) { return sp->number(&v).has_value(); })})
-        .commutative();
+  static Pattern scaled(Pattern x, const char* name) {
+    return op("Mul", {std::move(x), any().as(name).where([](const Value& v) { return number(&v).has_value(); })}).commutative();
   }
 
   // One head operand: Reshape [B,H,S,D] of Transpose [1,0,2] of Reshape [S,B*H,D] of Gather(sq, index);
   // the Reshapes captured as name + "3" / name + "4" (dims checked by head_dims).
   static Pattern head(Pattern sq, int64_t index, const std::string& name) {
     Pattern idx = any().where([index](const Value& v) {
-      return v.initializer && v.initializer->dims().empty() && ints_of(&v)[0] == index;
+      const auto a = ints_of(&v);
+      return v.initializer && v.initializer->dims().empty() && a.size() == 1 && a[0] == index;
     });
     Pattern gather = op("Gather", {std::move(sq), idx}).attr("axis", 0, 0);
     Pattern r3 = op("Reshape", {gather, any()}).as(name + "3");
@@ -146,14 +176,13 @@ class Vit {
 
   // Head operand `name` splits [S, B, E] into [S, B*H, D] then [B, H, S, D]: sets *heads (H = E / D),
   // or checks it after the first.
-  bool head_dims(const Match& m, const std::string& name, const Term& s, const Term& b, int64_t e, int64_t* heads) const {
-    auto d3 = sp_.dims_of(m[name + "3"]);
-    if (!d3 || d3->size() != 3 || !(*d3)[2].root.empty() || (*d3)[2].coef <= 0 || e % (*d3)[2].coef) return false;
-    const int64_t d = (*d3)[2].coef, h = e / d;
+  static bool head_dims(const Match& m, const std::string& name, const Dim& s, const Dim& b, int64_t e, int64_t* heads) {
+    const Shape& d3 = m[name + "3"]->shape;
+    if (!d3.rank_known() || d3.rank() != 3 || !d3[2].is_static() || d3[2].value() <= 0 || e % d3[2].value()) return false;
+    const int64_t d = d3[2].value(), h = e / d;
     if (*heads && *heads != h) return false;
     *heads = h;
-    auto bh = mul(b, Term{h, ""});
-    return bh && *d3 == Dims{s, *bh, Term{d, ""}} && dims_are(sp_, m[name + "4"], Dims{b, Term{h, ""}, s, Term{d, ""}});
+    return dims_are(m[name + "3"], Dims{s, b * Dim(h), Dim(d)}) && dims_are(m[name + "4"], Dims{b, Dim(h), s, Dim(d)});
   }
 
   //   %qkv = Add(MatMul(%x, %Win), %bin)   %a = kiln.PackedAttention(%qkv)   %y = Add(MatMul(%a, W_out^T), b_out)
@@ -188,8 +217,6 @@ class Vit {
     rw.replace_root("Add", "", {*out, bias}, {}, {}, p + "/out_proj_bias");
     return true;
   }
-
-  ShapeProver& sp_;
 };
 
 // BERT after fuse_attention: Attention(q, k, v, [mask]) whose q, k, v are each a Linear layer of one %x.
@@ -271,8 +298,7 @@ Status fuse_mha(Graph& graph, PassContext& ctx) {
     ctx.counters["fuse_mha.no_backend_kernel"] = 1;
     return Status::ok();
   }
-  ShapeProver sp;  // one per run: the graph changes only when apply() splices
-  const Vit vit(sp);
+  const Vit vit;
   const Rule rules[] = {
       // The old nodes go as dead code: the Shape nodes of the exporters' arithmetic still read them.
       {"vit", vit.pattern(), [&vit](const Match& m, Rewriter& rw) { return vit.rewrite(m, rw); },
