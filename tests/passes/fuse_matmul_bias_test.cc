@@ -146,32 +146,37 @@ TEST(FuseMatMulBias, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
   EXPECT_LT(rel_l2(got, want), 1e-6);
 }
 
-// BERT after shape inference lost its batch: the residual Add's sides are [?, 3, 4]. A residual
-// the MatMul's output is computed from (through the Linear layer) is proven to have its shape and
-// folds in; an unrelated input of the same printed shape [?, 3, 4] may broadcast: not folded.
-TEST(FuseMatMulBias, ResidualProvenThroughTheLinearLayerWhenTheBatchIsUnknown) {
+// A residual of the MatMul's shape as shape inference knows it ([batch, 3, 4] through the Linear
+// layer) folds in; an input of another symbolic batch, or one whose batch has neither a number nor a
+// name ([?, 3, 4] proves nothing), may broadcast: not folded.
+TEST(FuseMatMulBias, ResidualProvenByInferredSymbolicDims) {
   Net n;
-  Value* u = *n.g.add_value("u", DataType::kFloat32, Shape({Dim(), Dim(3), Dim(4)}));
-  Value* o = *n.g.add_value("o", DataType::kFloat32, Shape({Dim(), Dim(3), Dim(4)}));
-  for (Value* in : {u, o}) { in->is_graph_input = true; n.g.inputs.push_back(in); }
+  Value* u = *n.g.add_value("u", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(3), Dim(4)}));
+  Value* o = *n.g.add_value("o", DataType::kFloat32, Shape({Dim::symbol("other"), Dim(3), Dim(4)}));
+  Value* q = *n.g.add_value("q", DataType::kFloat32, Shape({Dim(), Dim(3), Dim(4)}));
+  for (Value* in : {u, o, q}) { in->is_graph_input = true; n.g.inputs.push_back(in); }
   n.add("MatMul", {u, n.w(1)}, "m1");
   n.add("Add", {n.v("m1"), n.w(2, {4})}, "s1");
   n.add("Add", {n.v("s1"), u}, "y1");                // residual: u itself
   n.add("MatMul", {u, n.w(3)}, "m2");
   n.add("Add", {n.v("m2"), n.w(4, {4})}, "s2");
   n.add("Add", {n.v("s2"), o}, "y2");                // o: nothing proves its batch is u's
-  n.g.outputs = {n.v("y1"), n.v("y2")};
+  n.add("MatMul", {q, n.w(5)}, "m3");
+  n.add("Add", {n.v("m3"), n.w(6, {4})}, "s3");
+  n.add("Add", {n.v("s3"), q}, "y3");                // q's batch is unknown
+  n.g.outputs = {n.v("y1"), n.v("y2"), n.v("y3")};
   ASSERT_TRUE(infer_graph(n.g).is_ok());
-  const std::map<std::string, Tensor> in = {
-      {"x", random_tensor({2, 3, 4}, 7)}, {"u", random_tensor({5, 3, 4}, 8)}, {"o", random_tensor({5, 3, 4}, 9)}};
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 7)}, {"u", random_tensor({5, 3, 4}, 8)},
+                                            {"o", random_tensor({5, 3, 4}, 9)}, {"q", random_tensor({5, 3, 4}, 10)}};
   auto want = run(n.g, in);
   PassContext ctx;
   ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
   ASSERT_TRUE(n.g.verify().is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 2);
+  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 3);
   EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 1);
   EXPECT_EQ(n.v("y1")->producer->op_type, "MatMulBias");
   EXPECT_EQ(n.v("y2")->producer->op_type, "Add");
+  EXPECT_EQ(n.v("y3")->producer->op_type, "Add");
   EXPECT_LT(rel_l2(run(n.g, in), want), 1e-6);
 }
 
