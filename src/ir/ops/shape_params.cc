@@ -40,20 +40,17 @@ Expected<IntList> read_ints(const Node& node, const std::vector<const Tensor*>& 
 
 namespace {
 
-// A product of dims as a static factor times symbolic names; `unknown` if any dim is unknown.
+// A product of dims as a static factor times symbolic names; `unknown` if any dim is unknown or it overflows.
 struct DimProduct {
   int64_t factor = 1;
   std::multiset<std::string> symbols;
   bool unknown = false;
   void multiply(const Dim& d) {
-    if (d.is_static()) {
-      factor *= d.value();
-    } else if (d.is_symbolic()) {
-      factor *= d.coef();
-      symbols.insert(d.symbol_name());
-    } else {
+    if (!d.is_known() || __builtin_mul_overflow(factor, d.is_static() ? d.value() : d.coef(), &factor)) {
       unknown = true;
+      return;
     }
+    if (d.is_symbolic()) symbols.insert(d.symbol_name());
   }
 };
 
