@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "core/log.h"
 #include "engine/host_layer.h"
 
@@ -95,12 +97,15 @@ Status run_tuning_step(const Graph& g, const BackendProvider& backend, const Dev
   const bool use_cache = !c.getFlag(BuilderFlag::kDISABLE_TIMING_CACHE);
   const std::string& path = c.getTimingCachePath();
   TimingCache cache;
+  bool file_current = false;  // the file exists, reads back whole, and holds every entry this build has
   if (use_cache && !path.empty()) {
     std::string warning;
     cache = read_cache_file(path, &warning);
     if (!warning.empty()) log_warning(warning);
     else if (cache.size()) note_other_devices(cache, "'" + path + "'", o.device_key);
+    file_current = warning.empty() && access(path.c_str(), F_OK) == 0;
   }
+  const size_t file_entries = cache.size();
   std::shared_ptr<kiln::TimingCache> api_cache = use_cache ? c.getTimingCache() : nullptr;
   if (api_cache) {
     std::lock_guard<std::mutex> lock(api_cache->impl().mu);
@@ -138,7 +143,8 @@ Status run_tuning_step(const Graph& g, const BackendProvider& backend, const Dev
     std::lock_guard<std::mutex> lock(api_cache->impl().mu);
     api_cache->impl().cache.merge(cache);
   }
-  if (!path.empty()) {
+  // Written back only when it gained entries or was missing or damaged: a warm build leaves it as is.
+  if (!path.empty() && !(file_current && cache.size() == file_entries)) {
     Status w = write_cache_file(path, cache);
     if (!w) log_warning(w.message() + " (the engine is built; the next build times again)");
   }

@@ -376,10 +376,12 @@ case_tuning() {
   make_resnetish_model || { fail "cannot write the model"; return; }
   local R="--onnx=r.onnx --loadInputs=x:x.bin --duration=0 --warmUp=0 --iterations=1"
   ok $R --timingCacheFile=tc.cache --exportLayerInfo=cold.json --exportOutput=cold_out.json || return
-  local line n
+  # Layers of one signature (the blocks' equal convs) are timed once: the first fills the cache.
+  local line n t
   line=$(grep -o 'tactic timing: timed [0-9]* of [0-9]* layers' out.txt)
+  t=$(echo "$line" | awk '{print $4}')
   n=$(echo "$line" | awk '{print $6}')
-  [ -n "$n" ] && [ "$n" -ge 3 ] && [ "$line" = "tactic timing: timed $n of $n layers" ] || fail "cold build: '$line'"
+  [ -n "$n" ] && [ "$t" -ge 3 ] && [ "$t" -le "$n" ] || fail "cold build: '$line'"
   [ -s tc.cache ] || fail "the cold build wrote no timing cache"
   pyjson cold.json "T=[l for l in d['Layers'] if 'TacticCandidates' in l]; assert len(T)==$n and all(l['TacticTimeMs']>=0 and l['RunnerUpTimeMs']>=0 and l['RunnerUp'] for l in T), T"
   ok $R --timingCacheFile=tc.cache --exportLayerInfo=warm.json --exportOutput=warm_out.json --verbose
@@ -402,7 +404,7 @@ assert len(a) == len(b) == 20 and e < 1e-5, e" "$1" "$2" || fail "$1 differs fro
   head -c 100 tc.cache > tc2 && mv tc2 tc.cache
   ok $R --timingCacheFile=tc.cache --exportOutput=corrupt_out.json
   [ "$(grep -c '^\[W\].*timing cache ignored' out.txt)" = 1 ] || fail "a truncated cache should give one warning: $(grep '^\[W\]' out.txt)"
-  has "tactic timing: timed $n of $n layers"
+  has "tactic timing: timed $t of $n layers"
   close corrupt_out.json ref_out.json
   ok $R --timingCacheFile=tc.cache --skipInference
   has "tactic timing: timed 0 of $n layers"
