@@ -58,7 +58,8 @@ class OptimizationProfile {
   std::map<std::string, std::array<Dims, 3>> shapes_;
 };
 
-enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES };
+// kDISABLE_TIMING_CACHE: the build neither reads nor writes a timing cache (--noBuilderCache).
+enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES, kDISABLE_TIMING_CACHE };
 enum class MemoryPoolType { kWORKSPACE };
 enum class BackendKind { kAUTO, kCPU, kCUDA };
 // "auto", "cpu", "cuda": the name of the backend (as Engine::getBackend() returns it).
@@ -72,6 +73,41 @@ class ProgressMonitor {
   virtual void phaseStart(const char* phase, const char* parent, int nbSteps) noexcept = 0;
   virtual bool stepComplete(const char* phase, int step) noexcept = 0;
   virtual void phaseFinish(const char* phase) noexcept = 0;
+};
+
+// Where a tactic comes from, as TensorRT's TacticSource: BuilderConfig::setTacticSources takes a
+// mask of 1u << value. A layer whose every candidate is left out keeps its backend's default.
+enum class TacticSource : int {
+  kCUBLAS = 0,      // not used by kiln (accepted for trtexec's command lines; changes nothing)
+  kCUBLAS_LT = 1,   // CUDA: cuBLASLt algorithms
+  kCUDNN = 2,       // CUDA: cuDNN algorithms
+  kKILN = 5,        // CUDA: kiln's own kernels and their variants
+  kOPENBLAS = 6,    // CPU: OpenBLAS GEMM
+  kCPU_LOOPS = 7,   // CPU: kiln's own GEMM loops
+};
+using TacticSources = uint32_t;
+constexpr TacticSources kAllTacticSources = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7);
+
+// The timing cache, as TensorRT's ITimingCache: tactic times keyed by device, library versions,
+// layer signature and tactic id, shared across builds and models. Made empty or from a cache
+// file's bytes (BuilderConfig::createTimingCache); the builder reads it before timing a layer and
+// records what it timed into it.
+class TimingCache {
+ public:
+  TimingCache();
+  ~TimingCache();
+  TimingCache(const TimingCache&) = delete;
+  TimingCache& operator=(const TimingCache&) = delete;
+  std::vector<uint8_t> serialize() const;  // the cache file's bytes
+  // Adds the entries of `other` this cache lacks; the number added.
+  int combine(const TimingCache& other);
+  void reset();
+  size_t size() const;  // entries
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 class BuilderConfig {
@@ -97,17 +133,35 @@ class BuilderConfig {
     return true;
   }
   const OptimizationProfile* getCalibrationProfile() const { return has_calib_profile_ ? &calib_profile_ : nullptr; }
+  // A timing cache file: read (a missing file is an empty cache; a corrupted or stale one gives
+  // one warning and is re-timed), merged with what the build timed and written back atomically
+  // at the end of the build (an unwritable path gives a warning; the engine is still built).
   void setTimingCachePath(const std::string& path) { timing_cache_ = path; }
   const std::string& getTimingCachePath() const { return timing_cache_; }
+  // An in-memory timing cache, as TensorRT's: empty with (nullptr, 0), else parsed from a cache
+  // file's bytes; null when the bytes are not a timing cache (the reason in `error`).
+  std::shared_ptr<TimingCache> createTimingCache(const void* blob, size_t size, std::string* error = nullptr) const;
+  // The builder reads and records into this cache (besides the file of setTimingCachePath).
+  void setTimingCache(std::shared_ptr<TimingCache> cache) { cache_ = std::move(cache); }
+  std::shared_ptr<TimingCache> getTimingCache() const { return cache_; }
+  void setTacticSources(TacticSources s) { tactic_sources_ = s; }
+  TacticSources getTacticSources() const { return tactic_sources_; }
+  // Timed runs per tactic (the median is kept), after warm-up runs; >= 1.
+  void setAvgTimingIterations(int n) { avg_timing_ = n < 1 ? 1 : n; }
+  int getAvgTimingIterations() const { return avg_timing_; }
   void setProgressMonitor(ProgressMonitor* m) { progress_ = m; }
   ProgressMonitor* getProgressMonitor() const { return progress_; }
-  // 0 runs no graph optimization passes (a reference engine of the model as imported);
-  // 1..5 run the whole pipeline (the default is 3, as in TensorRT).
-  void setBuilderOptimizationLevel(int level) { opt_level_ = level; }
+  // 0 runs no graph optimization passes and times no tactic (a reference engine of the model as
+  // imported, each layer on its backend's heuristic pick); 1..5 run the whole pipeline and time
+  // the layers' candidate tactics (the default is 3, as in TensorRT; 5 lists every valid
+  // candidate). The CUDA backend's timing awaits its check on a GPU: it tunes only when the level
+  // is set explicitly (builderOptimizationLevelSet), and keeps its heuristic picks otherwise.
+  void setBuilderOptimizationLevel(int level) { opt_level_ = level; opt_level_set_ = true; }
   int getBuilderOptimizationLevel() const { return opt_level_; }
+  bool builderOptimizationLevelSet() const { return opt_level_set_; }
 
  private:
-  bool flags_[5] = {false, false, false, true, false};  // TF32 on by default, as in TensorRT
+  bool flags_[6] = {false, false, false, true, false, false};  // TF32 on by default, as in TensorRT
   size_t workspace_ = size_t(256) << 20;  // scratch each CUDA context allocates for cuBLASLt/cuDNN
   std::vector<OptimizationProfile> profiles_;
   BackendKind backend_ = BackendKind::kAUTO;
@@ -117,6 +171,10 @@ class BuilderConfig {
   std::string timing_cache_;
   ProgressMonitor* progress_ = nullptr;
   int opt_level_ = 3;
+  bool opt_level_set_ = false;
+  std::shared_ptr<TimingCache> cache_;
+  TacticSources tactic_sources_ = kAllTacticSources;
+  int avg_timing_ = 8;  // TensorRT's default
 };
 
 class Builder {

@@ -19,12 +19,35 @@ struct DeviceRecord {
   int cc_major = 0, cc_minor = 0;
   std::string libraries;     // versions of the libraries whose algorithms the tactic ids name
   std::string summary;       // for the build log, e.g. "CUDA on NVIDIA H100 (sm_90, cuDNN 91400, ...)"
+  // The timing cache's device key: everything a measured time depends on beyond the layer (GPU
+  // name and compute capability or CPU model, library versions, the backend's tactic set version).
+  std::string tuning_key;
 };
 
 // The build options a backend's kernels see.
 struct BackendOptions {
   uint64_t workspace_bytes = uint64_t(256) << 20;
   bool tf32 = true;
+  int optimization_level = 3;  // 0..5: how many candidates a layer lists (5: every valid one)
+};
+
+// Tuning (src/tuning/tuner.h): one tactic that could run a layer, and the tactic source it comes
+// from (a bit of kiln::TacticSource, so --tacticSources can leave it out).
+struct TacticCandidate {
+  std::string id;
+  uint32_t source = 0;
+};
+
+// Times the tactics of one graph's layers at the opt shapes on the backend's device (made once
+// per build, with the layers' operands in place).
+class TacticTimer {
+ public:
+  virtual ~TacticTimer() = default;
+  // The tactics that could run node i, in the backend's order of preference (the first is its
+  // heuristic pick, and the tie-break order); empty where the layer has nothing to choose.
+  virtual std::vector<TacticCandidate> candidates(size_t node) = 0;
+  // One run of node i with `tactic`, in milliseconds (the tuner warms up and takes the median).
+  virtual Expected<double> time_once(size_t node, const std::string& tactic) = 0;
 };
 
 class BackendProvider {
@@ -57,6 +80,17 @@ class BackendProvider {
   virtual Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>& tactics,
                                                                  const BackendOptions& options,
                                                                  const HostLayerFn& host) const = 0;
+  // Whether the builder times this backend's candidates by default (optimization level 3); a
+  // backend whose timing has not been checked on its device tunes only at an explicitly set level.
+  virtual bool tunes_by_default() const { return false; }
+  // Build time, after select_tactics: a timer of the layers of `g` at `shapes`, or null where the
+  // backend has nothing to tune. `tactics` holds select_tactics' picks.
+  virtual Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& /*g*/, const ValueShapes& /*shapes*/,
+                                                                   const BackendOptions& /*options*/,
+                                                                   const HostLayerFn& /*host*/,
+                                                                   const std::vector<std::string>& /*tactics*/) const {
+    return std::unique_ptr<TacticTimer>();
+  }
   // The kernel table, {domain, op, tactic (or tactic family)} per entry, for `kiln --list-kernels`.
   virtual std::vector<std::array<std::string, 3>> kernels() const = 0;
 };

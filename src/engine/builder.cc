@@ -20,6 +20,7 @@
 #include "passes/pipeline.h"
 #include "quant/calibrate.h"
 #include "quant/fake_quantize.h"
+#include "tuning/tuning_step.h"
 
 namespace kiln {
 
@@ -164,9 +165,11 @@ Expected<std::vector<std::vector<engine::ProfileShapes>>> resolve_profiles(const
 
 // The backend asked for, or (auto) the first accelerator in the registry whose device is usable,
 // else the CPU reference backend. The device it builds for is recorded in the engine.
-Expected<const BackendProvider*> pick_backend(const BuilderConfig& c, Logger& logger, engine::EngineModel& model) {
+Expected<const BackendProvider*> pick_backend(const BuilderConfig& c, Logger& logger, engine::EngineModel& model,
+                                              DeviceRecord& device) {
   const BackendRegistry& registry = BackendRegistry::global();
   auto use = [&](const BackendProvider* p, const DeviceRecord& d) {
+    device = d;
     model.backend = p->name();
     model.device_name = d.name;
     model.cc_major = d.cc_major;
@@ -197,12 +200,13 @@ Expected<const BackendProvider*> pick_backend(const BuilderConfig& c, Logger& lo
   if (!cpu) return err("this build of kiln has no CPU backend");
   model.backend = cpu->name();
   model.device_name = "cpu";
+  if (auto d = cpu->probe()) device = *d;
   return cpu;
 }
 
 // One tactic per node. A layer the backend does not take goes to the CPU (kHostFallbackTactic,
 // with the reason as a warning); the backend picks the others' tactics, algorithms included,
-// at the first profile's opt shapes.
+// at the first profile's opt shapes (the tuning step may then replace them by timing).
 Status choose_tactics(const Graph& g, const BackendProvider& backend, const ValueShapes& opt,
                       const BackendOptions& options, Logger& logger, std::vector<std::string>& tactics) {
   tactics.assign(g.nodes().size(), "");
@@ -213,10 +217,7 @@ Status choose_tactics(const Graph& g, const BackendProvider& backend, const Valu
     tactics[i] = kHostFallbackTactic;
     logger.log(Logger::Severity::kWARNING, (n.label() + " runs on the CPU (fallback): " + s.reason).c_str());
   }
-  KILN_RETURN_IF_ERROR(backend.select_tactics(g, opt, options, engine::host_layer(), tactics));
-  for (size_t i = 0; i < g.nodes().size(); ++i)
-    logger.log(Logger::Severity::kVERBOSE, (g.nodes()[i]->label() + " -> tactic " + tactics[i]).c_str());
-  return Status::ok();
+  return backend.select_tactics(g, opt, options, engine::host_layer(), tactics);
 }
 
 // External data is mapped, not copied: a file truncated since the import would raise SIGBUS
@@ -232,7 +233,8 @@ Status check_mapped_files(const Graph& g) {
 Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
-  KILN_ASSIGN_OR_RETURN(const BackendProvider* backend, pick_backend(c, logger, model));
+  DeviceRecord device;
+  KILN_ASSIGN_OR_RETURN(const BackendProvider* backend, pick_backend(c, logger, model, device));
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
   // INT8 (issue 13): activation scales from the cache or calibration, on the graph as imported.
   quant::CalibrationResult int8;
@@ -305,8 +307,15 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   BackendOptions bopts;
   bopts.workspace_bytes = c.getMemoryPoolLimit(MemoryPoolType::kWORKSPACE);
   bopts.tf32 = c.getFlag(BuilderFlag::kTF32);
+  bopts.optimization_level = c.getBuilderOptimizationLevel();
   if (!opt_shapes) return err("the engine has no optimization profile");
   KILN_RETURN_IF_ERROR(choose_tactics(g, *backend, *opt_shapes, bopts, logger, model.tactics));
+  // Kernel auto-tuning (src/tuning): each layer's candidates timed (or read from the timing cache).
+  std::vector<tuning::LayerTuning> tuned;
+  KILN_RETURN_IF_ERROR(tuning::run_tuning_step(g, *backend, device, *opt_shapes, bopts, c, model.tactics, tuned));
+  for (const auto& t : tuned) model.timings.push_back({t.candidates, t.ms, t.runner_up, t.runner_up_ms});
+  for (size_t i = 0; i < g.nodes().size(); ++i)
+    logger.log(Logger::Severity::kVERBOSE, (g.nodes()[i]->label() + " -> tactic " + model.tactics[i]).c_str());
   int step = 0;
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];

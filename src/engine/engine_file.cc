@@ -94,6 +94,13 @@ Expected<std::string> serialize(const EngineModel& m) {
     KILN_RETURN_IF_ERROR(layer_to_proto(*nodes[i], l));
     l->set_tactic(i < m.tactics.size() ? m.tactics[i] : "");
     l->set_precision(i < m.precisions.size() ? m.precisions[i] : "");
+    if (i < m.timings.size() && m.timings[i].candidates) {
+      const TacticTimingRecord& t = m.timings[i];
+      l->set_tactic_candidates(t.candidates);
+      if (t.ms >= 0) l->set_tactic_ms(t.ms);
+      l->set_runner_up(t.runner_up);
+      if (t.runner_up_ms >= 0) l->set_runner_up_ms(t.runner_up_ms);
+    }
   }
   for (const auto& prof : m.profiles) {
     auto* p = h.add_profiles();
@@ -172,6 +179,8 @@ Status add_layers(const EngineHeader& h, EngineModel& m) {
     KILN_RETURN_IF_ERROR(layer_from_proto(l, *m.graph).status());
     m.tactics.push_back(l.tactic());
     m.precisions.push_back(l.precision());
+    m.timings.push_back({l.tactic_candidates(), l.has_tactic_ms() ? l.tactic_ms() : -1.0, l.runner_up(),
+                         l.has_runner_up_ms() ? l.runner_up_ms() : -1.0});
   }
   return Status::ok();
 }

@@ -45,11 +45,21 @@ struct TensorScaleRecord {
   std::string layer;   // weights: the layer that reads it
 };
 
+// How a layer's tactic was chosen (issue 15): its candidates, its median time and the runner-up's
+// (times -1 where nothing was timed).
+struct TacticTimingRecord {
+  int candidates = 0;
+  double ms = -1;
+  std::string runner_up;
+  double runner_up_ms = -1;
+};
+
 // What an engine is, in memory: the optimized graph plus every build-time decision.
 struct EngineModel {
   std::unique_ptr<Graph> graph;
   std::vector<std::string> tactics;     // per node of graph->nodes()
   std::vector<std::string> precisions;  // per node
+  std::vector<TacticTimingRecord> timings;  // per node (empty: an engine built without tuning)
   std::string backend = "cpu";
   std::string device_name = "cpu";
   int cc_major = 0, cc_minor = 0;

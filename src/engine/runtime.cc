@@ -252,6 +252,13 @@ LayerInfo Engine::getLayerInformation(int i) const {
   info.op_type = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
   info.tactic = impl_->model.tactics[i];
   info.precision = impl_->model.precisions[i];
+  if (static_cast<size_t>(i) < impl_->model.timings.size()) {
+    const auto& t = impl_->model.timings[i];
+    info.tactic_candidates = t.candidates;
+    info.tactic_ms = t.ms;
+    info.runner_up = t.runner_up;
+    info.runner_up_ms = t.runner_up_ms;
+  }
   for (const Value* v : n.inputs) info.inputs.push_back(v ? v->name : "");
   for (const Value* v : n.outputs) info.outputs.push_back(v ? v->name : "");
   return info;

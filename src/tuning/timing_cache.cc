@@ -172,4 +172,10 @@ size_t TimingCache::size() const {
   return n;
 }
 
+size_t TimingCache::size_for_device(const std::string& device) const {
+  size_t n = 0;
+  for (const auto& [key, tactics] : layers_) n += key.first == device ? tactics.size() : 0;
+  return n;
+}
+
 }  // namespace kiln::tuning

@@ -54,6 +54,7 @@ class TimingCache {
   int merge(const TimingCache& other);
 
   size_t size() const;  // entries
+  size_t size_for_device(const std::string& device) const;  // entries of one device key
   void reset() { layers_.clear(); }
   bool operator==(const TimingCache& o) const { return layers_ == o.layers_; }
 

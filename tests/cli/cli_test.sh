@@ -334,7 +334,100 @@ PYEOF
   rm -f e.engine
 }
 
-CASES=${*:-round_trip load_inputs node_data exports report build_flags list_kernels deprecated refused bad_input dynamic int8}
+# A small ResNet-ish CNN (x [2,3,16,16] -> y [2,10]): stem conv, two residual blocks, a
+# depthwise conv, a strided conv, global pool, Gemm; weights from a fixed seed; x.bin its input.
+make_resnetish_model() {
+  "$PY" - <<'PYEOF'
+import numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+rng = np.random.default_rng(15)
+inits, nodes = [], []
+def w(name, *shape, scale=0.3):
+    inits.append(numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)); return name
+def conv(x, out, cin, cout, k=3, stride=1, group=1):
+    nodes.append(helper.make_node('Conv', [x, w(out + '_w', cout, cin // group, k, k), w(out + '_b', cout)], [out],
+                                  pads=[k // 2] * 4, strides=[stride] * 2, group=group, name=out))
+    return out
+def relu(x, out): nodes.append(helper.make_node('Relu', [x], [out], name=out)); return out
+h = relu(conv('x', 'stem', 3, 16), 'stem_r')
+for b in range(2):
+    t = relu(conv(h, f'b{b}_c1', 16, 16), f'b{b}_r1')
+    t = conv(t, f'b{b}_c2', 16, 16)
+    nodes.append(helper.make_node('Add', [t, h], [f'b{b}_s'], name=f'b{b}_add'))
+    h = relu(f'b{b}_s', f'b{b}_out')
+h = relu(conv(h, 'dw', 16, 16, group=16), 'dw_r')
+h = relu(conv(h, 'down', 16, 32, stride=2), 'down_r')
+nodes.append(helper.make_node('GlobalAveragePool', [h], ['gap'], name='gap'))
+nodes.append(helper.make_node('Flatten', ['gap'], ['flat'], name='flat'))
+nodes.append(helper.make_node('Gemm', ['flat', w('fc_w', 10, 32), w('fc_b', 10)], ['y'], transB=1, name='fc'))
+x = helper.make_tensor_value_info('x', TensorProto.FLOAT, [2, 3, 16, 16])
+y = helper.make_tensor_value_info('y', TensorProto.FLOAT, [2, 10])
+onnx.save(helper.make_model(helper.make_graph(nodes, 'resnetish', [x], [y], inits),
+                            opset_imports=[helper.make_opsetid('', 17)]), 'r.onnx')
+np.random.default_rng().standard_normal((2, 3, 16, 16)).astype(np.float32).tofile('x.bin')
+PYEOF
+}
+
+# Tactic timing (issue 15) on the CPU: a cold build times every layer with a choice and writes the
+# cache; a warm one times nothing and picks the same tactics; a corrupted cache warns once and is
+# re-timed; an unwritable path warns and the engine is built; the tuned engine computes what the
+# untuned one (level 0) does; the flags' bad values are one error each.
+case_tuning() {
+  make_resnetish_model || { fail "cannot write the model"; return; }
+  local R="--onnx=r.onnx --loadInputs=x:x.bin --duration=0 --warmUp=0 --iterations=1"
+  ok $R --timingCacheFile=tc.cache --exportLayerInfo=cold.json --exportOutput=cold_out.json || return
+  # Layers of one signature (the blocks' equal convs) are timed once: the first fills the cache.
+  local line n t
+  line=$(grep -o 'tactic timing: timed [0-9]* of [0-9]* layers' out.txt)
+  t=$(echo "$line" | awk '{print $4}')
+  n=$(echo "$line" | awk '{print $6}')
+  [ -n "$n" ] && [ "$t" -ge 3 ] && [ "$t" -le "$n" ] || fail "cold build: '$line'"
+  [ -s tc.cache ] || fail "the cold build wrote no timing cache"
+  pyjson cold.json "T=[l for l in d['Layers'] if 'TacticCandidates' in l]; assert len(T)==$n and all(l['TacticTimeMs']>=0 and l['RunnerUpTimeMs']>=0 and l['RunnerUp'] for l in T), T"
+  ok $R --timingCacheFile=tc.cache --exportLayerInfo=warm.json --exportOutput=warm_out.json --verbose
+  has "tactic timing: timed 0 of $n layers"
+  has "runner-up"
+  "$PY" -c "import json; a,b=[[l['TacticName'] for l in json.load(open(f))['Layers']] for f in ('cold.json','warm.json')]; assert a==b, (a,b)" \
+    || fail "the warm build picked other tactics"
+  cmp -s cold_out.json warm_out.json || fail "the warm engine's output differs from the cold one's"
+  # The untuned engine (level 0: no passes, no timing) computes the same outputs.
+  ok $R --builderOptimizationLevel=0 --exportOutput=ref_out.json --exportLayerInfo=ref.json
+  has "no tactic timing"
+  pyjson ref.json "assert not any('.loops' in l['TacticName'] or 'TacticCandidates' in l for l in d['Layers'])"
+  close() { "$PY" -c "
+import json, math, sys
+a, b = [json.load(open(f))[0]['values'] for f in sys.argv[1:3]]
+e = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)) / sum(y * y for y in b))
+assert len(a) == len(b) == 20 and e < 1e-5, e" "$1" "$2" || fail "$1 differs from $2"; }
+  close cold_out.json ref_out.json
+  # Corrupted (truncated) cache: one warning, every layer timed again, the file rewritten whole.
+  head -c 100 tc.cache > tc2 && mv tc2 tc.cache
+  ok $R --timingCacheFile=tc.cache --exportOutput=corrupt_out.json
+  [ "$(grep -c '^\[W\].*timing cache ignored' out.txt)" = 1 ] || fail "a truncated cache should give one warning: $(grep '^\[W\]' out.txt)"
+  has "tactic timing: timed $t of $n layers"
+  close corrupt_out.json ref_out.json
+  ok $R --timingCacheFile=tc.cache --skipInference
+  has "tactic timing: timed 0 of $n layers"
+  # Unwritable path: a warning, the engine still built.
+  ok $R --timingCacheFile=no_such_dir/tc.cache --saveEngine=u.engine
+  grep -q '^\[W\] cannot write timing cache .no_such_dir/tc.cache' out.txt || fail "no warning for an unwritable cache: $(grep '^\[W\]' out.txt)"
+  [ -s u.engine ] || fail "no engine after an unwritable cache path"
+  # --noBuilderCache: neither read nor written; --tacticSources; --avgTiming.
+  ok $R --timingCacheFile=nb.cache --noBuilderCache
+  has "is neither read nor written"
+  [ -e nb.cache ] && fail "--noBuilderCache wrote the cache"
+  ok $R --tacticSources=-OPENBLAS --exportLayerInfo=loops.json --exportOutput=loops_out.json --avgTiming=2
+  pyjson loops.json "L=[l['TacticName'] for l in d['Layers'] if l['TacticName'].endswith('.loops')]; assert len(L)>=$n, L"
+  close loops_out.json ref_out.json
+  ok $R --tacticSources=-cublas
+  has "kiln has no cuBLAS (non-Lt) tactics"
+  bad "--tacticSources: unknown source 'FOO'" $R --tacticSources=+FOO
+  bad "--tacticSources: expected a list of +NAME / -NAME" $R --tacticSources=CUDNN
+  bad "--builderOptimizationLevel: expected 0..5" $R --builderOptimizationLevel=6
+  bad "--avgTiming: expected an integer >= 1" $R --avgTiming=0
+}
+
+CASES=${*:-round_trip load_inputs node_data exports report build_flags list_kernels deprecated refused bad_input dynamic int8 tuning}
 for CASE in $CASES; do
   before=$FAILS
   "case_$CASE"

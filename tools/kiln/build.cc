@@ -136,9 +136,16 @@ void configure(const Options& o, const Network& net, BuilderConfig& c, bool refe
   if (o.int8 || o.best) c.setFlag(BuilderFlag::kINT8);
   if (o.no_tf32) c.clearFlag(BuilderFlag::kTF32);
   if (o.workspace_bytes) c.setMemoryPoolLimit(MemoryPoolType::kWORKSPACE, o.workspace_bytes);
-  if (!o.timing_cache.empty()) {
+  if (o.builder_opt_level >= 0) c.setBuilderOptimizationLevel(o.builder_opt_level);
+  if (o.avg_timing > 0) c.setAvgTimingIterations(o.avg_timing);
+  if (o.tactic_sources_given) c.setTacticSources(o.tactic_sources);
+  if (o.no_builder_cache) {
+    c.setFlag(BuilderFlag::kDISABLE_TIMING_CACHE);
+    if (!o.timing_cache.empty()) warning("--noBuilderCache: the timing cache '" + o.timing_cache + "' is neither read nor written");
+  }
+  if (!o.timing_cache.empty() && !o.no_builder_cache) {
     c.setTimingCachePath(o.timing_cache);
-    info("Timing cache: '" + o.timing_cache + "' (recorded in the config; kiln does no tactic timing yet)");
+    info("Timing cache: '" + o.timing_cache + "' (read before tactic timing, written back after the build)");
   }
 }
 

@@ -80,8 +80,15 @@ void export_layer_info(const std::string& path, const Engine& e) {
   };
   for (int i = 0; i < e.getNbLayers(); ++i) {
     LayerInfo l = e.getLayerInformation(i);
-    layers.push_back({{"Name", l.name}, {"LayerType", l.op_type}, {"Inputs", tensors(l.inputs)},
-                      {"Outputs", tensors(l.outputs)}, {"Precision", l.precision}, {"TacticName", l.tactic}});
+    json layer = {{"Name", l.name}, {"LayerType", l.op_type}, {"Inputs", tensors(l.inputs)},
+                  {"Outputs", tensors(l.outputs)}, {"Precision", l.precision}, {"TacticName", l.tactic}};
+    if (l.tactic_candidates > 1) {  // tuned (issue 15): the chosen tactic's time and the runner-up's
+      layer["TacticCandidates"] = l.tactic_candidates;
+      if (l.tactic_ms >= 0) layer["TacticTimeMs"] = l.tactic_ms;
+      layer["RunnerUp"] = l.runner_up;
+      if (l.runner_up_ms >= 0) layer["RunnerUpTimeMs"] = l.runner_up_ms;
+    }
+    layers.push_back(layer);
   }
   json bindings = json::array();
   for (int i = 0; i < e.getNbIOTensors(); ++i) bindings.push_back(e.getIOTensorName(i));

@@ -59,7 +59,10 @@ std::unique_ptr<Engine> get_engine(const Options& o, CliLogger& logger, Runtime&
   if (o.verbose)  // the build-time choices the engine recorded (the build log shows them as "-> tactic")
     for (int i = 0; i < e->getNbLayers(); ++i) {
       const LayerInfo l = e->getLayerInformation(i);
-      info("Layer " + l.name + " (" + l.op_type + ", " + l.precision + ") -> tactic " + l.tactic);
+      info("Layer " + l.name + " (" + l.op_type + ", " + l.precision + ") -> tactic " + l.tactic +
+           (l.tactic_ms >= 0 ? " (" + std::to_string(l.tactic_ms) + " ms; runner-up " + l.runner_up + " " +
+                                   std::to_string(l.runner_up_ms) + " ms)"
+                             : ""));
     }
   return e;
 }

@@ -2,6 +2,9 @@
 // table below; anything else is refused by name.
 #include "tools/kiln/options.h"
 
+#include "kiln/builder.h"
+
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <functional>
@@ -108,6 +111,35 @@ std::vector<double> parse_triple(const std::string& value, const std::string& fl
   return out;
 }
 
+// --tacticSources=-CUDNN,+CUBLAS_LT (trtexec's form): each name enables (+) or disables (-) a
+// source of the default set; names are case-insensitive.
+void parse_tactic_sources(const std::string& value, Options& o) {
+  static const std::map<std::string, kiln::TacticSource> names = {
+      {"CUBLAS", kiln::TacticSource::kCUBLAS},   {"CUBLAS_LT", kiln::TacticSource::kCUBLAS_LT},
+      {"CUDNN", kiln::TacticSource::kCUDNN},     {"KILN", kiln::TacticSource::kKILN},
+      {"OPENBLAS", kiln::TacticSource::kOPENBLAS}, {"CPU_LOOPS", kiln::TacticSource::kCPU_LOOPS}};
+  uint32_t mask = o.tactic_sources_given ? o.tactic_sources : kiln::kAllTacticSources;
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.size() < 2 || (item[0] != '+' && item[0] != '-'))
+      fail("--tacticSources: expected a list of +NAME / -NAME, got '", item, "'");
+    std::string name = item.substr(1);
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto it = names.find(name);
+    if (it == names.end())
+      fail("--tacticSources: unknown source '", item.substr(1), "' (kiln has CUBLAS_LT, CUDNN, KILN, OPENBLAS, CPU_LOOPS)");
+    if (it->second == kiln::TacticSource::kCUBLAS) {
+      o.notices.push_back("--tacticSources: kiln has no cuBLAS (non-Lt) tactics: " + item + " changes nothing");
+      continue;
+    }
+    const uint32_t bit = 1u << static_cast<int>(it->second);
+    mask = item[0] == '+' ? (mask | bit) : (mask & ~bit);
+  }
+  o.tactic_sources = mask;
+  o.tactic_sources_given = true;
+}
+
 // trtexec flags kiln does not implement: refused by name with the reason.
 const std::map<std::string, std::string>& refused_flags() {
   static const std::map<std::string, std::string> m = {
@@ -180,6 +212,12 @@ const std::map<std::string, Flag>& flag_table() {
       {"useSpinWait", on(&Options::use_spin_wait)},
       {"skipInference", on(&Options::skip_inference)},
       {"timingCacheFile", str(&Options::timing_cache)},
+      {"noBuilderCache", on(&Options::no_builder_cache)},
+      {"builderOptimizationLevel", {true, [](const std::string& v, Options& o) {
+         o.builder_opt_level = int(parse_int(v, "builderOptimizationLevel", 0));
+         if (o.builder_opt_level > 5) fail("--builderOptimizationLevel: expected 0..5, got '", v, "'"); }}},
+      {"avgTiming", {true, [](const std::string& v, Options& o) { o.avg_timing = int(parse_int(v, "avgTiming", 1)); }}},
+      {"tacticSources", {true, parse_tactic_sources}},
       {"calib", str(&Options::calib)},
       {"calibImages", str(&Options::calib_images)},
       {"calibData", str(&Options::calib_data)},

@@ -22,6 +22,12 @@ struct Options {
   ShapeMap shapes;                                            // --shapes: run-time (or static) shapes
   int max_batch = 0;                                          // --maxBatch (deprecated)
   std::string timing_cache, calib;
+  // Tuning (issue 15): -1 / 0 where the flag was not given (the builder's defaults).
+  int builder_opt_level = -1;      // --builderOptimizationLevel=0..5
+  int avg_timing = 0;              // --avgTiming=N
+  bool no_builder_cache = false;   // --noBuilderCache
+  bool tactic_sources_given = false;
+  uint32_t tactic_sources = 0;     // --tacticSources: the mask after applying the +/- list to the default
   // INT8 calibration (issue 13): data sources, batches, algorithm, shapes, image preprocessing.
   std::string calib_images, calib_data;
   int calib_batches = 0;                   // 0: all

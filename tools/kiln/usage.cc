@@ -21,7 +21,16 @@ Build:
                               repeat the three flags for several profiles (the i-th of each is profile i)
   --shapes=<spec>             run-time shapes (alone: also the build shapes, min = opt = max)
   --memPoolSize=workspace:<MiB>  workspace limit (units K/M/G accepted)
-  --timingCacheFile=<file>    timing cache path (recorded; kiln does no tactic timing yet)
+  --timingCacheFile=<file>    timing cache: read before timing (a warm cache times nothing), merged
+                              and written back atomically after the build; a corrupted or stale
+                              cache warns and re-times; an unwritable path warns (engine still built)
+  --noBuilderCache            neither read nor write a timing cache
+  --builderOptimizationLevel=0..5  0: no graph passes, no tactic timing (heuristic picks); 1..5: passes
+                              and tactic timing (default 3; 5 lists every valid candidate). The CUDA
+                              backend's timing awaits its GPU check: it times only with this flag given
+  --tacticSources=<list>      +/-NAME,...: tactic sources (CUBLAS_LT, CUDNN, KILN; CPU: OPENBLAS,
+                              CPU_LOOPS); a layer with every candidate left out keeps its default
+  --avgTiming=<N>             timed runs per tactic, the median kept (default 8)
   --calib=<file>              INT8 calibration cache in TensorRT's text format (with --int8): read
                               when present and valid (no calibration), else written after calibrating
   --calibImages=<dir>         INT8: calibrate on the PNG/JPEG images of dir (one image input)
@@ -72,7 +81,8 @@ Reporting:
   --exportTimes=<file>        JSON: one record per query (startEnqMs .. endD2HMs, h2dMs, computeMs,
                               d2hMs, latencyMs, enqMs)
   --exportProfile=<file>      JSON: [{count}, {name, timeMs, averageMs, medianMs, percentage}, ...]
-  --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName}], Bindings}
+  --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName,
+                              and for tuned layers TacticCandidates, TacticTimeMs, RunnerUp, RunnerUpTimeMs}], Bindings}
   --profilingVerbosity=<v>    accepted (layer information is always detailed)
   --verbose                   every pass and layer decision
   --list-kernels              kiln: every backend's kernel table (op -> tactic), then exit

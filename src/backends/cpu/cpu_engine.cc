@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backends/cpu/cpu_tactics.h"
 #include "backends/cpu/executor.h"
 #include "backends/cpu/kernel_table.h"
 #include "backends/registry.h"
@@ -83,14 +84,24 @@ class CpuEngine : public BackendEngine {
 
 }  // namespace
 
-Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph) {
-  KILN_ASSIGN_OR_RETURN(auto ex, Executor::create(graph));
+Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph, const std::vector<std::string>& tactics) {
+  std::vector<GemmEngine> gemm;
+  if (!tactics.empty()) {
+    if (tactics.size() != graph.nodes().size())
+      return err("engine has ", tactics.size(), " tactics for ", graph.nodes().size(), " layers");
+    for (size_t i = 0; i < tactics.size(); ++i) {
+      KILN_ASSIGN_OR_RETURN(GemmEngine e, gemm_engine_of(*graph.nodes()[i], tactics[i]));
+      gemm.push_back(e);
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(auto ex, Executor::create(graph, std::move(gemm)));
   return std::unique_ptr<BackendEngine>(new CpuEngine(graph, std::move(ex)));
 }
 
 namespace {
 
-// The reference backend: every layer on the host, tactic "cpu.reference.<op>" (one kernel per op).
+// The reference backend: every layer on the host, tactic "cpu.reference.<op>" (one kernel per op;
+// the GEMM-based layers may run it with kiln's own GEMM loops: cpu_tactics.h).
 class CpuProvider : public BackendProvider {
  public:
   const char* name() const override { return "cpu"; }
@@ -98,6 +109,7 @@ class CpuProvider : public BackendProvider {
   Expected<DeviceRecord> probe() const override {
     DeviceRecord d;
     d.summary = "the CPU reference backend";
+    d.tuning_key = cpu_tuning_key();
     return d;
   }
   Status check_device(const DeviceRecord&) const override { return Status::ok(); }
@@ -108,12 +120,17 @@ class CpuProvider : public BackendProvider {
   bool prefers_channels_last(int64_t) const override { return false; }
   Status select_tactics(const Graph& g, const ValueShapes&, const BackendOptions&, const HostLayerFn&,
                         std::vector<std::string>& tactics) const override {
-    for (size_t i = 0; i < g.nodes().size(); ++i) tactics[i] = "cpu.reference." + g.nodes()[i]->op_type;
+    for (size_t i = 0; i < g.nodes().size(); ++i) tactics[i] = reference_tactic(*g.nodes()[i]);
     return Status::ok();
   }
-  Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>&,
+  bool tunes_by_default() const override { return true; }
+  Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& g, const ValueShapes& shapes, const BackendOptions& o,
+                                                           const HostLayerFn&, const std::vector<std::string>&) const override {
+    return make_cpu_tactic_timer(g, shapes, o.optimization_level);
+  }
+  Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>& tactics,
                                                          const BackendOptions&, const HostLayerFn&) const override {
-    return create_cpu_engine(g);
+    return create_cpu_engine(g, tactics);
   }
   std::vector<std::array<std::string, 3>> kernels() const override {
     std::vector<std::array<std::string, 3>> out;

@@ -6,7 +6,8 @@
 
 namespace kiln::cpu {
 
-Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph);
+// `tactics`: one per node (empty: every layer on its reference kernel with OpenBLAS).
+Expected<std::unique_ptr<BackendEngine>> create_cpu_engine(const Graph& graph, const std::vector<std::string>& tactics = {});
 
 // Adds the CPU reference backend ("cpu") to the registry (engine/backend_list.cc).
 void register_cpu_backend(BackendRegistry& r);

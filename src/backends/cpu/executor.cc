@@ -31,7 +31,7 @@ std::vector<std::string> unsupported_ops(const Graph& graph) {
   return out;
 }
 
-Expected<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
+Expected<std::unique_ptr<Executor>> Executor::create(const Graph& graph, std::vector<GemmEngine> gemm) {
   auto missing = unsupported_ops(graph);
   if (!missing.empty()) {
     std::string msg = "unsupported operators:";
@@ -40,6 +40,8 @@ Expected<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
   }
   std::unique_ptr<Executor> ex(new Executor(graph));
   const auto& nodes = graph.nodes();
+  ex->gemm_ = std::move(gemm);
+  ex->gemm_.resize(nodes.size(), GemmEngine::kBlas);
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const Value* v : nodes[i]->inputs)
       if (v) ex->last_reader_[v] = i;
@@ -92,7 +94,7 @@ Expected<std::vector<Tensor>> run_node(const Node& n, const std::vector<const Te
 }
 
 Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector<const Tensor*>& args,
-                                                const std::vector<const Tensor*>& implicit_args) {
+                                                const std::vector<const Tensor*>& implicit_args, GemmEngine gemm) {
   std::vector<InferContext::Input> infos;
   for (const Tensor* t : args)
     infos.push_back(t ? InferContext::Input{t->dtype(), t->shape(), t, true} : InferContext::Input{});
@@ -115,6 +117,7 @@ Expected<std::vector<Tensor>> run_node_in_scope(const Node& n, const std::vector
     outs[i] = std::move(t).value();
   }
   KernelContext kctx(n, args, outs, implicit_args);
+  kctx.set_gemm_engine(gemm);
   KILN_RETURN_IF_ERROR(kernel(kctx));
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!n.has_output(i)) continue;
@@ -188,7 +191,7 @@ Expected<std::vector<Tensor>> Executor::execute(std::map<const Value*, Tensor> e
       implicit_args.push_back(t);
     }
     auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node_in_scope(n, args, implicit_args));
+    KILN_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_node_in_scope(n, args, implicit_args, gemm_[ni]));
     if (observer) observer(n, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     for (size_t i = 0; i < outs.size(); ++i) {
       if (!n.has_output(i)) continue;

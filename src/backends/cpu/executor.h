@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/kernel_table.h"
 #include "ir/graph.h"
 
 namespace kiln::cpu {
@@ -21,7 +22,8 @@ namespace kiln::cpu {
 class Executor {
  public:
   // Fails listing every (domain, op, opset) without a schema or kernel, with its first node.
-  static Expected<std::unique_ptr<Executor>> create(const Graph& graph);
+  // `gemm` (optional, one per node of graph.nodes()): the GEMM each layer's tactic runs.
+  static Expected<std::unique_ptr<Executor>> create(const Graph& graph, std::vector<GemmEngine> gemm = {});
   // Called after each node with its wall time (the per-layer profile).
   using NodeObserver = std::function<void(const Node&, double ms)>;
   // Called with each graph input and each node output as it is computed (INT8 calibration
@@ -43,6 +45,7 @@ class Executor {
                                         const ValueObserver& value_observer = nullptr) const;
   const Graph& graph_;
   std::map<const Value*, size_t> last_reader_;
+  std::vector<GemmEngine> gemm_;
 };
 
 // Runs one node on concrete inputs (null for omitted optional ones): shape inference, output
@@ -52,7 +55,8 @@ Expected<std::vector<Tensor>> run_node(const Node& node, const std::vector<const
 // The same for a node with subgraphs: `implicit_inputs` are the tensors of
 // node.implicit_inputs(), in that order (the enclosing-scope values its subgraphs read).
 Expected<std::vector<Tensor>> run_node_in_scope(const Node& node, const std::vector<const Tensor*>& inputs,
-                                                const std::vector<const Tensor*>& implicit_inputs);
+                                                const std::vector<const Tensor*>& implicit_inputs,
+                                                GemmEngine gemm = GemmEngine::kBlas);
 
 // Lists unsupported (op, domain, opset) with the first node of each, subgraphs included; empty
 // if all are supported.

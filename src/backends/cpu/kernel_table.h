@@ -14,6 +14,9 @@
 
 namespace kiln::cpu {
 
+// The GEMM a matmul- or conv-family kernel runs (kernels/gemm.h), from the layer's tactic.
+enum class GemmEngine { kBlas, kLoops };
+
 class KernelContext {
  public:
   KernelContext(const Node& node, std::vector<const Tensor*> inputs, std::vector<Tensor>& outputs,
@@ -36,12 +39,15 @@ class KernelContext {
   void set_output(size_t i, Tensor t) { outputs_[i] = std::move(t); }
   template <class... Args>
   Status fail(const Args&... args) const { return err(node_.label(), ": ", args...); }
+  GemmEngine gemm_engine() const { return gemm_; }
+  void set_gemm_engine(GemmEngine e) { gemm_ = e; }
 
  private:
   const Node& node_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>& outputs_;
   std::vector<const Tensor*> implicit_;
+  GemmEngine gemm_ = GemmEngine::kBlas;
 };
 
 using KernelFn = Status (*)(KernelContext&);

@@ -73,6 +73,8 @@ class CudaProvider : public BackendProvider {
     r.cc_major = d.cc_major;
     r.cc_minor = d.cc_minor;
     r.libraries = libraries(d);
+    r.tuning_key = d.name + " (sm_" + std::to_string(d.cc_major) + std::to_string(d.cc_minor) + "); " + r.libraries +
+                   "; CUDA runtime " + std::to_string(d.runtime_version) + "; kiln cuda tactics 1";
     r.summary = "CUDA on " + d.name + " (sm_" + std::to_string(d.cc_major) + std::to_string(d.cc_minor) + ", " + r.libraries + ")";
     return r;
   }
@@ -110,6 +112,14 @@ class CudaProvider : public BackendProvider {
   Status select_tactics(const Graph& g, const ValueShapes& shapes, const BackendOptions& o, const HostLayerFn& host,
                         std::vector<std::string>& tactics) const override {
     return cuda::select_tactics(g, shapes, {o.workspace_bytes, o.tf32, host}, tactics);
+  }
+
+  // Timing awaits its GPU check: tunes_by_default() stays false (the builder times CUDA layers only
+  // at an explicitly set --builderOptimizationLevel >= 1).
+  Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& g, const ValueShapes& shapes, const BackendOptions& o,
+                                                           const HostLayerFn& host,
+                                                           const std::vector<std::string>& tactics) const override {
+    return cuda::make_tactic_timer(g, shapes, {o.workspace_bytes, o.tf32, host}, tactics, o.optimization_level);
   }
 
   Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>& tactics,

@@ -6,72 +6,13 @@
 #include <set>
 #include <vector>
 
+#include "backends/cuda/cuda_context.h"
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/launch.h"
 #include "backends/memory_plan.h"
 #include "core/log.h"
 
 namespace kiln::cuda {
-
-namespace {
-
-struct Layer {
-  const Node* node = nullptr;
-  const CudaKernelEntry* kernel = nullptr;  // null: CPU fallback
-  std::string tactic;                       // the recorded id
-};
-
-class CudaEngine : public BackendEngine {
- public:
-  CudaEngine(const Graph& g, EngineOptions o) : graph(g), options(o) {}
-  ~CudaEngine() override { if (weights) cudaFree(weights); }
-  Expected<std::unique_ptr<BackendContext>> create_context() override;
-
-  const Graph& graph;
-  EngineOptions options;
-  std::vector<Layer> layers;
-  void* weights = nullptr;
-  std::map<const Value*, void*> weight_ptr;
-};
-
-class CudaContext : public BackendContext {
- public:
-  explicit CudaContext(CudaEngine& e) : engine_(e) {}
-  ~CudaContext() override;
-  Status init();
-  Status prepare(const ValueShapes& shapes) override;
-  Status enqueue(const std::map<std::string, void*>& io, void* stream, LayerTimer* timer,
-                 const OutputSink& sink) override;
-  uint64_t arena_bytes() const override { return arena_size_; }
-  // Build time: runs each layer whose kernel selects once, in a fresh state, and writes the id
-  // it picked into tactics[i]. Inputs and outputs are wherever io and the arena put them.
-  Status select(const std::map<std::string, void*>& io, std::vector<std::string>& tactics);
-  void* arena() const { return arena_; }
-
- private:
-  void fill_launch(LaunchContext& lc, size_t i, const std::map<std::string, void*>& io, cudaStream_t stream);
-  void* resolve(const Value* v, const std::map<std::string, void*>& io) const;
-  std::vector<int64_t> dims_of(const Value* v) const;
-  Status run_fallback(const Layer& l, LaunchContext& lc, const std::map<std::string, void*>& io, const OutputSink& sink);
-  Expected<Tensor> to_host(const DeviceTensor& d, cudaStream_t stream);
-
-  CudaEngine& engine_;
-  cublasLtHandle_t cublaslt_ = nullptr;
-  cudnnHandle_t cudnn_ = nullptr;
-  int device_ = -1;  // the handles' device
-  void* workspace_ = nullptr;
-  void* arena_ = nullptr;
-  uint64_t arena_capacity_ = 0, arena_size_ = 0;
-  void* consts_ = nullptr;  // host-evaluated values that device layers read, uploaded at prepare
-  const ValueShapes* shapes_ = nullptr;
-  std::vector<bool> skip_;                      // per layer: outputs known on the host
-  std::vector<bool> dynamic_;                   // per layer: output shape data-dependent: CPU for now
-  std::map<const Value*, uint64_t> offset_;     // arena placement
-  std::map<const Value*, const Value*> alias_;  // view output -> the value whose bytes it shows
-  std::map<const Value*, Tensor> host_dyn_;     // data-dependent shapes: CPU fallback results, this run
-  std::map<const Value*, void*> const_ptr_;
-  std::vector<std::unique_ptr<LayerState>> states_;  // per layer: the kernel's plans in this context
-};
 
 // cuDNN and cuBLASLt handles cost milliseconds and host memory to make, and making and
 // destroying them over and over (contexts created per request) grew the process by ~150 MiB in
@@ -336,6 +277,35 @@ Status CudaContext::select(const std::map<std::string, void*>& io, std::vector<s
   return Status::ok();
 }
 
+bool CudaContext::selects_on_device(size_t i, const std::map<std::string, void*>& io) {
+  const Layer& l = engine_.layers[i];
+  if (!shapes_ || skip_[i] || dynamic_[i] || !l.kernel || !l.kernel->selects) return false;
+  LaunchContext lc(*l.node);
+  fill_launch(lc, i, io, nullptr);
+  for (size_t k = 0; k < lc.inputs.size(); ++k)
+    if (l.node->inputs[k] && !lc.inputs[k].data && lc.inputs[k].numel()) return false;
+  for (size_t k = 0; k < lc.outputs.size(); ++k)
+    if (l.node->outputs[k] && !lc.outputs[k].data && lc.outputs[k].numel()) return false;
+  return true;
+}
+
+Status CudaContext::run_layer(size_t i, const std::map<std::string, void*>& io, const std::string& tactic,
+                              std::unique_ptr<LayerState>* state, std::vector<std::string>* candidates,
+                              int max_candidates, cudaStream_t stream) {
+  const Layer& l = engine_.layers[i];
+  KILN_CUDA_CHECK(cudnnSetStream(cudnn_, stream));
+  LaunchContext lc(*l.node);
+  fill_launch(lc, i, io, stream);
+  lc.tactic = tactic;
+  lc.state = state;
+  lc.candidates = candidates;
+  lc.max_candidates = max_candidates;
+  Status s = l.kernel->run(lc);
+  if (s) s = check(cudaGetLastError(), "kernel launch");
+  if (!s) return s.message().rfind("node '", 0) == 0 ? s : s.with_context(l.node->label() + ": ");
+  return Status::ok();
+}
+
 Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream_ptr, LayerTimer* timer,
                             const OutputSink& sink) {
   if (!shapes_) return err("the context has no input shapes yet");
@@ -409,8 +379,6 @@ Expected<std::unique_ptr<BackendContext>> CudaEngine::create_context() {
   return std::unique_ptr<BackendContext>(std::move(ctx));
 }
 
-}  // namespace
-
 Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const std::vector<std::string>& tactics,
                                                        const EngineOptions& options) {
   KILN_ASSIGN_OR_RETURN(DeviceInfo dev, query_device());
@@ -445,6 +413,38 @@ Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const
   return std::unique_ptr<BackendEngine>(std::move(e));
 }
 
+OptShapeRun::~OptShapeRun() {
+  ctx.reset();
+  for (void* p : owned) cudaFree(p);
+}
+
+Expected<std::unique_ptr<OptShapeRun>> OptShapeRun::make(const Graph& graph, const ValueShapes& shapes,
+                                                         const EngineOptions& options, const std::vector<std::string>& tactics) {
+  auto run = std::make_unique<OptShapeRun>();
+  KILN_ASSIGN_OR_RETURN(run->engine, create_engine(graph, tactics, options));
+  run->ctx = std::make_unique<CudaContext>(static_cast<CudaEngine&>(*run->engine));
+  KILN_RETURN_IF_ERROR(run->ctx->init());
+  KILN_RETURN_IF_ERROR(run->ctx->prepare(shapes));
+  // The graph's inputs and outputs at the opt shapes, and the arena, hold arbitrary but finite
+  // numbers: bytes of 0x3C are 1.06 in float16 and 0.0115 in float32 and bfloat16.
+  std::vector<const Value*> ends(graph.inputs.begin(), graph.inputs.end());
+  ends.insert(ends.end(), graph.outputs.begin(), graph.outputs.end());
+  for (const Value* v : ends) {
+    auto d = shapes.dims.find(v);
+    if (d == shapes.dims.end() || run->io.count(v->name)) continue;
+    int64_t n = 1;
+    for (int64_t x : d->second) n *= x;
+    const size_t bytes = std::max<size_t>(dtype_nbytes(v->dtype, n), 1);
+    void* p = nullptr;
+    KILN_CUDA_CHECK(cudaMalloc(&p, bytes));
+    run->owned.push_back(p);
+    KILN_CUDA_CHECK(cudaMemset(p, 0x3C, bytes));
+    run->io[v->name] = p;
+  }
+  if (run->ctx->arena_bytes()) KILN_CUDA_CHECK(cudaMemset(run->ctx->arena(), 0x3C, run->ctx->arena_bytes()));
+  return run;
+}
+
 Status select_tactics(const Graph& graph, const ValueShapes& shapes, const EngineOptions& options,
                       std::vector<std::string>& tactics) {
   const auto& nodes = graph.nodes();
@@ -462,33 +462,8 @@ Status select_tactics(const Graph& graph, const ValueShapes& shapes, const Engin
     any = any || e->selects;
   }
   if (!any) return Status::ok();
-  KILN_ASSIGN_OR_RETURN(auto engine, create_engine(graph, tactics, options));
-  CudaContext ctx(static_cast<CudaEngine&>(*engine));
-  KILN_RETURN_IF_ERROR(ctx.init());
-  KILN_RETURN_IF_ERROR(ctx.prepare(shapes));
-  // The graph's inputs and outputs at the opt shapes, and the arena, hold arbitrary but finite
-  // numbers: bytes of 0x3C are 1.06 in float16 and 0.0115 in float32 and bfloat16.
-  std::map<std::string, void*> io;
-  struct Owned {
-    std::vector<void*> p;
-    ~Owned() { for (void* x : p) cudaFree(x); }
-  } owned;
-  std::vector<const Value*> ends(graph.inputs.begin(), graph.inputs.end());
-  ends.insert(ends.end(), graph.outputs.begin(), graph.outputs.end());
-  for (const Value* v : ends) {
-    auto d = shapes.dims.find(v);
-    if (d == shapes.dims.end() || io.count(v->name)) continue;
-    int64_t n = 1;
-    for (int64_t x : d->second) n *= x;
-    const size_t bytes = std::max<size_t>(dtype_nbytes(v->dtype, n), 1);
-    void* p = nullptr;
-    KILN_CUDA_CHECK(cudaMalloc(&p, bytes));
-    owned.p.push_back(p);
-    KILN_CUDA_CHECK(cudaMemset(p, 0x3C, bytes));
-    io[v->name] = p;
-  }
-  if (ctx.arena_bytes()) KILN_CUDA_CHECK(cudaMemset(ctx.arena(), 0x3C, ctx.arena_bytes()));
-  Status s = ctx.select(io, tactics);
+  KILN_ASSIGN_OR_RETURN(auto run, OptShapeRun::make(graph, shapes, options, tactics));
+  Status s = run->ctx->select(run->io, tactics);
   if (!s) return s.with_context("tactic selection at the opt shapes: ");
   return Status::ok();
 }

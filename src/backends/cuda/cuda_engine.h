@@ -36,6 +36,13 @@ struct EngineOptions {
 Status select_tactics(const Graph& graph, const ValueShapes& shapes, const EngineOptions& options,
                       std::vector<std::string>& tactics);
 
+// Build time, tuning (cuda_tuning.cc; used only with an explicit --builderOptimizationLevel until
+// it has run on a GPU): times the candidates of the selecting layers at `shapes`; `tactics` holds
+// select_tactics' picks. Null when no layer selects.
+Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& graph, const ValueShapes& shapes,
+                                                         const EngineOptions& options,
+                                                         const std::vector<std::string>& tactics, int level);
+
 // `tactics` holds one id per node (from the engine file). Fails if a tactic is unknown to
 // this build or the device cannot hold the weights.
 Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const std::vector<std::string>& tactics,

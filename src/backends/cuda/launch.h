@@ -7,6 +7,10 @@
 // A node whose check() says no (or that has no entry) runs on the CPU as a fallback layer,
 // with the transfer shown in the layer information.
 //
+// Tuning (src/backends/cuda/cuda_tuning.cc, behind an explicit --builderOptimizationLevel): the
+// builder may instead run a selecting layer with ctx.candidates set, and the kernel lists the ids
+// that could run it (cuBLASLt's heuristic top-N, cuDNN's algorithms within the workspace); each is
+// then run (ctx.tactic = the id) and timed with CUDA events, and the fastest recorded.
 // Tactics that pick an algorithm (cuDNN's, cuBLASLt's, a tile rule) pick it at build time, on
 // the build's GPU at the opt shapes: the builder runs such a layer once with ctx.selected set,
 // and the kernel writes its full id there ("cuda.conv.cudnn.implicit_precomp_gemm.tensor_op").
@@ -62,6 +66,11 @@ struct LaunchContext {
   bool tf32 = true;  // whether float32 math may use TF32 tensor cores
   std::string tactic;                            // the layer's tactic id, as recorded in the engine
   std::string* selected = nullptr;               // build time only: write the full tactic id here
+  // Build time, tuning only (src/tuning; --builderOptimizationLevel >= 1 given explicitly, awaiting
+  // its GPU check): a kernel that selects lists here the full ids of the algorithms that could run
+  // this layer (heuristic order, at most max_candidates of a library's list) besides running it.
+  std::vector<std::string>* candidates = nullptr;
+  int max_candidates = 4;
   std::unique_ptr<LayerState>* state = nullptr;  // this context's state slot for the layer
 
   // The layer's state in this context, made on first use.

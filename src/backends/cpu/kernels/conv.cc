@@ -79,7 +79,7 @@ void im2col(const Window& w, const C* x, int64_t channels, C* col) {
 }
 
 template <class C>
-void conv_forward(const ConvGeom& g, const C* x, const C* w, const C* bias, C* y) {
+void conv_forward(const ConvGeom& g, const C* x, const C* w, const C* bias, C* y, GemmEngine engine = GemmEngine::kBlas) {
   const int64_t cg = g.c / g.group, mg = g.m / g.group, kdim = cg * g.kprod;
   bool pointwise = true;
   for (size_t d = 0; d < g.win.nd; ++d)
@@ -90,7 +90,7 @@ void conv_forward(const ConvGeom& g, const C* x, const C* w, const C* bias, C* y
       const C* xg = x + (n * g.c + grp * cg) * g.in_size;
       if (!pointwise) im2col<C>(g.win, xg, cg, col.data());
       gemm<C>(false, false, mg, g.out_size, kdim, C(1), w + grp * mg * kdim, kdim, pointwise ? xg : col.data(),
-              g.out_size, C(0), y + (n * g.m + grp * mg) * g.out_size, g.out_size);
+              g.out_size, C(0), y + (n * g.m + grp * mg) * g.out_size, g.out_size, engine);
     }
     if (bias)
       for (int64_t m = 0; m < g.m; ++m) {
@@ -110,12 +110,12 @@ Status conv(KernelContext& ctx) {
     using T = decltype(tag);
     using C = compute_t<T>;
     if constexpr (std::is_same_v<T, C>) {
-      conv_forward<T>(*g, x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.mutable_data<T>());
+      conv_forward<T>(*g, x.data<T>(), w.data<T>(), b ? b->data<T>() : nullptr, y.mutable_data<T>(), ctx.gemm_engine());
     } else {
       auto xc = to_compute<C>(x.data<T>(), x.numel()), wc = to_compute<C>(w.data<T>(), w.numel());
       std::vector<C> bc = b ? to_compute<C>(b->data<T>(), b->numel()) : std::vector<C>();
       std::vector<C> yc(static_cast<size_t>(y.numel()));
-      conv_forward<C>(*g, xc.data(), wc.data(), b ? bc.data() : nullptr, yc.data());
+      conv_forward<C>(*g, xc.data(), wc.data(), b ? bc.data() : nullptr, yc.data(), ctx.gemm_engine());
       T* py = y.mutable_data<T>();
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = static_cast<T>(yc[i]);
     }

@@ -39,6 +39,7 @@ Status conv_act_nhwc(KernelContext& ctx) {
   std::vector<Tensor> outs(1);
   KILN_ASSIGN_OR_RETURN(outs[0], Tensor::zeros(y.dtype(), {y.dim(0), y.dim(3), y.dim(1), y.dim(2)}));
   KernelContext cctx(nchw, ins, outs);
+  cctx.set_gemm_engine(ctx.gemm_engine());
   KILN_RETURN_IF_ERROR(conv_act(cctx));
   KILN_ASSIGN_OR_RETURN(Tensor back, permute4(outs[0], kToNHWC));
   ctx.set_output(0, std::move(back));
@@ -78,6 +79,7 @@ Status conv_act(KernelContext& ctx) {
   std::vector<Tensor> outs(1);
   outs[0] = ctx.output(0);  // shares the buffer: the conv writes straight into Y
   KernelContext cctx(ctx.node(), ins, outs);
+  cctx.set_gemm_engine(ctx.gemm_engine());
   KILN_RETURN_IF_ERROR(conv(cctx));
   ctx.set_output(0, std::move(outs[0]));  // the same buffer, unless the conv allocated its own
   Tensor& y = ctx.output(0);

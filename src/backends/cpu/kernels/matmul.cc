@@ -46,15 +46,15 @@ int64_t prod(const std::vector<int64_t>& d) {
 
 // y[batch, m, n] = a[batch, m, k] * b[batch, k, n] with broadcast batches.
 template <class C>
-void run_matmul(const MatMulPlan& p, const C* a, const C* b, C* y) {
+void run_matmul(const MatMulPlan& p, const C* a, const C* b, C* y, GemmEngine e = GemmEngine::kBlas) {
   const int64_t mk = p.m * p.k, kn = p.k * p.n, mn = p.m * p.n;
   if (prod(p.b_batch) == 1 && prod(p.a_batch) == prod(p.batch)) {
     // B is one matrix: fold A's batch into rows, one GEMM (the common Linear/attention case).
-    gemm<C>(false, false, prod(p.batch) * p.m, p.n, p.k, C(1), a, p.k, b, p.n, C(0), y, p.n);
+    gemm<C>(false, false, prod(p.batch) * p.m, p.n, p.k, C(1), a, p.k, b, p.n, C(0), y, p.n, e);
     return;
   }
   for_each_broadcast<2>(p.batch, {p.a_batch, p.b_batch}, [&](int64_t i, const std::array<int64_t, 2>& o) {
-    gemm<C>(false, false, p.m, p.n, p.k, C(1), a + o[0] * mk, p.k, b + o[1] * kn, p.n, C(0), y + i * mn, p.n);
+    gemm<C>(false, false, p.m, p.n, p.k, C(1), a + o[0] * mk, p.k, b + o[1] * kn, p.n, C(0), y + i * mn, p.n, e);
   });
 }
 
@@ -67,11 +67,11 @@ Status matmul(KernelContext& ctx) {
     using T = decltype(tag);
     using C = compute_t<T>;
     if constexpr (std::is_same_v<T, C>) {
-      run_matmul<T>(*plan, a.data<T>(), b.data<T>(), y.mutable_data<T>());
+      run_matmul<T>(*plan, a.data<T>(), b.data<T>(), y.mutable_data<T>(), ctx.gemm_engine());
     } else {
       auto ac = to_compute<C>(a.data<T>(), a.numel()), bc = to_compute<C>(b.data<T>(), b.numel());
       std::vector<C> yc(static_cast<size_t>(y.numel()));
-      run_matmul<C>(*plan, ac.data(), bc.data(), yc.data());
+      run_matmul<C>(*plan, ac.data(), bc.data(), yc.data(), ctx.gemm_engine());
       T* py = y.mutable_data<T>();
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = static_cast<T>(yc[i]);
     }
@@ -93,7 +93,7 @@ void run_gemm(KernelContext& ctx, const C* a, const C* b, const C* c, C* y) {
       y[i] = beta * c[o[0]];
     });
   }
-  gemm<C>(trans_a, trans_b, m, n, k, alpha, a, ta.dim(1), b, tb.dim(1), use_c ? C(1) : C(0), y, n);
+  gemm<C>(trans_a, trans_b, m, n, k, alpha, a, ta.dim(1), b, tb.dim(1), use_c ? C(1) : C(0), y, n, ctx.gemm_engine());
 }
 
 Status gemm_kernel(KernelContext& ctx) {

@@ -16,6 +16,7 @@ Status matmul_bias(KernelContext& ctx) {
   std::vector<Tensor> outs(1);
   outs[0] = ctx.output(0);  // shares the buffer: the MatMul writes straight into Y
   KernelContext mctx(ctx.node(), ins, outs);
+  mctx.set_gemm_engine(ctx.gemm_engine());
   KILN_RETURN_IF_ERROR(mm(mctx));
   ctx.set_output(0, std::move(outs[0]));
   Tensor& y = ctx.output(0);

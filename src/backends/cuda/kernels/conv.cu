@@ -12,6 +12,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <memory>
@@ -280,10 +281,18 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
     KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, math));
   }
   int found = 0;
+  // Tuning: every algorithm the heuristic lists that fits the workspace (and the TF32 setting) is
+  // a candidate, in the heuristic's order, at most ctx.max_candidates of them.
+  auto list = [&](const std::string& algo_math) {
+    if (!ctx.candidates || int(ctx.candidates->size()) >= ctx.max_candidates) return;
+    std::string id = std::string(transpose ? "cuda.conv_transpose" : "cuda.conv") + ".cudnn." + algo_math;
+    if (std::find(ctx.candidates->begin(), ctx.candidates->end(), id) == ctx.candidates->end()) ctx.candidates->push_back(id);
+  };
   if (!transpose) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     KILN_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, p.xd, p.wd, p.cd, p.yd,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
+    bool chosen = false;
     for (int i = 0; i < found; ++i) {
       if (!usable(perf[i].status, perf[i].memory, perf[i].mathType)) continue;
       size_t ws = 0;  // the perf table's memory can be an estimate: ask for the exact size
@@ -291,15 +300,21 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
       if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, p.xd, p.wd, p.cd, p.yd, perf[i].algo, &ws) !=
               CUDNN_STATUS_SUCCESS || ws > limit)
         continue;
+      list(cudnn_algo_name(kFwdAlgos, perf[i].algo, no_tf32 ? math : perf[i].mathType));
+      if (chosen) continue;
+      chosen = true;
       p.fwd = perf[i].algo;
       if (!no_tf32) p.math = perf[i].mathType;
       p.ws = ws;
-      return true;
+      if (!ctx.candidates) break;
     }
+    if (chosen) KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, p.math));
+    return chosen;
   } else {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     KILN_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn, p.wd, p.xd, p.cd, p.yd,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, perf));
+    bool chosen = false;
     for (int i = 0; i < found; ++i) {
       if (!usable(perf[i].status, perf[i].memory, perf[i].mathType)) continue;
       size_t ws = 0;
@@ -307,11 +322,16 @@ Expected<bool> make_cudnn(LaunchContext& ctx, bool transpose, const Window& win,
       if (cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, p.wd, p.xd, p.cd, p.yd, perf[i].algo, &ws) !=
               CUDNN_STATUS_SUCCESS || ws > limit)
         continue;
+      list(cudnn_algo_name(kBwdDataAlgos, perf[i].algo, no_tf32 ? math : perf[i].mathType));
+      if (chosen) continue;
+      chosen = true;
       p.bwd = perf[i].algo;
       if (!no_tf32) p.math = perf[i].mathType;
       p.ws = ws;
-      return true;
+      if (!ctx.candidates) break;
     }
+    if (chosen) KILN_CUDA_CHECK(cudnnSetConvolutionMathType(p.cd, p.math));
+    return chosen;
   }
   return false;
 }

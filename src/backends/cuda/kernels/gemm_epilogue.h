@@ -44,6 +44,8 @@ struct GemmArgs {
   std::string algo;                     // the recorded algorithm (the tactic id's tail); "": the heuristic picks
   std::string* selected = nullptr;      // build time: the tactic id is written here, id_prefix + the algorithm
   std::string id_prefix;
+  std::vector<std::string>* candidates = nullptr;  // tuning: every heuristic algorithm's id (LaunchContext)
+  int max_candidates = 4;
 };
 
 Status run_gemm(LaunchContext& ctx, const GemmArgs& g);

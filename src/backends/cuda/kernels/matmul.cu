@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -217,16 +218,24 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   for (auto a : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     if (s) s = check(cublasLtMatmulPreferenceSetAttribute(pref, a, &al, sizeof(al)), "alignment preference");
-  cublasLtMatmulHeuristicResult_t res{};
+  // Tuning asks for the heuristic's top N (each a candidate id); a plain build for its first.
+  const int want = g.candidates ? std::max(1, std::min(g.max_candidates, 32)) : 1;
+  std::vector<cublasLtMatmulHeuristicResult_t> results(want);
   int found = 0;
   if (s)
-    s = check(cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, p.desc, p.la, p.lb, p.ly, p.ly, pref, 1, &res, &found),
+    s = check(cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, p.desc, p.la, p.lb, p.ly, p.ly, pref, want, results.data(), &found),
               "cublasLtMatmulAlgoGetHeuristic");
   cublasLtMatmulPreferenceDestroy(pref);
   KILN_RETURN_IF_ERROR(s);
   if (found < 1) return ctx.fail("cuBLASLt found no algorithm for a ", g.m, "x", g.n, "x", g.k, " GEMM");
+  const cublasLtMatmulHeuristicResult_t& res = results[0];
   p.algo = res.algo;
   p.workspace = res.workspaceSize;
+  for (int i = 0; g.candidates && i < found; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    std::string id = g.id_prefix + config_name(read_config(results[i].algo, align));
+    if (std::find(g.candidates->begin(), g.candidates->end(), id) == g.candidates->end()) g.candidates->push_back(id);
+  }
   if (g.selected) {
     const AlgoConfig c = read_config(p.algo, align);
     *g.selected = g.id_prefix + config_name(c);
@@ -283,6 +292,8 @@ void use_layer_plans(LaunchContext& ctx, GemmArgs& g) {
   if (g.algo == "heuristic") g.algo.clear();
   g.selected = ctx.selected;
   g.id_prefix = "cuda.gemm.cublaslt.";
+  g.candidates = ctx.candidates;
+  g.max_candidates = ctx.max_candidates;
 }
 
 Status matmul(LaunchContext& ctx) {
