@@ -302,8 +302,8 @@ Expected<quant::Int8Layers> apply_int8(Graph& g, const BuilderConfig& c, const e
     else {
       line += ": the accuracy guard kept " + std::to_string(report.kept.size()) + " layers in float:";
       for (const auto& k : report.kept)
-        line += "\n  " + k.layer + " (output error with it alone in INT8: " + fmt_error(k.sensitivity) +
-                "; error once kept in float: " + fmt_error(k.error_after) + ")";
+        line += "\n  " + k.layer + " (INT8 error at its output " + fmt_error(k.sensitivity) +
+                "; network output error once kept in float: " + fmt_error(k.error_after) + ")";
       line += "\nfinal INT8 output error " + fmt_error(report.error_final);
     }
   }
@@ -319,8 +319,8 @@ Expected<quant::Int8Layers> apply_int8(Graph& g, const BuilderConfig& c, const e
     if (!kept.count(l.node->name)) { still.push_back(l); continue; }
     for (const auto& k : report.kept)
       if (k.layer == l.node->name)
-        why_float[l.node] = "kept from INT8 by the accuracy guard: output error " + fmt_error(k.sensitivity) +
-                            " with it alone in INT8";
+        why_float[l.node] = "kept from INT8 by the accuracy guard: INT8 error at its output " +
+                            fmt_error(k.sensitivity);
   }
   q8.simulated = std::move(still);
   quant::remove_unused_qdq(g);

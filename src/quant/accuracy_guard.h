@@ -2,9 +2,11 @@
 // optimized graph with its layers fake-quantized (fake_quantize.h), it measures the output error
 // of INT8 against the same graph with every layer in float:
 //   error = sqrt(sum over batches and float outputs of |y_int8 - y_float|^2 / sum |y_float|^2)
-// and, when that is above the tolerance, each layer's sensitivity (the error with only that
-// layer in INT8), then moves the most sensitive layers back to float one at a time, measuring
-// again after each, until the error is at most the tolerance (or no layer is left to move).
+// and, when that is above the tolerance, each layer's sensitivity (the relative L2 error INT8
+// gives at the layer's own output, on the float graph's activations: one float run and one
+// evaluation of each layer), then moves the most sensitive layers back to float one at a time,
+// measuring the output error again after each, until it is at most the tolerance (or no layer
+// is left to move).
 // Layers `pinned` (an obeyed int8 constraint) are never moved.
 #pragma once
 #include <functional>
@@ -20,7 +22,7 @@ namespace kiln::quant {
 
 struct GuardLayer {
   std::string layer;
-  double sensitivity = 0;  // the output error with only this layer in INT8
+  double sensitivity = 0;  // the relative L2 error INT8 gives at this layer's output
   double error_after = 0;  // the output error once this layer (and those before it) went back to float
 };
 

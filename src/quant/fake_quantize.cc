@@ -27,8 +27,11 @@ Expected<Value*> insert_qdq(Graph& g, Value* x, float scale, size_t at) {
     return n;
   };
   auto& nodes = g.mutable_nodes();
-  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("DequantizeLinear", q, dq));
-  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("QuantizeLinear", x, q));
+  auto qn = make("QuantizeLinear", x, q), dqn = make("DequantizeLinear", q, dq);
+  q->producer = qn.get();
+  dq->producer = dqn.get();
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), std::move(dqn));
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), std::move(qn));
   return dq;
 }
 
