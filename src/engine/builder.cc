@@ -303,7 +303,8 @@ Expected<quant::Int8Layers> apply_int8(Graph& g, const BuilderConfig& c, const e
       line += ": the accuracy guard kept " + std::to_string(report.kept.size()) + " layers in float:";
       for (const auto& k : report.kept)
         line += "\n  " + k.layer + " (INT8 error at its output " + fmt_error(k.sensitivity) +
-                "; network output error once kept in float: " + fmt_error(k.error_after) + ")";
+                (k.error_after >= 0 ? "; output error with it and those above in float: " + fmt_error(k.error_after) : "") +
+                ")";
       line += "\nfinal INT8 output error " + fmt_error(report.error_final);
     }
   }

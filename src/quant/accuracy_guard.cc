@@ -117,12 +117,37 @@ Expected<GuardReport> accuracy_guard(Graph& g, const std::vector<QuantizedLayer>
   }
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   set_all(true);
-  for (const auto& [e, i] : order) {
-    set_int8(layers[i], false);
+  // Keep the k most sensitive layers in float, k as small as the tolerance allows: k doubles until
+  // the error is within it, then a binary search between the last two (the error falls, roughly
+  // monotonically, as layers go back to float), so O(log n) whole-network runs.
+  std::map<size_t, double> measured;  // k -> output error
+  auto error_with = [&](size_t k) -> Expected<double> {
+    if (auto it = measured.find(k); it != measured.end()) return it->second;
+    for (size_t j = 0; j < order.size(); ++j) set_int8(layers[order[j].second], j >= k);
     KILN_ASSIGN_OR_RETURN(Outputs now, run_all(g, batches));
-    r.error_final = rel_l2(ref, now);
-    r.kept.push_back({layers[i].node->name, e, r.error_final});
-    if (r.error_final <= tolerance) break;
+    const double e = rel_l2(ref, now);
+    log_verbose("INT8 accuracy guard: " + std::to_string(k) + " most sensitive layers in float: output error " + fmt(e));
+    return measured[k] = e;
+  };
+  size_t lo = 0, hi = 1;  // error(lo) > tolerance
+  for (;;) {
+    hi = std::min(hi, order.size());
+    KILN_ASSIGN_OR_RETURN(double e, error_with(hi));
+    if (e <= tolerance || hi == order.size()) break;
+    lo = hi;
+    hi *= 2;
+  }
+  if (measured[hi] <= tolerance) {
+    while (hi - lo > 1) {
+      const size_t mid = lo + (hi - lo) / 2;
+      KILN_ASSIGN_OR_RETURN(double e, error_with(mid));
+      (e <= tolerance ? hi : lo) = mid;
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(r.error_final, error_with(hi));  // leaves the graph at k = hi
+  for (size_t j = 0; j < hi; ++j) {
+    const size_t i = order[j].second;
+    r.kept.push_back({layers[i].node->name, order[j].first, measured.count(j + 1) ? measured[j + 1] : -1});
   }
   return r;
 }

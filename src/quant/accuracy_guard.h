@@ -4,9 +4,9 @@
 //   error = sqrt(sum over batches and float outputs of |y_int8 - y_float|^2 / sum |y_float|^2)
 // and, when that is above the tolerance, each layer's sensitivity (the relative L2 error INT8
 // gives at the layer's own output, on the float graph's activations: one float run and one
-// evaluation of each layer), then moves the most sensitive layers back to float one at a time,
-// measuring the output error again after each, until it is at most the tolerance (or no layer
-// is left to move).
+// evaluation of each layer), then keeps the fewest most sensitive layers in float that bring the
+// output error within the tolerance (a doubling then binary search over their number: O(log n)
+// whole-network runs), or all of them when none does.
 // Layers `pinned` (an obeyed int8 constraint) are never moved.
 #pragma once
 #include <functional>
@@ -23,7 +23,7 @@ namespace kiln::quant {
 struct GuardLayer {
   std::string layer;
   double sensitivity = 0;  // the relative L2 error INT8 gives at this layer's output
-  double error_after = 0;  // the output error once this layer (and those before it) went back to float
+  double error_after = -1;  // the output error with this layer and those before it in float (-1: not measured)
 };
 
 struct GuardReport {
