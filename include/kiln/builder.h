@@ -37,11 +37,25 @@ class Network {
   int getNbLayers() const;
   Graph* graph() const { return graph_.get(); }  // for the parser and the builder
 
+  // Per-layer precision, as TensorRT's ILayer::setPrecision / setOutputType (trtexec's
+  // --layerPrecisions / --layerOutputTypes). `layer` is an ONNX node name of the network, an
+  // engine layer name as --exportLayerInfo prints it ("conv1+Add+Relu"), or "*" (every layer; a
+  // named layer overrides it). Types: kFLOAT, kHALF (needs BuilderFlag::kFP16), kINT8 (needs
+  // kINT8; Conv/MatMul/Gemm layers only). They take effect with BuilderFlag
+  // kPREFER_PRECISION_CONSTRAINTS or kOBEY_PRECISION_CONSTRAINTS; a name that matches no layer,
+  // or a type kiln cannot honour, fails the build with the reason.
+  void setLayerPrecision(const std::string& layer, TensorType type) { layer_precisions_[layer] = type; }
+  void setLayerOutputType(const std::string& layer, TensorType type) { layer_output_types_[layer] = type; }
+  void resetLayerPrecisions() { layer_precisions_.clear(); layer_output_types_.clear(); }
+  const std::map<std::string, TensorType>& layerPrecisions() const { return layer_precisions_; }
+  const std::map<std::string, TensorType>& layerOutputTypes() const { return layer_output_types_; }
+
  private:
   friend class Builder;
   friend class OnnxParser;
   Network();
   std::unique_ptr<Graph> graph_;
+  std::map<std::string, TensorType> layer_precisions_, layer_output_types_;
 };
 
 enum class OptProfileSelector { kMIN = 0, kOPT = 1, kMAX = 2 };
@@ -58,8 +72,14 @@ class OptimizationProfile {
   std::map<std::string, std::array<Dims, 3>> shapes_;
 };
 
-// kDISABLE_TIMING_CACHE: the build neither reads nor writes a timing cache (--noBuilderCache).
-enum class BuilderFlag { kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES, kDISABLE_TIMING_CACHE };
+// kOBEY_PRECISION_CONSTRAINTS (TensorRT's successor of kSTRICT_TYPES, the same flag here): every
+// layer precision set on the network is honoured or the build fails; kPREFER_PRECISION_CONSTRAINTS:
+// honoured where kiln can, a warning names the others. kDISABLE_TIMING_CACHE: the build neither
+// reads nor writes a timing cache (--noBuilderCache).
+enum class BuilderFlag {
+  kFP16, kBF16, kINT8, kTF32, kSTRICT_TYPES, kPREFER_PRECISION_CONSTRAINTS, kDISABLE_TIMING_CACHE,
+  kOBEY_PRECISION_CONSTRAINTS = kSTRICT_TYPES,
+};
 enum class MemoryPoolType { kWORKSPACE };
 enum class BackendKind { kAUTO, kCPU, kCUDA };
 // "auto", "cpu", "cuda": the name of the backend (as Engine::getBackend() returns it).
@@ -159,9 +179,17 @@ class BuilderConfig {
   void setBuilderOptimizationLevel(int level) { opt_level_ = level; opt_level_set_ = true; }
   int getBuilderOptimizationLevel() const { return opt_level_; }
   bool builderOptimizationLevelSet() const { return opt_level_set_; }
+  // INT8 accuracy guard (kiln's own; 0 = off): the build measures the output error of the INT8
+  // engine against float32 (relative L2 over the outputs, on up to 4 calibration batches, else on
+  // 4 seeded random inputs) and keeps the layers whose INT8 costs most accuracy in float until
+  // the error is at most `max_rel_l2`. The build log names each layer kept and its error.
+  void setInt8Tolerance(double max_rel_l2) { int8_tolerance_ = max_rel_l2; }
+  double getInt8Tolerance() const { return int8_tolerance_; }
 
  private:
-  bool flags_[6] = {false, false, false, true, false, false};  // TF32 on by default, as in TensorRT
+  // One entry per flag (the last is kDISABLE_TIMING_CACHE); TF32 on by default, as in TensorRT.
+  static constexpr int kNumFlags = static_cast<int>(BuilderFlag::kDISABLE_TIMING_CACHE) + 1;
+  bool flags_[kNumFlags] = {false, false, false, true};
   size_t workspace_ = size_t(256) << 20;  // scratch each CUDA context allocates for cuBLASLt/cuDNN
   std::vector<OptimizationProfile> profiles_;
   BackendKind backend_ = BackendKind::kAUTO;
@@ -175,6 +203,7 @@ class BuilderConfig {
   std::shared_ptr<TimingCache> cache_;
   TacticSources tactic_sources_ = kAllTacticSources;
   int avg_timing_ = 8;  // TensorRT's default
+  double int8_tolerance_ = 0;
 };
 
 class Builder {

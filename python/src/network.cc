@@ -67,6 +67,7 @@ bool set_flag(PyConfig& c, Flag f, bool on) {
       warn_deprecated("BuilderFlag.STRICT_TYPES is deprecated (TensorRT 8.2): use OBEY_PRECISION_CONSTRAINTS");
       return kiln_flag(BuilderFlag::kSTRICT_TYPES);
     case Flag::OBEY_PRECISION_CONSTRAINTS: return kiln_flag(BuilderFlag::kSTRICT_TYPES);
+    case Flag::PREFER_PRECISION_CONSTRAINTS: return kiln_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
     case Flag::GPU_FALLBACK: case Flag::DISABLE_TIMING_CACHE: case Flag::DIRECT_IO:
       c.noop_flags[static_cast<int>(f)] = on;
       return true;
@@ -74,7 +75,7 @@ bool set_flag(PyConfig& c, Flag f, bool on) {
       if (!on) return true;
       raise(PyExc_NotImplementedError, std::string("BuilderFlag.") + kFlagNames[static_cast<int>(f)] +
                                            " is not supported by kiln (supported: FP16, BF16, INT8, TF32, "
-                                           "OBEY_PRECISION_CONSTRAINTS/STRICT_TYPES; accepted without effect: "
+                                           "OBEY_PRECISION_CONSTRAINTS/STRICT_TYPES, PREFER_PRECISION_CONSTRAINTS; accepted without effect: "
                                            "GPU_FALLBACK, DISABLE_TIMING_CACHE, DIRECT_IO)");
   }
 }
@@ -86,6 +87,7 @@ bool get_flag(const PyConfig& c, Flag f) {
     case Flag::INT8: return c.cfg.getFlag(BuilderFlag::kINT8);
     case Flag::TF32: return c.cfg.getFlag(BuilderFlag::kTF32);
     case Flag::STRICT_TYPES: case Flag::OBEY_PRECISION_CONSTRAINTS: return c.cfg.getFlag(BuilderFlag::kSTRICT_TYPES);
+    case Flag::PREFER_PRECISION_CONSTRAINTS: return c.cfg.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
     default: return c.noop_flags[static_cast<int>(f)];
   }
 }

@@ -3,6 +3,7 @@
 // memory at the max profile shapes, and serializes the engine.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <new>
 #include <optional>
 #include <set>
@@ -14,10 +15,12 @@
 #include "engine/api_logging.h"
 #include "engine/engine_file.h"
 #include "engine/host_layer.h"
+#include "engine/layer_precisions.h"
 #include "engine/shape_eval.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
 #include "passes/pipeline.h"
+#include "quant/accuracy_guard.h"
 #include "quant/calibrate.h"
 #include "quant/fake_quantize.h"
 #include "tuning/tuning_step.h"
@@ -230,12 +233,122 @@ Status check_mapped_files(const Graph& g) {
   return Status::ok();
 }
 
-Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
+std::string fmt_error(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", x);
+  return b;
+}
+
+// INT8 on the optimized graph: the scales into the engine; on the CPU backend, Conv/MatMul/Gemm
+// simulate INT8 (quant/fake_quantize.h) except where a precision constraint keeps them in float;
+// the output error is measured and, with a tolerance, the accuracy guard keeps the most
+// sensitive layers in float (quant/accuracy_guard.h). `why_float`: layer -> why it stays float.
+Expected<quant::Int8Layers> apply_int8(Graph& g, const BuilderConfig& c, const engine::LayerPrecisions& lp,
+                                       const quant::CalibrationResult& int8, bool cpu,
+                                       const std::vector<engine::ProfileShapes>& profile0,
+                                       std::map<const Node*, std::string>& why_float, Logger& logger) {
+  const bool obey = lp.mode() == engine::ConstraintMode::kObey;
+  auto constrained = [&](const Node& n) {
+    const DataType p = lp.of(n).precision;
+    return p == DataType::kFloat32 || p == DataType::kFloat16;
+  };
+  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8, quant::apply_int8(g, int8.scales, cpu, constrained));
+  std::set<const Node*> simulated;
+  for (const auto& l : q8.simulated) simulated.insert(l.node);
+  for (const auto& n : g.nodes()) {
+    const engine::LayerConstraint k = lp.of(*n);
+    if (k.precision == DataType::kInt8 && k.named && !simulated.count(n.get())) {
+      const std::string why = !quant::is_quantizable_layer(*n) ? "kiln quantizes Conv, MatMul and Gemm layers only"
+                              : !cpu ? std::string("this engine's backend has no INT8 kernels yet (only the CPU backend simulates INT8)")
+                                     : "its input has no INT8 scale (calibration gave none)";
+      if (obey) return err(n->label(), ": ", k.reason, " cannot be obeyed: ", why);
+      logger.log(Logger::Severity::kWARNING, (n->label() + ": " + k.reason + " is preferred but not possible (" + why +
+                                              "): the layer computes in float").c_str());
+    }
+    if (quant::is_quantizable_layer(*n) && !int8.scales.empty() &&
+        (k.precision == DataType::kFloat32 || k.precision == DataType::kFloat16))
+      why_float[n.get()] = k.reason;
+  }
+  const double tolerance = c.getInt8Tolerance();
+  if (q8.simulated.empty()) {
+    if (tolerance > 0)
+      return err("--int8Tolerance: the accuracy guard measures the CPU backend's INT8 simulation, and this build ",
+                 cpu ? "has no INT8 layer (no scales, or every quantizable layer is constrained to float)"
+                     : "is for a backend without INT8 kernels (every layer computes in float): build with --backend=cpu");
+    return q8;
+  }
+  std::vector<std::map<std::string, Tensor>> batches = int8.held;
+  std::string on = std::to_string(batches.size()) + " calibration batches";
+  if (batches.empty()) {
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& in : profile0) shapes[in.input] = in.opt;
+    auto random = quant::random_guard_inputs(g, shapes, static_cast<int>(quant::kHeldBatches));
+    if (!random) {
+      if (tolerance > 0) return random.status();
+      logger.log(Logger::Severity::kINFO, ("INT8 output error not measured: " + random.status().message()).c_str());
+      return q8;
+    }
+    batches = std::move(*random);
+    on = std::to_string(batches.size()) + " seeded standard-normal random inputs (no calibration batches: the scales "
+         "came from a cache)";
+  }
+  auto pinned = [&](const Node& n) { const auto k = lp.of(n); return obey && k.named && k.precision == DataType::kInt8; };
+  KILN_ASSIGN_OR_RETURN(quant::GuardReport report, quant::accuracy_guard(g, q8.simulated, batches, tolerance, pinned));
+  std::string line = "INT8 output error (relative L2 against every layer in float, on " + on +
+                     "): " + fmt_error(report.error_all) + " with all " + std::to_string(q8.simulated.size()) +
+                     " simulated INT8 layers";
+  if (tolerance > 0) {
+    line += "; tolerance " + fmt_error(tolerance);
+    if (report.kept.empty()) line += ": within it, no layer kept in float";
+    else {
+      line += ": the accuracy guard kept " + std::to_string(report.kept.size()) + " layers in float:";
+      for (const auto& k : report.kept)
+        line += "\n  " + k.layer + " (INT8 error at its output " + fmt_error(k.sensitivity) +
+                (k.error_after >= 0 ? "; output error with it and those above in float: " + fmt_error(k.error_after) : "") +
+                ")";
+      line += "\nfinal INT8 output error " + fmt_error(report.error_final);
+    }
+  }
+  logger.log(Logger::Severity::kINFO, line.c_str());
+  if (tolerance > 0 && report.error_final > tolerance)
+    logger.log(Logger::Severity::kWARNING, ("INT8 accuracy guard: the output error " + fmt_error(report.error_final) +
+                                            " is still above the tolerance " + fmt_error(tolerance) +
+                                            " with every movable layer in float").c_str());
+  std::set<std::string> kept;
+  for (const auto& k : report.kept) kept.insert(k.layer);
+  std::vector<quant::QuantizedLayer> still;
+  for (const auto& l : q8.simulated) {
+    if (!kept.count(l.node->name)) { still.push_back(l); continue; }
+    for (const auto& k : report.kept)
+      if (k.layer == l.node->name)
+        why_float[l.node] = "kept from INT8 by the accuracy guard: INT8 error at its output " +
+                            fmt_error(k.sensitivity);
+  }
+  q8.simulated = std::move(still);
+  quant::remove_unused_qdq(g);
+  return q8;
+}
+
+engine::ConstraintMode constraint_mode(const BuilderConfig& c) {
+  if (c.getFlag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS)) return engine::ConstraintMode::kObey;
+  if (c.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS)) return engine::ConstraintMode::kPrefer;
+  return engine::ConstraintMode::kNone;
+}
+
+Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger, const Network& network) {
   KILN_RETURN_IF_ERROR(check_mapped_files(g));
   engine::EngineModel model;
   DeviceRecord device;
   KILN_ASSIGN_OR_RETURN(const BackendProvider* backend, pick_backend(c, logger, model, device));
   KILN_ASSIGN_OR_RETURN(auto profiles, resolve_profiles(g, c));
+  if (c.getInt8Tolerance() < 0 || !std::isfinite(c.getInt8Tolerance()))
+    return err("INT8 tolerance ", c.getInt8Tolerance(), ": expected a relative L2 error > 0 (0 turns the guard off)");
+  if (c.getInt8Tolerance() > 0 && !c.getFlag(BuilderFlag::kINT8))
+    return err("an INT8 tolerance (accuracy guard) needs the INT8 builder flag (--int8 or --best)");
+  KILN_ASSIGN_OR_RETURN(engine::LayerPrecisions lp,
+                        engine::LayerPrecisions::resolve(g, network.layerPrecisions(), network.layerOutputTypes(),
+                                                         constraint_mode(c), c.getFlag(BuilderFlag::kFP16),
+                                                         c.getFlag(BuilderFlag::kINT8)));
   // INT8 (issue 13): activation scales from the cache or calibration, on the graph as imported.
   quant::CalibrationResult int8;
   if (c.getFlag(BuilderFlag::kINT8)) {
@@ -255,25 +368,28 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
     // profiles' opt batch (the CUDA backend: a batch threshold measured per GPU).
     pctx.channels_last = pctx.reduced_precision == DataType::kFloat16 && backend->prefers_channels_last(opt_batch(profiles));
     pctx.has_kernel = [backend](const std::string& domain, const std::string& op) { return backend->has_kernel(domain, op); };
+    if (!lp.empty()) pctx.keep_float32 = [&lp](const Node& n) { return lp.of(n).precision == DataType::kFloat32; };
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");
   } else {
     logger.log(Logger::Severity::kINFO, "builder optimization level 0: no graph optimization passes");
   }
 
+  KILN_RETURN_IF_ERROR(lp.check_names(g));
   auto missing = cpu::unsupported_ops(g);
   if (!missing.empty()) {
     std::string m = "no CPU kernel for:";
     for (const auto& x : missing) m += "\n  " + x;
     return Status::error(m);
   }
-  // INT8: scales into the engine; on the CPU, Conv/MatMul/Gemm simulate INT8 (quant/fake_quantize.h).
-  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8,
-                        quant::apply_int8(g, int8.scales, model.backend == backendName(BackendKind::kCPU)));
+  std::map<const Node*, std::string> why_float;  // INT8 layers kept in float, and why
+  KILN_ASSIGN_OR_RETURN(quant::Int8Layers q8, apply_int8(g, c, lp, int8, model.backend == backendName(BackendKind::kCPU),
+                                                         profiles[0], why_float, logger));
   for (const auto& [name, scale] : int8.scales) model.int8_activation_scales.push_back({name, {scale}, 0, ""});
   for (const auto& w : q8.weights) model.int8_weight_scales.push_back({w.tensor, w.scales, w.axis, w.layer});
   if (!int8.scales.empty()) model.int8_calibration = int8.from_cache ? "cache" : "calibrated";
-  const std::set<const Node*> int8_simulated(q8.simulated.begin(), q8.simulated.end());
+  std::set<const Node*> int8_simulated;
+  for (const auto& l : q8.simulated) int8_simulated.insert(l.node);
   // Shape-check every profile at min, opt and max; the arena is sized at max; tactics are picked
   // at the first profile's opt shapes.
   std::optional<ValueShapes> opt_shapes;
@@ -320,8 +436,14 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger) {
   for (const auto& n : g.nodes()) {
     const Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
     model.precisions.push_back(out ? dtype_name(out->dtype) : "");
+    const engine::LayerConstraint k = lp.of(*n);
     if (int8_simulated.count(n.get())) model.precisions.back() += " (INT8 simulated: quantized input and weights)";
+    else if (why_float.count(n.get())) model.precisions.back() += " (not INT8: " + why_float[n.get()] + ")";
     else if (!int8.scales.empty() && quant::is_quantizable_layer(*n)) model.precisions.back() += " (INT8 scales recorded; no INT8 kernel yet)";
+    else if (k.precision == DataType::kFloat32 && out && out->dtype == DataType::kFloat32 && c.getFlag(BuilderFlag::kFP16))
+      model.precisions.back() += " (" + k.reason + ")";
+    if (model.precisions.back().find('(') != std::string::npos)
+      logger.log(Logger::Severity::kVERBOSE, (n->label() + ": " + model.precisions.back()).c_str());
     if (pm && !pm->stepComplete("Tactic selection", step++)) return err("build cancelled by the progress monitor");
   }
   if (pm) pm->phaseFinish("Tactic selection");
@@ -349,7 +471,7 @@ std::vector<uint8_t> Builder::buildSerializedNetwork(Network& network, const Bui
     return {};
   }
   try {
-    auto bytes = build(*network.graph(), config, logger_);
+    auto bytes = build(*network.graph(), config, logger_, network);
     if (!bytes) {
       log_error(logger_, bytes.status().message());
       return {};

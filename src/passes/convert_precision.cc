@@ -10,7 +10,8 @@
 // nothing). Post: every node that computes on float32 values computes on the reduced type,
 // except nodes that must stay float32 (quantization ops, control flow, and any node whose
 // schema rejects the reduced type: found by re-running inference, then kept with Casts around
-// it); ports that ONNX fixes to float32 (Resize's roi and scales) stay float32; the graph
+// it), and layers a precision constraint keeps in float32 (ctx.keep_float32); ports that ONNX
+// fixes to float32 (Resize's roi and scales) stay float32; the graph
 // verifies and infers.
 #include <map>
 #include <set>
@@ -120,8 +121,11 @@ bool accepts_reduced(const Node& n, DataType to) {
 
 Status Converter::run(PassContext& ctx) {
   std::set<const Value*> graph_outputs(g_.outputs.begin(), g_.outputs.end());
-  for (const auto& np : g_.nodes())
+  for (const auto& np : g_.nodes()) {
     if (!node_stays_f32(*np) && !accepts_reduced(*np, to_)) keep_.insert(np.get());
+    if (ctx.keep_float32 && ctx.keep_float32(*np) && keep_.insert(np.get()).second)
+      ++ctx.counters["convert_precision.kept_float32_by_constraint"];
+  }
   std::set<const Node*> converted;
   for (const auto& np : g_.nodes()) if (converts(*np)) converted.insert(np.get());
 

@@ -13,6 +13,9 @@
 //            [then %yq = Max(%yq, %zy): exact, since Q is monotonic and Q(0) = %zy]
 //   and the same for MatMul(DQ, DQ(constant)) -> QLinearMatMul (per-tensor %a, per-tensor or
 //   per-column %b).
+//   Q(Add|Mul(DQ(%aq), DQ(%bq)) [-> Relu]) -> com.microsoft QLinearAdd|QLinearMul(%aq, .., %bq, ..,
+//   %sy, %zy) [then Max(%yq, %zy)], as ONNX Runtime fuses a ResNet residual (on backends with
+//   those kernels: the CPU's).
 //   Q(op(DQ(%xq, %s, %z)), %s, %z) for op MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/
 //   Identity (same scale and zero point both sides) -> op(%xq): the op runs on the 8-bit tensor.
 //
@@ -133,13 +136,13 @@ Value* int32_bias(const Value* b, const Value* sx, const Value* sw, int64_t chan
 // The QLinear node in the root's place, or, with a Relu between the layer and Q, the QLinear
 // node followed by Max(yq, zy) in the root's place.
 bool emit(const Match& m, Rewriter& rw, const std::string& op_type, std::vector<Value*> in,
-          std::map<std::string, AttrValue> attrs) {
+          std::map<std::string, AttrValue> attrs, const std::string& domain = "") {
   if (!m.node("relu")) {
-    rw.replace_root(op_type, "", std::move(in), std::move(attrs));
+    rw.replace_root(op_type, domain, std::move(in), std::move(attrs));
     return true;
   }
   Value* yq = m.root->outputs[0];
-  auto q = rw.insert(op_type, "", std::move(in), {{yq->dtype, yq->shape}}, "int8");
+  auto q = rw.insert(op_type, domain, std::move(in), {{yq->dtype, yq->shape}}, "int8");
   if (!q) return false;
   (*q)->attrs = std::move(attrs);
   rw.replace_root("Max", "", {(*q)->outputs[0], m.root->inputs[2]});
@@ -199,6 +202,26 @@ bool matmul(const Match& m, Rewriter& rw) {
   return emit(m, rw, "QLinearMatMul", std::move(in), {});
 }
 
+// Q(Add|Mul(DQ(a), DQ(b))) -> QLinearAdd|QLinearMul (com.microsoft), as ONNX Runtime's QDQ
+// transformer runs a ResNet residual: both operands and the output 8-bit of one type, per tensor.
+bool binary(const Match& m, Rewriter& rw) {
+  const Node* op = m.node("binary");
+  if (!plain_q(*m.root) || op->inputs.size() != 2 || !op->inputs[0] || !op->inputs[1]) return false;
+  const Value *a = op->inputs[0], *b = op->inputs[1];
+  if (!dq_activation(*a) || !dq_activation(*b)) return false;
+  const DataType t = m.root->outputs[0]->dtype;
+  if (a->producer->inputs[0]->dtype != t || b->producer->inputs[0]->dtype != t) return false;
+  const std::string& name = m.root->outputs[0]->name;
+  auto ai = dq_inputs(a, name, rw);
+  auto bi = dq_inputs(b, name, rw);
+  if (!ai || !bi) return false;
+  std::vector<Value*> in = *ai;
+  in.insert(in.end(), bi->begin(), bi->end());
+  in.push_back(m.root->inputs[1]);
+  in.push_back(m.root->inputs[2]);
+  return emit(m, rw, op->op_type == "Add" ? "QLinearAdd" : "QLinearMul", std::move(in), {}, "com.microsoft");
+}
+
 // Ops that move or select values without arithmetic: Q(op(DQ(xq))) with the same scale and zero
 // point on both sides is op(xq) exactly (for MaxPool because max commutes with the monotonic DQ).
 const char* const kMoves[] = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"};
@@ -246,11 +269,23 @@ const Rule kRules[] = {
     {"int8_move", q(moves()), int8_move},
 };
 
+Pattern binary_op() { return either({op("Add").as("binary"), op("Mul").as("binary")}); }
+const Rule kBinaryRules[] = {
+    {"binary_relu", q(op("Relu", {binary_op()}).as("relu")), binary},
+    {"binary", q(binary_op()), binary},
+};
+
 }  // namespace
 
 Status fuse_qdq(Graph& graph, PassContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int fused, rewrite::apply(graph, ctx, "fuse_qdq", kRules));
   ctx.counters["fuse_qdq.fused"] += fused;
+  // The elementwise ops only for a backend that runs them (the CPU's; none on CUDA yet): elsewhere
+  // DQ -> Add -> Q stays as it is rather than fall back to the host.
+  if (!ctx.has_kernel || (ctx.has_kernel("com.microsoft", "QLinearAdd") && ctx.has_kernel("com.microsoft", "QLinearMul"))) {
+    KILN_ASSIGN_OR_RETURN(int binaries, rewrite::apply(graph, ctx, "fuse_qdq", kBinaryRules));
+    ctx.counters["fuse_qdq.fused_elementwise"] += binaries;
+  }
   return Status::ok();
 }
 

@@ -24,6 +24,9 @@ struct PassContext {
   // makes a fused op only the CPU reference implements (a CUDA kernel not written yet) would
   // turn fast layers into CPU fallbacks. Null: every op (the CPU backend runs them all).
   std::function<bool(const std::string& domain, const std::string& op)> has_kernel;
+  // Layers a precision constraint keeps in float32 (--layerPrecisions=name:fp32): convert_precision
+  // leaves them (with Casts around them). Null: none.
+  std::function<bool(const Node&)> keep_float32;
 };
 
 struct Pass {

@@ -108,6 +108,7 @@ Expected<CalibrationResult> run_calibration(const Graph& g, Int8Calibrator& c,
     }
     KILN_ASSIGN_OR_RETURN(auto inputs, batch_tensors(g, bindings, shapes, r.batches));
     auto outs = exec->run(inputs, nullptr, observe);
+    if (r.held.size() < kHeldBatches) r.held.push_back(inputs);
     if (!outs) return err("calibration batch ", r.batches, ": ", outs.status().message());
     ++r.batches;
     log_verbose("calibration batch " + std::to_string(r.batches) + " done");

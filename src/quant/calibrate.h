@@ -22,7 +22,10 @@ struct CalibrationResult {
   std::vector<std::pair<std::string, float>> scales;  // tensor name -> scale, graph order
   bool from_cache = false;
   int batches = 0;  // batches calibrated from (0 when from the cache)
+  // The first kHeldBatches batches' inputs, for the INT8 accuracy guard (accuracy_guard.h).
+  std::vector<std::map<std::string, Tensor>> held;
 };
+constexpr size_t kHeldBatches = 4;
 
 // `shapes`: each graph input's batch shape (the calibration profile's opt shapes).
 Expected<CalibrationResult> calibrate(const Graph& graph, Int8Calibrator& calibrator,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "core/log.h"
 
@@ -26,8 +27,11 @@ Expected<Value*> insert_qdq(Graph& g, Value* x, float scale, size_t at) {
     return n;
   };
   auto& nodes = g.mutable_nodes();
-  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("DequantizeLinear", q, dq));
-  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), make("QuantizeLinear", x, q));
+  auto qn = make("QuantizeLinear", x, q), dqn = make("DequantizeLinear", q, dq);
+  q->producer = qn.get();
+  dq->producer = dqn.get();
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), std::move(dqn));
+  nodes.insert(nodes.begin() + static_cast<std::ptrdiff_t>(at), std::move(qn));
   return dq;
 }
 
@@ -48,12 +52,14 @@ Tensor fake_quantized_weight(const Tensor& w, const WeightScales& ws) {
 }  // namespace
 
 Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, float>& activation_scales,
-                                      const std::vector<WeightScales>& weights) {
+                                      const std::vector<WeightScales>& weights,
+                                      const std::function<bool(const Node&)>& keep_float) {
   FakeQuantized r;
   std::map<const Value*, Value*> dequantized, quantized_weight;
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     Node* n = g.nodes()[i].get();
     if (!is_quantizable_layer(*n) || !n->has_input(0) || n->inputs[0]->dtype != DataType::kFloat32) continue;
+    if (keep_float && keep_float(*n)) continue;
     auto ws = std::find_if(weights.begin(), weights.end(), [&](const WeightScales& w) { return w.layer == n->name; });
     auto as = activation_scales.find(n->inputs[0]->name);
     if (ws == weights.end() || as == activation_scales.end() || !(as->second > 0)) continue;
@@ -65,19 +71,43 @@ Expected<FakeQuantized> fake_quantize(Graph& g, const std::map<std::string, floa
       KILN_ASSIGN_OR_RETURN(dequantized[x], insert_qdq(g, x, as->second, i));
       i += 2;  // n moved two places on
     }
-    n->inputs[0] = dequantized[x];
     if (!quantized_weight.count(w)) {
       KILN_ASSIGN_OR_RETURN(quantized_weight[w],
                             g.add_initializer(w->name + "_int8", fake_quantized_weight(*w->initializer, *ws)));
     }
-    n->inputs[1] = quantized_weight[w];
-    r.layers.push_back(n);
+    r.layers.push_back({n, x, dequantized[x], w, quantized_weight[w]});
+    set_int8(r.layers.back(), true);
   }
   return r;
 }
 
+void set_int8(const QuantizedLayer& l, bool on) {
+  l.node->inputs[0] = on ? l.x_dq : l.x;
+  l.node->inputs[1] = on ? l.w_q : l.w;
+}
+
+void remove_unused_qdq(Graph& g) {
+  std::set<const Value*> read(g.outputs.begin(), g.outputs.end());
+  for (const auto& n : g.nodes())
+    for (const Value* v : n->inputs) read.insert(v);
+  auto& nodes = g.mutable_nodes();
+  std::set<const Node*> dead;
+  for (const auto& n : nodes)  // a pair fake_quantize made whose dequantized value nobody reads
+    if (n->op_type == "DequantizeLinear" && n->outputs.size() == 1 && !read.count(n->outputs[0]) &&
+        n->name.size() > 16 && n->name.compare(n->name.size() - 16, 16, "_int8_dequantize") == 0) {
+      dead.insert(n.get());
+      if (n->inputs[0]->producer) dead.insert(n->inputs[0]->producer);
+    }
+  std::vector<std::unique_ptr<Node>> kept;
+  for (auto& n : nodes) {
+    if (!dead.count(n.get())) { kept.push_back(std::move(n)); continue; }
+    for (Value* o : n->outputs) if (o && o->producer == n.get()) o->producer = nullptr;
+  }
+  nodes = std::move(kept);
+}
+
 Expected<Int8Layers> apply_int8(Graph& g, const std::vector<std::pair<std::string, float>>& activation_scales,
-                                bool simulate) {
+                                bool simulate, const std::function<bool(const Node&)>& keep_float) {
   Int8Layers r;
   if (activation_scales.empty()) return r;
   r.weights = weight_scales(g);
@@ -90,7 +120,7 @@ Expected<Int8Layers> apply_int8(Graph& g, const std::vector<std::pair<std::strin
     return r;
   }
   std::map<std::string, float> scales(activation_scales.begin(), activation_scales.end());
-  KILN_ASSIGN_OR_RETURN(FakeQuantized fq, fake_quantize(g, scales, r.weights));
+  KILN_ASSIGN_OR_RETURN(FakeQuantized fq, fake_quantize(g, scales, r.weights, keep_float));
   r.simulated = std::move(fq.layers);
   log_warning("INT8: " + recorded + "; no INT8 kernels yet: on the CPU backend " + std::to_string(r.simulated.size()) +
               " Conv/MatMul/Gemm layers simulate INT8 (quantize-dequantize of their input and per-channel weights, "

@@ -332,6 +332,18 @@ PYEOF
   bad "--calibAlgo: expected entropy, minmax, percentile or mse" $C --calibAlgo=kl
   ls | grep -q 'e2\.engine\|^n\.cache' && fail "engine or cache written after an error: $(ls)"
   rm -f e.engine
+  # Per-layer precision and the INT8 accuracy guard (issue 13 items 6-7).
+  ok $C --calib=minmax.cache --layerPrecisions='*:fp32' --precisionConstraints=obey --exportLayerInfo=li.json
+  pyjson li.json "assert sum('not INT8: layer precision *:fp32' in l['Precision'] for l in d['Layers']) == 2, d"
+  ok $C --calibData=npy --calib=g.cache --int8Tolerance=1e-6 --verbose
+  has "INT8 output error (relative L2 against every layer in float, on 2 calibration batches)"
+  has "the accuracy guard kept "
+  bad "no layer named 'nope'" $C --calib=minmax.cache --layerPrecisions=nope:fp32 --saveEngine=e2.engine
+  bad "--layerPrecisions: layer 'c1': type 'bf16' is not supported by kiln (fp32, fp16, int8)" $C --layerPrecisions=c1:bf16
+  bad "would be ignored: use prefer or obey" $C --layerPrecisions='*:fp32' --precisionConstraints=none
+  bad "fp16 needs the FP16 builder flag" $C --calib=minmax.cache --layerPrecisions='*:fp16' --saveEngine=e2.engine
+  bad "--int8Tolerance needs --int8" --onnx=m.onnx --int8Tolerance=0.1
+  ls | grep -q 'e2\.engine' && fail "engine written after an error: $(ls)"
 }
 
 # A small ResNet-ish CNN (x [2,3,16,16] -> y [2,10]): stem conv, two residual blocks, a

@@ -11,6 +11,13 @@ unoptimized result on this model, while kiln equals the unoptimized one exactly.
 
 Fails if fuse_qdq did not fold the three layers, the MaxPool and the Flatten (int8) or if an output differs by more than one output
 quantum from ONNX Runtime's (tools/compare.py prints the relative L2).
+
+Then a residual model (ResNet's two-branch block: Conv 3x3 and Conv 1x1 summed by Add, Relu, a
+Mul of two quantized tensors, a Concat, a 1x1 Conv), quantized the same way (int8 activations):
+fuse_qdq must fold DQ -> Add -> Q and DQ -> Mul -> Q into QLinearAdd/QLinearMul (com.microsoft,
+as ONNX Runtime's QDQ transformer does), and kiln must equal ONNX Runtime *with* its graph
+optimizations (which runs those same ops) within one output quantum. The Concat of differently
+scaled inputs stays DQ -> Concat -> Q in float (ONNX Runtime's QLinearConcat is not in kiln).
 """
 import os
 import subprocess
@@ -61,6 +68,27 @@ class Batches(CalibrationDataReader):
         return {"x": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)} if self.left >= 0 else None
 
 
+def residual_model(path):
+    inits = [weight("w1", 8, 3, 3, 3), weight("b1", 8), weight("w2", 8, 8, 3, 3), weight("b2", 8),
+             weight("w3", 8, 8, 1, 1), weight("b3", 8), weight("w4", 4, 16, 1, 1), weight("b4", 4)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["r1", "w3", "b3"], ["c3"]),
+        helper.make_node("Add", ["c2", "c3"], ["a"]),
+        helper.make_node("Relu", ["a"], ["ra"]),
+        helper.make_node("Mul", ["ra", "r1"], ["m"]),
+        helper.make_node("Concat", ["m", "r1"], ["cat"], axis=1),
+        helper.make_node("Conv", ["cat", "w4", "b4"], ["y"]),
+    ]
+    g = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 8, 8])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
 rc = 0
 fp32 = os.path.join(work, "small_cnn.onnx")
 float_model(fp32)
@@ -80,4 +108,23 @@ for act in (QuantType.QInt8, QuantType.QUInt8):
     r = subprocess.run([sys.executable, os.path.join(here, "..", "..", "tools", "compare.py"), qdq, f"--kiln={kiln}",
                         f"--seed={int(rng.integers(1 << 30))}", "--tol=0.02", f"--max-abs={scale * 1.001}", "--ort-unoptimized"])
     rc |= r.returncode
+
+res = os.path.join(work, "residual.onnx")
+residual_model(res)
+qdq = os.path.join(work, "residual_qdq_QInt8.onnx")
+quantize_static(res, qdq, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+log = subprocess.run([kiln, f"--onnx={qdq}", "--backend=cpu", "--verbose", "--skipInference"], capture_output=True, text=True)
+counters = {l.split("=")[0].split()[-1]: l.split("=")[1].strip() for l in log.stdout.splitlines() if "fuse_qdq.fused" in l}
+print(f"== {os.path.basename(qdq)}: {counters}")
+if log.returncode != 0 or counters.get("fuse_qdq.fused_elementwise") != "2":
+    print(log.stdout[-2000:], log.stderr[-2000:])
+    rc = 1
+scale = [float(numpy_helper.to_array(i)) for i in onnx.load(qdq).graph.initializer if i.name == "y_scale"][0]
+for unoptimized in (False, True):
+    r = subprocess.run([sys.executable, os.path.join(here, "..", "..", "tools", "compare.py"), qdq, f"--kiln={kiln}",
+                        f"--seed={int(rng.integers(1 << 30))}", "--tol=0.02", f"--max-abs={scale * 1.001}"] +
+                       (["--ort-unoptimized"] if unoptimized else []))
+    print(f"   (ONNX Runtime {'unoptimized: each Q/DQ op as written' if unoptimized else 'optimized: QLinearAdd/QLinearMul'})")
+    rc |= r.returncode if not unoptimized else 0  # the unoptimized figure is for information
 sys.exit(rc)

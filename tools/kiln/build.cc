@@ -149,6 +149,19 @@ void configure(const Options& o, const Network& net, BuilderConfig& c, bool refe
   }
 }
 
+// --layerPrecisions, --layerOutputTypes, --precisionConstraints, --int8Tolerance. The builder
+// checks the names against the network's layers and the types against the flags.
+void set_layer_precisions(const Options& o, Network& net, BuilderConfig& c) {
+  auto type = [](const std::string& t) {
+    return t == "fp32" ? TensorType::kFLOAT : t == "fp16" ? TensorType::kHALF : TensorType::kINT8;
+  };
+  for (const auto& [name, t] : o.layer_precisions) net.setLayerPrecision(name, type(t));
+  for (const auto& [name, t] : o.layer_output_types) net.setLayerOutputType(name, type(t));
+  if (o.precision_constraints == "obey") c.setFlag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS);
+  if (o.precision_constraints == "prefer") c.setFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
+  c.setInt8Tolerance(o.int8_tolerance);
+}
+
 std::unique_ptr<Network> parse(const Options& o, Builder& b, CliLogger& logger) {
   if (access(o.onnx.c_str(), R_OK) != 0)
     fail("cannot read model '", o.onnx, "': ", std::strerror(errno));
@@ -185,6 +198,7 @@ std::vector<uint8_t> build_engine(const Options& o, CliLogger& logger, bool refe
   configure(o, *net, *config, reference);
   std::unique_ptr<CliCalibrator> calib;
   if (!reference) calib = make_calibrator(o, *net, *config);
+  if (!reference) set_layer_precisions(o, *net, *config);
   if (calib) config->setInt8Calibrator(calib.get());
   CliProgress progress;
   if (!reference) config->setProgressMonitor(&progress);

@@ -91,6 +91,23 @@ void parse_load_inputs(const std::string& value, Options& o) {
   }
 }
 
+// "conv1:fp32,*:fp16" (names may be quoted: 'a,b':fp16) for --layerPrecisions/--layerOutputTypes.
+void parse_layer_types(const std::string& value, std::map<std::string, std::string>& into, const std::string& flag) {
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+      fail("--", flag, ": expected <layer name>:<type> (or *:<type>), got '", item, "'");
+    const std::string name = unquote(item.substr(0, colon)), type = item.substr(colon + 1);
+    if (type != "fp32" && type != "fp16" && type != "int8")
+      fail("--", flag, ": layer '", name, "': type '", type, "' is not supported by kiln (fp32, fp16, int8",
+           type.find('+') != std::string::npos ? "; one type per layer, not one per output" : "", ")");
+    if (into.count(name)) fail("--", flag, ": layer '", name, "' is given twice");
+    into[name] = type;
+  }
+}
+
 std::vector<double> parse_percentiles(const std::string& value) {
   std::vector<double> out;
   std::stringstream ss(value);
@@ -247,6 +264,17 @@ const std::map<std::string, Flag>& flag_table() {
          for (double x : o.calib_std) if (x == 0) fail("--calibStd: a standard deviation of 0"); }}},
       {"calibMaxImages", {true, [](const std::string& v, Options& o) {
          o.calib_max_images = int(parse_int(v, "calibMaxImages", 1)); }}},
+      {"layerPrecisions", {true, [](const std::string& v, Options& o) {
+         parse_layer_types(v, o.layer_precisions, "layerPrecisions"); }}},
+      {"layerOutputTypes", {true, [](const std::string& v, Options& o) {
+         parse_layer_types(v, o.layer_output_types, "layerOutputTypes"); }}},
+      {"precisionConstraints", {true, [](const std::string& v, Options& o) {
+         if (v != "none" && v != "prefer" && v != "obey")
+           fail("--precisionConstraints: expected none, prefer or obey, got '", v, "'");
+         o.precision_constraints = v; }}},
+      {"int8Tolerance", {true, [](const std::string& v, Options& o) {
+         o.int8_tolerance = parse_double(v, "int8Tolerance", 0, 1e6);
+         if (o.int8_tolerance <= 0) fail("--int8Tolerance: expected a relative L2 error > 0, got '", v, "'"); }}},
       {"device", {true, [](const std::string& v, Options& o) { o.device = int(parse_int(v, "device", 0)); }}},
       {"profilingVerbosity", {true, [](const std::string& v, Options&) {
          if (v != "layer_names_only" && v != "detailed" && v != "none")
@@ -294,6 +322,18 @@ void validate(Options& o) {
   if (calib_flags && !o.int8 && !o.best)
     fail("--calibImages/--calibData/--calibBatches/--*ShapesCalib need --int8 (or --best)");
   if (!o.calib_images.empty() && !o.calib_data.empty()) fail("--calibImages and --calibData are exclusive");
+  const bool layer_types = !o.layer_precisions.empty() || !o.layer_output_types.empty();
+  if ((layer_types || !o.precision_constraints.empty() || o.int8_tolerance > 0) && !build)
+    fail("--layerPrecisions/--layerOutputTypes/--precisionConstraints/--int8Tolerance are build flags; the engine "
+         "from --loadEngine is built already");
+  if (layer_types && o.precision_constraints == "none")
+    fail("--layerPrecisions/--layerOutputTypes with --precisionConstraints=none would be ignored: use prefer or obey");
+  if (layer_types && o.precision_constraints.empty()) {
+    o.precision_constraints = "prefer";
+    o.notices.push_back("--layerPrecisions/--layerOutputTypes without --precisionConstraints: using prefer "
+                        "(--precisionConstraints=obey makes an unmet constraint an error)");
+  }
+  if (o.int8_tolerance > 0 && !o.int8 && !o.best) fail("--int8Tolerance needs --int8 (or --best)");
   if (calib_flags && !build) fail("calibration flags are build flags; the engine from --loadEngine is built already");
   if (o.min_shapes_calib.size() > 1 || o.opt_shapes_calib.size() > 1 || o.max_shapes_calib.size() > 1)
     fail("--minShapesCalib/--optShapesCalib/--maxShapesCalib: one calibration profile only");

@@ -39,6 +39,10 @@ struct Options {
   bool calib_bgr = false;
   std::vector<double> calib_mean = {0, 0, 0}, calib_std = {1, 1, 1};
   int calib_max_images = 0;
+  // Per-layer precision (trtexec's flags): layer name (or "*") -> fp32|fp16|int8.
+  std::map<std::string, std::string> layer_precisions, layer_output_types;
+  std::string precision_constraints;  // none|prefer|obey; empty: not given
+  double int8_tolerance = 0;          // --int8Tolerance: the INT8 accuracy guard's bound (0: off)
   std::string backend = "auto";  // auto: CUDA when a GPU is usable, else CPU
   int device = 0;                 // --device: the CUDA device (made current before anything else)
   // Inference.

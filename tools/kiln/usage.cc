@@ -49,6 +49,15 @@ Build:
                               no INT8 kernels yet: the scales are recorded in the engine; CPU engines
                               simulate INT8 (quantize-dequantize of Conv/MatMul/Gemm inputs and weights),
                               CUDA engines compute in floating point (the build log says which)
+  --int8Tolerance=<E>         kiln: INT8 accuracy guard: keep the layers whose INT8 costs most in float
+                              until the outputs' relative L2 error against float is <= E (measured on
+                              the CPU's INT8 simulation, on 4 calibration batches or seeded random
+                              inputs; the build log lists the layers kept and their errors)
+  --layerPrecisions=<layer>:fp32|fp16|int8[,...]  per-layer precision (layer: an ONNX node name, an
+                              engine layer name, or * for all; a named layer overrides *)
+  --layerOutputTypes=<layer>:fp32|fp16[,...]  per-layer output type (fp32 keeps the layer in fp32)
+  --precisionConstraints=none|prefer|obey  obey: an unmet constraint fails the build; prefer: a
+                              warning (the default when --layerPrecisions/--layerOutputTypes are given)
   --backend=auto|cpu|cuda     kiln: where to run (auto: CUDA when usable, else CPU with a notice;
                               cuda: fails without a GPU)
   --device=<N>                CUDA device to run on (default 0)

@@ -135,5 +135,32 @@ TEST(ImageCalibrator, EmptyFolderAndUnreadableImages) {
   EXPECT_NE(error.find("has 4 channels in NCHW"), std::string::npos) << error;
 }
 
+
+// Every truncation of a good 3x2 PNG is one error from the batch that reads it (or, with only
+// the IEND chunk cut, the image), never a crash; the whole file decodes.
+TEST(ImageCalibrator, TruncatedImagesAreOneError) {
+  const std::string png("\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x03\x00\x00\x00\x02\x08\x02\x00\x00\x00\x12\x16\xf1\x4d\x00\x00\x00\x1c\x49\x44\x41\x54\x78\x9c\x63\xe4\x3a\x21\xc7\xc0\xc0\xc0\xc0\xc0\xc0\xc4\xc0\xc0\xf0\xd5\xe2\x11\x03\x03\x03\x00\x1b\x66\x03\x03\x1d\xf6\x0a\x30\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82", 85);
+  ImageCalibratorOptions o;
+  o.input = {"x", TensorType::kFLOAT, {1, 3, 2, 3}};
+  o.resize = ImageCalibratorOptions::Resize::kNONE;
+  for (size_t n = 8; n <= png.size(); ++n) {
+    TempDir d;
+    d.write("a.png", png.substr(0, n));
+    o.directory = d.path;
+    std::string error;
+    auto c = createImageCalibrator(o, &error);
+    ASSERT_TRUE(c) << error;
+    bool ok = false;
+    next_batch(*c, "x", 18, &ok);
+    if (n == png.size()) EXPECT_TRUE(ok) << (c->getLastError() ? c->getLastError() : "");
+    if (ok) {
+      EXPECT_GE(n, png.size() - 12) << "decoded without its image data";  // only the IEND chunk may go
+      continue;
+    }
+    ASSERT_NE(c->getLastError(), nullptr) << n << " bytes";
+    EXPECT_NE(std::string(c->getLastError()).find("a.png'"), std::string::npos) << c->getLastError();
+  }
+}
+
 }  // namespace
 }  // namespace kiln
