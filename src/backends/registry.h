@@ -80,9 +80,12 @@ class BackendProvider {
   virtual Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& g, const std::vector<std::string>& tactics,
                                                                  const BackendOptions& options,
                                                                  const HostLayerFn& host) const = 0;
-  // Whether the builder times this backend's candidates by default (optimization level 3); a
-  // backend whose timing has not been checked on its device tunes only at an explicitly set level.
-  virtual bool tunes_by_default() const { return false; }
+  // When the builder times this backend's candidates: always (at levels 1..5); when asked (an
+  // explicitly set level or a timing cache given: the CPU reference, whose default engines stay
+  // deterministic, one tactic per layer whatever the machine's load); or only at an explicitly
+  // set level (a backend whose timing has not been checked on its device).
+  enum class Tuning { kAlways, kWhenAsked, kExplicitLevel };
+  virtual Tuning tuning() const { return Tuning::kExplicitLevel; }
   // Build time, after select_tactics: a timer of the layers of `g` at `shapes`, or null where the
   // backend has nothing to tune. `tactics` holds select_tactics' picks.
   virtual Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& /*g*/, const ValueShapes& /*shapes*/,

@@ -74,9 +74,14 @@ Status run_tuning_step(const Graph& g, const BackendProvider& backend, const Dev
                        std::vector<std::string>& tactics, std::vector<LayerTuning>& layers) {
   layers.assign(g.nodes().size(), LayerTuning{});
   const int level = c.getBuilderOptimizationLevel();
-  const bool tunes = backend.tunes_by_default() || c.builderOptimizationLevelSet();
+  using Tuning = BackendProvider::Tuning;
+  const bool asked = c.builderOptimizationLevelSet() || c.getTacticSources() != kAllTacticSources ||
+                     (!c.getFlag(BuilderFlag::kDISABLE_TIMING_CACHE) && (!c.getTimingCachePath().empty() || c.getTimingCache()));
+  const bool tunes = backend.tuning() == Tuning::kAlways || c.builderOptimizationLevelSet() ||
+                     (backend.tuning() == Tuning::kWhenAsked && asked);
   if (!tunes) {
-    if (c.getTacticSources() != kAllTacticSources || !c.getTimingCachePath().empty())
+    if (backend.tuning() == Tuning::kExplicitLevel &&
+        (c.getTacticSources() != kAllTacticSources || !c.getTimingCachePath().empty()))
       log_warning(std::string("the ") + backend.name() + " backend's tactic timing awaits its check on the device: it is " +
                   "used only with an explicit --builderOptimizationLevel (1..5); --tacticSources and the timing cache " +
                   "change nothing in this build");

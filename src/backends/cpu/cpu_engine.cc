@@ -123,7 +123,7 @@ class CpuProvider : public BackendProvider {
     for (size_t i = 0; i < g.nodes().size(); ++i) tactics[i] = reference_tactic(*g.nodes()[i]);
     return Status::ok();
   }
-  bool tunes_by_default() const override { return true; }
+  Tuning tuning() const override { return Tuning::kWhenAsked; }
   Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& g, const ValueShapes& shapes, const BackendOptions& o,
                                                            const HostLayerFn&, const std::vector<std::string>&) const override {
     return make_cpu_tactic_timer(g, shapes, o.optimization_level);

@@ -114,7 +114,7 @@ class CudaProvider : public BackendProvider {
     return cuda::select_tactics(g, shapes, {o.workspace_bytes, o.tf32, host}, tactics);
   }
 
-  // Timing awaits its GPU check: tunes_by_default() stays false (the builder times CUDA layers only
+  // Timing awaits its GPU check: tuning() stays kExplicitLevel (the builder times CUDA layers only
   // at an explicitly set --builderOptimizationLevel >= 1).
   Expected<std::unique_ptr<TacticTimer>> make_tactic_timer(const Graph& g, const ValueShapes& shapes, const BackendOptions& o,
                                                            const HostLayerFn& host,
