@@ -26,6 +26,12 @@
 
 namespace kiln::cpu {
 
+namespace {
+// A decoded image over 512 MiB is refused before it is allocated: a header may declare any size
+// (a 65,500 x 13,000 JPEG of a few bytes asked for 2.5 GB).
+constexpr size_t kMaxDecodedBytes = size_t(512) << 20;
+}  // namespace
+
 const char* image_codec_missing(ImageFormat f) {
   switch (f) {
 #ifndef KILN_HAVE_JPEG
@@ -79,6 +85,10 @@ bool decode_jpeg(const uint8_t* data, size_t size, DecodedImage& out) {
   out.height = info.output_height;
   out.channels = info.output_components;
   const size_t stride = static_cast<size_t>(out.width) * out.channels;
+  if (stride * static_cast<size_t>(out.height) > kMaxDecodedBytes) {
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
   out.pixels.resize(stride * static_cast<size_t>(out.height));
   while (info.output_scanline < info.output_height) {
     JSAMPROW row = out.pixels.data() + info.output_scanline * stride;
@@ -109,6 +119,10 @@ bool decode_png(const uint8_t* data, size_t size, DecodedImage& out) {
   out.width = img.width;
   out.height = img.height;
   out.channels = color ? 3 : 1;
+  if (static_cast<size_t>(PNG_IMAGE_SIZE(img)) > kMaxDecodedBytes) {
+    png_image_free(&img);
+    return false;
+  }
   std::vector<uint8_t> buf(PNG_IMAGE_SIZE(img));
   if (!png_image_finish_read(&img, nullptr, buf.data(), 0, nullptr)) {
     png_image_free(&img);
