@@ -195,6 +195,10 @@ bool decode_tiff(const uint8_t* data, size_t size, DecodedImage& out) {
   TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &samples);
   TIFFGetFieldDefaulted(tif, TIFFTAG_PHOTOMETRIC, &photometric);
+  if (static_cast<size_t>(w) * h * 4 > kMaxDecodedBytes) {
+    TIFFClose(tif);
+    return false;
+  }
   std::vector<uint32_t> raster(static_cast<size_t>(w) * h);
   const bool ok = w > 0 && h > 0 && TIFFReadRGBAImageOriented(tif, w, h, raster.data(), ORIENTATION_TOPLEFT, 0);
   TIFFClose(tif);
@@ -222,6 +226,7 @@ bool decode_tiff(const uint8_t*, size_t, DecodedImage&) { return false; }
 #ifdef KILN_HAVE_WEBP
 bool decode_webp(const uint8_t* data, size_t size, DecodedImage& out) {
   int w = 0, h = 0;
+  if (!WebPGetInfo(data, size, &w, &h) || static_cast<size_t>(w) * h * 3 > kMaxDecodedBytes) return false;
   uint8_t* px = WebPDecodeRGB(data, size, &w, &h);
   if (!px) return false;
   out.width = w;
@@ -277,8 +282,11 @@ bool decode_jpeg2000(const uint8_t* data, size_t size, DecodedImage& out) {
   opj_dparameters_t params;
   opj_set_default_decoder_parameters(&params);
   opj_image_t* img = nullptr;
-  bool ok = opj_setup_decoder(codec, &params) && opj_read_header(stream, codec, &img) &&
-            opj_decode(codec, stream, img) && opj_end_decompress(codec, stream);
+  bool ok = opj_setup_decoder(codec, &params) && opj_read_header(stream, codec, &img);
+  // OpenJPEG holds every sample as an int32: refuse a header declaring more than the limit.
+  ok = ok && img->x1 > img->x0 && img->y1 > img->y0 &&
+       static_cast<size_t>(img->x1 - img->x0) * (img->y1 - img->y0) * img->numcomps * 4 <= kMaxDecodedBytes;
+  ok = ok && opj_decode(codec, stream, img) && opj_end_decompress(codec, stream);
   const int comps = ok ? static_cast<int>(img->numcomps) : 0;
   ok = ok && (comps == 1 || comps >= 3);
   for (int c = 0; ok && c < (comps == 1 ? 1 : 3); ++c)
