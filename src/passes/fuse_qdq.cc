@@ -32,6 +32,8 @@
 // Pre: types and shapes inferred. Post: each QLinear node stands where the QuantizeLinear stood.
 #include <cmath>
 
+#include <optional>
+
 #include "passes/pipeline.h"
 #include "passes/rewrite/rewriter.h"
 
@@ -82,6 +84,21 @@ Expected<std::vector<Value*>> dq_inputs(const Value* v, const std::string& layer
     KILN_ASSIGN_OR_RETURN(zp, rw.constant(layer + "/" + n->inputs[0]->name + "_zero_point", std::move(z)));
   }
   return std::vector<Value*>{n->inputs[0], n->inputs[1], zp};
+}
+
+// Inputs of a two-operand QLinear node (QLinearMatMul, QLinearAdd/Mul): a's and b's data,
+// scale and zero point, then the Q root's scale and zero point; nullopt when a zero point cannot
+// be made.
+std::optional<std::vector<Value*>> two_operand_inputs(const Match& m, const Value* a, const Value* b, Rewriter& rw) {
+  const std::string& name = m.root->outputs[0]->name;
+  auto ai = dq_inputs(a, name, rw);
+  auto bi = dq_inputs(b, name, rw);
+  if (!ai || !bi) return std::nullopt;
+  std::vector<Value*> in = *ai;
+  in.insert(in.end(), bi->begin(), bi->end());
+  in.push_back(m.root->inputs[1]);
+  in.push_back(m.root->inputs[2]);
+  return in;
 }
 
 // The Q root: 8-bit output, per-tensor scale, zero point given (its type is the output's).
@@ -191,15 +208,9 @@ bool matmul(const Match& m, Rewriter& rw) {
     if (axis < 0) axis += 2;
     if (axis != 1 || !b->shape[1].is_static() || sb->initializer->numel() != b->shape[1].value()) return false;
   }
-  const std::string& name = m.root->outputs[0]->name;
-  auto ai = dq_inputs(a, name, rw);
-  auto bi = dq_inputs(b, name, rw);
-  if (!ai || !bi) return false;
-  std::vector<Value*> in = *ai;
-  in.insert(in.end(), bi->begin(), bi->end());
-  in.push_back(m.root->inputs[1]);
-  in.push_back(m.root->inputs[2]);
-  return emit(m, rw, "QLinearMatMul", std::move(in), {});
+  auto in = two_operand_inputs(m, a, b, rw);
+  if (!in) return false;
+  return emit(m, rw, "QLinearMatMul", std::move(*in), {});
 }
 
 // Q(Add|Mul(DQ(a), DQ(b))) -> QLinearAdd|QLinearMul (com.microsoft), as ONNX Runtime's QDQ
@@ -211,15 +222,9 @@ bool binary(const Match& m, Rewriter& rw) {
   if (!dq_activation(*a) || !dq_activation(*b)) return false;
   const DataType t = m.root->outputs[0]->dtype;
   if (a->producer->inputs[0]->dtype != t || b->producer->inputs[0]->dtype != t) return false;
-  const std::string& name = m.root->outputs[0]->name;
-  auto ai = dq_inputs(a, name, rw);
-  auto bi = dq_inputs(b, name, rw);
-  if (!ai || !bi) return false;
-  std::vector<Value*> in = *ai;
-  in.insert(in.end(), bi->begin(), bi->end());
-  in.push_back(m.root->inputs[1]);
-  in.push_back(m.root->inputs[2]);
-  return emit(m, rw, op->op_type == "Add" ? "QLinearAdd" : "QLinearMul", std::move(in), {}, "com.microsoft");
+  auto in = two_operand_inputs(m, a, b, rw);
+  if (!in) return false;
+  return emit(m, rw, op->op_type == "Add" ? "QLinearAdd" : "QLinearMul", std::move(*in), {}, "com.microsoft");
 }
 
 // Ops that move or select values without arithmetic: Q(op(DQ(xq))) with the same scale and zero
