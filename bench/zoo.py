@@ -238,6 +238,23 @@ def kiln_case(args, spec, exports, inputs, refs, workdir, batch, est_ms):
     return kiln, errors, top1
 
 
+def write_results(args, meta, cases, peak, plot=False):
+    """results.md and results.json (and speedup.png at the end) from the cases measured so far."""
+    meta["wall_s"] = round(time.perf_counter() - T0, 1)
+    table = report.markdown_table(cases, peak)
+    header = (f"{meta['device']}, {meta['date']}, torch {meta['torch']}, {args.precision}; "
+              f"peak dense FP16 matmul {peak:.0f} TFLOP/s (measured); median ms")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(header + "\n\n" + table + "\n\n" + report.summary_line(cases) + "\n")
+    report.write_json(os.path.join(args.out, "results.json"), meta, cases)
+    if plot:
+        try:
+            report.plot(os.path.join(args.out, "speedup.png"), cases, title=header)
+        except Exception as e:
+            log(f"plot failed: {_short(e)}")
+    return header, table
+
+
 def run(args):
     import torch
     import export as ex
@@ -293,21 +310,12 @@ def run(args):
                                                                        workdir, batch, best)
             report.finalize_case(case)
             cases.append(case)
+            write_results(args, meta, cases, peak)  # after every case: a run cut short keeps what it measured
             del inputs, inputs_p, refs
         del model, model_p
         gc.collect()
         torch.cuda.empty_cache()
-    meta["wall_s"] = round(time.perf_counter() - T0, 1)
-    table = report.markdown_table(cases, peak)
-    header = (f"{meta['device']}, {meta['date']}, torch {meta['torch']}, {args.precision}; "
-              f"peak dense FP16 matmul {peak:.0f} TFLOP/s (measured); median ms")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(header + "\n\n" + table + "\n\n" + report.summary_line(cases) + "\n")
-    report.write_json(os.path.join(args.out, "results.json"), meta, cases)
-    try:
-        report.plot(os.path.join(args.out, "speedup.png"), cases, title=header)
-    except Exception as e:
-        log(f"plot failed: {_short(e)}")
+    header, table = write_results(args, meta, cases, peak, plot=True)
     print("\n" + header + "\n\n" + table + "\n")
     for c in cases:
         for r in c.get("fail_reasons", []):

@@ -107,5 +107,37 @@ TEST(CanonicalizeReshape, ProvesDimsThroughALinearLayer) {
   EXPECT_EQ(run(n.g, in), want);
 }
 
+// BERT's embeddings as transformers 5 exports them: a [1, 128] buffer expanded to the input ids'
+// [batch, n] through the exporter's idiom Expand(t, Where(Equal(s, -1 * ConstantOfShape(Shape(s))),
+// ConstantOfShape(..), s)) with s = Reshape(Concat(batch, n), [-1]). Inference must carry
+// [batch, 128] through it (else every dim downstream is unknown and no attention fuses).
+TEST(CanonicalizeReshape, InferenceFollowsTheExportersExpandIdiom) {
+  Net n;
+  Value* ids = n.input("ids", Shape({Dim::symbol("batch"), Dim(128)}), DataType::kInt64);
+  n.add("Concat", {n.dim(ids, 0, "a"), n.dim(ids, 1, "b")}, "cat")->attrs["axis"] = int64_t(0);
+  n.add("Reshape", {n.v("cat"), n.c(ints({-1}, {1}))}, "s");
+  n.add("Shape", {n.v("s")}, "ss");
+  n.add("ConstantOfShape", {n.v("ss")}, "ones")->attrs["value"] = ints({1}, {1});
+  n.add("Mul", {n.v("ones"), n.c(ints({-1}, {}))}, "neg");
+  n.add("Equal", {n.v("s"), n.v("neg")}, "eq");
+  n.add("Where", {n.v("eq"), n.v("ones"), n.v("s")}, "target");
+  n.add("Expand", {n.c(ints(std::vector<int64_t>(128, 0), {1, 128})), n.v("target")}, "tt");
+  n.g.outputs = {n.v("tt")};
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  EXPECT_EQ(n.v("ones")->shape.to_string(), Shape({Dim(2)}).to_string());
+  EXPECT_EQ(n.v("tt")->shape.to_string(), Shape({Dim::symbol("batch"), Dim(128)}).to_string());
+  // A -1 that may be there (a symbol times -1) proves nothing: the Expand's dims stay unknown.
+  Net m;
+  Value* q = m.input("q", Shape({Dim::symbol("batch"), Dim(4)}), DataType::kInt64);
+  m.add("Mul", {m.dim(q, 0, "a"), m.c(ints({-1}, {1}))}, "minus");
+  m.add("Equal", {m.v("minus"), m.c(ints({-1}, {1}))}, "eq");
+  m.add("Where", {m.v("eq"), m.c(ints({1}, {1})), m.v("minus")}, "t");
+  m.add("Concat", {m.v("t"), m.c(ints({4}, {1}))}, "target")->attrs["axis"] = int64_t(0);
+  m.add("Expand", {m.c(ints({0, 0, 0, 0}, {1, 4})), m.v("target")}, "e");
+  m.g.outputs = {m.v("e")};
+  ASSERT_TRUE(infer_graph(m.g).is_ok());
+  EXPECT_FALSE(m.v("e")->shape[0].is_known());
+}
+
 }  // namespace
 }  // namespace kiln::passes

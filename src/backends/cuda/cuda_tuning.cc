@@ -3,7 +3,7 @@
 // keeps the CUDA backend's heuristic picks (select_tactics). A layer whose kernel selects an
 // algorithm lists its candidates (cuBLASLt's heuristic top-N, cuDNN's algorithms within the
 // workspace); each is run at the opt shapes on its own layer state, timed with CUDA events, with
-// the L2 cache flushed (a buffer of twice its size written) before every run so that no tactic
+// the L2 cache flushed (a buffer of twice its size written) before every sample so that no tactic
 // profits from operands another left in the cache.
 #include <cuda_runtime.h>
 
@@ -28,7 +28,7 @@ uint32_t source_of(const std::string& id) {
 class CudaTacticTimer : public TacticTimer {
  public:
   ~CudaTacticTimer() override {
-    states_.clear();
+    tactics_.clear();
     if (start_) cudaEventDestroy(start_);
     if (stop_) cudaEventDestroy(stop_);
     if (flush_) cudaFree(flush_);
@@ -67,21 +67,32 @@ class CudaTacticTimer : public TacticTimer {
     return out;
   }
 
+  // One sample: the L2 flushed, then the tactic run `reps` times back to back between two events
+  // (reps fixed per tactic at its second sample so that a sample lasts about 0.2 ms: a single run
+  // of a small layer is as long as the host's launch jitter, which decided the pick otherwise).
   Expected<double> time_once(size_t i, const std::string& tactic) override {
-    auto& state = states_[{i, tactic}];  // the tactic's own plans, made on its first (warm-up) run
+    auto& t = tactics_[{i, tactic}];  // the tactic's own plans, made on its first (warm-up) run
     KILN_CUDA_CHECK(cudaMemsetAsync(flush_, int(++flushes_ & 0xff), flush_bytes_, stream_));
     KILN_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    KILN_RETURN_IF_ERROR(run_->ctx->run_layer(i, run_->io, tactic, &state, nullptr, 0, stream_));
+    for (int r = 0; r < t.reps; ++r)
+      KILN_RETURN_IF_ERROR(run_->ctx->run_layer(i, run_->io, tactic, &t.state, nullptr, 0, stream_));
     KILN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
     KILN_CUDA_CHECK(cudaEventSynchronize(stop_));
     float ms = 0;
     KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return double(ms);
+    const double each = double(ms) / t.reps;
+    if (++t.samples == 2)  // the first made the plans; the second sizes the rest
+      t.reps = std::clamp(int(0.2 / std::max(each, 1e-4)), 1, 64);
+    return each;
   }
 
  private:
   std::unique_ptr<OptShapeRun> run_;
-  std::map<std::pair<size_t, std::string>, std::unique_ptr<LayerState>> states_;
+  struct Tactic {
+    std::unique_ptr<LayerState> state;
+    int reps = 1, samples = 0;
+  };
+  std::map<std::pair<size_t, std::string>, Tactic> tactics_;
   int max_candidates_ = 4;
   void* flush_ = nullptr;
   size_t flush_bytes_ = 0;

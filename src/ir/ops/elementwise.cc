@@ -118,6 +118,7 @@ Status infer_where(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_same_types(ctx, 1, 3));
   KILN_RETURN_IF_ERROR(infer_broadcast(ctx));
   ctx.set_output(0, ctx.input_type(1), ctx.output(0).shape);
+  where_dims_value(ctx);
   return Status::ok();
 }
 
@@ -184,7 +185,13 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add(unary("Not", 1, Types::kBool));
   for (const char* op : {"BitwiseAnd", "BitwiseOr", "BitwiseXor"}) r.add(binary(op, 18, Types::kInteger));
   r.add(unary("BitwiseNot", 18, Types::kInteger));
-  r.add(binary("Equal", 1, Types::kAny, true));
+  OpSchema equal = binary("Equal", 1, Types::kAny, true);
+  equal.infer = [shape = equal.infer](InferContext& ctx) {
+    KILN_RETURN_IF_ERROR(shape(ctx));
+    equal_dims_value(ctx);
+    return Status::ok();
+  };
+  r.add(std::move(equal));
   for (const char* op : {"Less", "Greater"}) r.add(binary(op, 1, Types::kNumeric, true));
   for (const char* op : {"LessOrEqual", "GreaterOrEqual"}) r.add(binary(op, 12, Types::kNumeric, true));
   for (const char* op : {"Neg", "Abs"}) r.add(unary(op, 6, Types::kNumeric));

@@ -46,6 +46,7 @@ Status infer_reshape(InferContext& ctx) {
   auto s = reshape_shape(ctx.input_shape(0), target.values, ctx.node().attr_int("allowzero", 0) != 0);
   if (!s) return ctx.fail(s.status().message());
   ctx.set_output(0, ctx.input_type(0), std::move(s).value());
+  pass_dims_value(ctx);  // a shape tensor reshaped to 1-D (the exporters' Reshape(Concat(...), [-1])) keeps its elements
   return Status::ok();
 }
 

@@ -49,10 +49,19 @@ Status infer_constant_of_shape(InferContext& ctx) {
     for (int64_t d : *dims)
       if (d < 0) return ctx.fail("shape value ", d, " is negative");
     out = Shape::from_static(*dims);
+  } else if (auto dims = size_dims_value(ctx, 0)) {  // a shape the graph computes: [batch, 128]
+    out = Shape(std::move(*dims));
   } else if (const Shape& s = ctx.input_shape(0); s.rank_known() && s.rank() == 1 && s[0].is_static()) {
     out = Shape(std::vector<Dim>(s[0].value()));
   }
   ctx.set_output(0, dtype, out);
+  // A small integer fill is itself a shape tensor (the exporters' ConstantOfShape(Shape(s)) of ones).
+  const Tensor* value = ctx.node().attr_tensor("value");
+  if (out.rank() == 1 && out[0].is_static() && out[0].value() <= int64_t(InferContext::kMaxDimsValue) &&
+      dtype_is_signed_int(dtype)) {
+    auto fill = value ? value->to_int64_vector() : Expected<std::vector<int64_t>>(std::vector<int64_t>{0});
+    if (fill && fill->size() == 1) ctx.set_output_dims_value(0, std::vector<Dim>(out[0].value(), Dim::integer((*fill)[0])));
+  }
   return Status::ok();
 }
 

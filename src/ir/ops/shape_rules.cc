@@ -128,4 +128,43 @@ void binary_dims_value(InferContext& ctx, char op) {
   ctx.set_output_dims_value(0, std::move(v));
 }
 
+// A dim that is a size: a number >= 0 or a positive multiple of a symbol.
+static bool is_size(const Dim& d) { return (d.is_static() && d.value() >= 0) || (d.is_symbolic() && d.coef() > 0); }
+
+void equal_dims_value(InferContext& ctx) {
+  auto a = ctx.input_dims_value(0), b = ctx.input_dims_value(1);
+  if (!a || !b || (a->size() != b->size() && a->size() != 1 && b->size() != 1)) return;
+  std::vector<Dim> v;
+  for (size_t i = 0; i < std::max(a->size(), b->size()); ++i) {
+    const Dim &x = (*a)[a->size() == 1 ? 0 : i], &y = (*b)[b->size() == 1 ? 0 : i];
+    if (x.is_static() && y.is_static()) v.push_back(Dim::integer(x.value() == y.value()));
+    else if (x.is_known() && x == y) v.push_back(Dim::integer(1));
+    else if ((is_size(x) && y.is_static() && y.value() < 0) || (is_size(y) && x.is_static() && x.value() < 0))
+      v.push_back(Dim::integer(0));
+    else v.push_back(Dim::unknown());
+  }
+  ctx.set_output_dims_value(0, std::move(v));
+}
+
+void where_dims_value(InferContext& ctx) {
+  auto c = ctx.input_dims_value(0), x = ctx.input_dims_value(1), y = ctx.input_dims_value(2);
+  if (!c || !x || !y || !dtype_is_signed_int(ctx.output(0).dtype)) return;
+  const size_t n = std::max({c->size(), x->size(), y->size()});
+  for (size_t s : {c->size(), x->size(), y->size()}) if (s != n && s != 1) return;
+  std::vector<Dim> v;
+  for (size_t i = 0; i < n; ++i) {
+    const Dim& k = (*c)[c->size() == 1 ? 0 : i];
+    if (!k.is_static()) v.push_back(Dim::unknown());
+    else v.push_back(k.value() ? (*x)[x->size() == 1 ? 0 : i] : (*y)[y->size() == 1 ? 0 : i]);
+  }
+  ctx.set_output_dims_value(0, std::move(v));
+}
+
+std::optional<std::vector<Dim>> size_dims_value(const InferContext& ctx, size_t i) {
+  auto v = ctx.input_dims_value(i);
+  if (!v) return std::nullopt;
+  for (const Dim& d : *v) if (!is_size(d)) return std::nullopt;
+  return v;
+}
+
 }  // namespace kiln

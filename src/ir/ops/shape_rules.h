@@ -30,6 +30,15 @@ void pass_dims_value(InferContext& ctx);
 // Output 0 of the integer Add/Sub/Mul/Div of inputs 0 and 1, element by element (broadcasting
 // one element): exact dim arithmetic (operator*, exact_div in core/shape.h), else unknown.
 void binary_dims_value(InferContext& ctx, char op);
+// Equal of two shape tensors (output bool, held as 1/0 dims): proven where both elements are
+// numbers, the same symbol, or a size against a negative number; else unknown.
+void equal_dims_value(InferContext& ctx);
+// Where(cond, x, y) of shape tensors with a proven condition: the elements it picks. Together with
+// equal_dims_value and ConstantOfShape this follows the exporters' Expand(x, Where(Equal(s, -1), 1, s)).
+void where_dims_value(InferContext& ctx);
+// Input i's shape-tensor elements when each is a size (a number >= 0 or a positive multiple of a
+// symbol): a shape to make a tensor of.
+std::optional<std::vector<Dim>> size_dims_value(const InferContext& ctx, size_t i);
 // Reads an integer-list input (axes, shape, pads...) if its value is known.
 Expected<std::vector<int64_t>> input_ints(const InferContext& ctx, size_t i);
 

@@ -11,9 +11,17 @@ OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn inf
   return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(FusionKind::kInjective);
 }
 
+// An index list from an attribute, a constant input, or a computed shape tensor whose elements
+// are all numbers (Slice's ends = Unsqueeze(Gather(Shape(x), 1))).
 Expected<IntList> ints_of(const InferContext& ctx, size_t input, const char* attr) {
   auto v = read_ints(ctx.node(), known_values(ctx), input, attr);
   if (!v) return ctx.fail(v.status().message());
+  if (v->present && !v->known && !(attr && ctx.node().has_attr(attr)))
+    if (auto dv = ctx.input_dims_value(input)) {
+      std::vector<int64_t> ints;
+      for (const Dim& d : *dv) if (d.is_static()) ints.push_back(d.value());
+      if (ints.size() == dv->size()) v->known = true, v->values = std::move(ints);
+    }
   return v;
 }
 
@@ -111,6 +119,12 @@ Status infer_expand(InferContext& ctx) {
     for (int64_t v : target.values)
       if (v < 0) return ctx.fail("shape value ", v, " is negative");
     auto s = broadcast_shapes({in, Shape::from_static(target.values)});
+    if (!s) return ctx.fail(s.status().message());
+    ctx.set_output(0, ctx.input_type(0), std::move(s).value());
+    return Status::ok();
+  }
+  if (auto dims = size_dims_value(ctx, 1)) {  // a computed target: [batch, 128]
+    auto s = broadcast_shapes({in, Shape(std::move(*dims))});
     if (!s) return ctx.fail(s.status().message());
     ctx.set_output(0, ctx.input_type(0), std::move(s).value());
     return Status::ok();

@@ -188,11 +188,15 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   KILN_RETURN_IF_ERROR(make_layout(&p.lb, t, g.trans_a ? g.m : g.k, g.trans_a ? g.k : g.m, g.lda, g.batch, g.stride_a));
   KILN_RETURN_IF_ERROR(make_layout(&p.ly, t, g.n, g.m, g.ldy, g.batch, g.stride_y));
   const uint64_t limit = ctx.workspace ? ctx.workspace_bytes : 0;
-  if (!g.algo.empty()) {  // the build's choice, if it runs here
-    AlgoConfig rec;
+  // The build's choice, if it runs here: first rebuilt from its configuration; where cuBLASLt
+  // refuses that (some algorithms carry state the configuration attributes do not set), the
+  // heuristic's list for these shapes is searched for the same configuration below.
+  AlgoConfig rec;
+  std::string why;
+  const bool recorded = !g.algo.empty();
+  if (recorded) {
     if (!parse_config(g.algo, &rec))
       return ctx.fail("tactic ", ctx.tactic, " names a cuBLASLt algorithm this build cannot read; rebuild the engine");
-    std::string why;
     if (align >= rec.align) {
       cublasLtMatmulHeuristicResult_t r{};
       cublasStatus_t st = make_algo(ctx.cublaslt, ct, t, rec, &p.algo);
@@ -207,7 +211,6 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
       why = "operands aligned to " + std::to_string(align) + " bytes, the algorithm was picked for " +
             std::to_string(rec.align);
     }
-    log_recorded_unusable(ctx, why, "cuBLASLt's heuristic picks for these shapes");
   }
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -218,8 +221,9 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   for (auto a : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     if (s) s = check(cublasLtMatmulPreferenceSetAttribute(pref, a, &al, sizeof(al)), "alignment preference");
-  // Tuning asks for the heuristic's top N (each a candidate id); a plain build for its first.
-  const int want = g.candidates ? std::max(1, std::min(g.max_candidates, 32)) : 1;
+  // Tuning asks for the heuristic's top N (each a candidate id); a recorded choice searches the
+  // top 32 for its configuration; a plain build takes the first.
+  const int want = recorded ? 32 : g.candidates ? std::max(1, std::min(g.max_candidates, 32)) : 1;
   std::vector<cublasLtMatmulHeuristicResult_t> results(want);
   int found = 0;
   if (s)
@@ -228,6 +232,17 @@ Status build_plan(LaunchContext& ctx, const GemmArgs& g, int64_t align, Plan& p)
   cublasLtMatmulPreferenceDestroy(pref);
   KILN_RETURN_IF_ERROR(s);
   if (found < 1) return ctx.fail("cuBLASLt found no algorithm for a ", g.m, "x", g.n, "x", g.k, " GEMM");
+  if (recorded) {
+    const std::string want_name = config_name(rec);
+    for (int i = 0; i < found; ++i)
+      if (results[i].state == CUBLAS_STATUS_SUCCESS && config_name(read_config(results[i].algo, rec.align)) == want_name) {
+        p.algo = results[i].algo;
+        p.workspace = results[i].workspaceSize;
+        return Status::ok();
+      }
+    log_recorded_unusable(ctx, why.empty() ? "not among cuBLASLt's algorithms for these shapes" : why,
+                          "cuBLASLt's heuristic picks for these shapes");
+  }
   const cublasLtMatmulHeuristicResult_t& res = results[0];
   p.algo = res.algo;
   p.workspace = res.workspaceSize;
