@@ -132,7 +132,9 @@ bool ExecutionContext::setInputShape(const std::string& name, const Dims& dims) 
                                    dimsToString(r ? r->min : Dims{}) + ", max " + dimsToString(r ? r->max : Dims{}));
     return false;
   }
-  impl_->input_dims[name] = dims;
+  auto& now = impl_->input_dims[name];
+  if (now == dims && impl_->shapes) return true;  // the same shape again (a serving loop's every call): the prepared plan stands
+  now = dims;
   impl_->shapes.reset();
   return true;
 }
