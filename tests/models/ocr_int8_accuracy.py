@@ -5,10 +5,13 @@ the rapidocr_onnxruntime wheel, exported from PaddlePaddle), FP32 vs INT8 on kil
 DejaVu fonts through Pillow (so the ground truth is known).
 
     python tests/models/ocr_int8_accuracy.py KILN WORKDIR [--wheel=rapidocr_onnxruntime-1.4.4-py3-none-any.whl]
-                                                      [--tolerance=E] [--eval=N] [--calib=N]
+                                                      [--tolerance=E] [--eval=N] [--calib=N] [--calibAlgo=A]
 
 Calibration: N_calib rendered text lines (words and digits, other seeds than the evaluation's),
-entropy calibration (kiln's default). Evaluation: N_eval other lines. Reported: recognition
+percentile calibration (--calibAlgo= picks another: entropy, TensorRT's and kiln's default, clips many of
+this model's activations to a tenth of their range and gives 0% characters in full INT8; measured
+2026-12-08: recognition characters / detection text-region IoU, entropy 0% / 5.6%, minmax 98.8% / 78.5%,
+mse 99.2% / 85.0%, percentile 99.6% / 91.5%, FP32 99.6% / 100%). Evaluation: N_eval other lines. Reported: recognition
 character accuracy against the ground truth (1 - edit distance / length) for ONNX Runtime FP32,
 kiln FP32 and kiln INT8, argmax agreement of INT8 with FP32 per time step, logits (softmax)
 relative L2; detection: probability map relative L2 and agreement of the binarized (> 0.3) map.
@@ -71,6 +74,7 @@ if set(models) != {"rec", "det"}:
     sys.exit(f"{wheel}: no ch_PP-OCRv4_rec_infer.onnx / ch_PP-OCRv4_det_infer.onnx inside")
 
 n_eval, n_calib = int(opts.get("eval", 16)), int(opts.get("calib", 16))
+algo = opts.get("calibAlgo", "percentile")
 WORDS = ("kiln engine tensor layer scale quantize float eight integer calibrate model batch kernel "
          "graph value output input error accuracy guard width height number text line the of and").split()
 
@@ -183,7 +187,8 @@ so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 ref = ort.InferenceSession(models["rec"], so, providers=["CPUExecutionProvider"]).run(None, {"x": x_eval})[0]
 fp32, _ = run_kiln(models["rec"], x_eval, shape, [], "rec_fp32")
 cal = calib_dir("rec_calib", x_cal)
-int8_args = ["--int8", f"--calibData={cal}", "--calib=" + os.path.join(work, "rec.cache"), "--optShapesCalib=x:1x3x48x320"]
+int8_args = ["--int8", f"--calibData={cal}", "--calib=" + os.path.join(work, "rec.cache"), "--optShapesCalib=x:1x3x48x320",
+             f"--calibAlgo={algo}"]
 if os.path.exists(os.path.join(work, "rec.cache")):
     os.remove(os.path.join(work, "rec.cache"))
 int8, log8 = run_kiln(models["rec"], x_eval, shape, int8_args + ["--verbose"], "rec_int8")
@@ -192,7 +197,7 @@ if tolerance:  # calibrates again (no cache), so the guard measures on calibrati
     os.remove(os.path.join(work, "rec.cache"))
     results[f"kiln INT8 guard {tolerance}"], logg = run_kiln(models["rec"], x_eval, shape,
                                                              int8_args + [f"--int8Tolerance={tolerance}"], "rec_guard")
-print(f"== PP-OCRv4 recognition: {n_eval} rendered lines (DejaVu fonts), INT8 calibrated (entropy) on {n_calib} other "
+print(f"== PP-OCRv4 recognition: {n_eval} rendered lines (DejaVu fonts), INT8 calibrated ({algo}) on {n_calib} other "
       "rendered lines")
 acc = {}
 for name, out in results.items():
@@ -224,9 +229,10 @@ if opts.get("det", "1") != "0":
     if os.path.exists(os.path.join(work, "det.cache")):
         os.remove(os.path.join(work, "det.cache"))
     d8, dlog = run_kiln(models["det"], pages, dshape, ["--int8", f"--calibData={cal}", "--calib=" +
-                                                       os.path.join(work, "det.cache"), "--optShapesCalib=x:1x3x320x320"],
+                                                       os.path.join(work, "det.cache"), "--optShapesCalib=x:1x3x320x320",
+                                                       f"--calibAlgo={algo}"],
                         "det_int8")
-    print("== PP-OCRv4 detection: 2 rendered pages 320x320, INT8 calibrated (entropy) on 4 other pages")
+    print(f"== PP-OCRv4 detection: 2 rendered pages 320x320, INT8 calibrated ({algo}) on 4 other pages")
     for name, out in (("kiln FP32", d32), ("kiln INT8", d8)):
         agree = 100.0 * float(((out > 0.3) == (dref > 0.3)).mean())
         text_px = (dref > 0.3)
