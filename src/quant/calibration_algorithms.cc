@@ -13,7 +13,10 @@ constexpr int kStartBin = 128;
 }  // namespace
 
 double amax_entropy(const AbsHistogram& h) {
-  const std::vector<double>& bins = h.counts();
+  // As pytorch-quantization's _compute_amax_entropy: the first bin counts as the second, so the
+  // exact zeros of a ReLU (often half of the tensor) do not decide the threshold.
+  std::vector<double> bins = h.counts();
+  if (bins.size() > 1) bins[0] = bins[1];
   const int n = static_cast<int>(bins.size());
   const double total = std::accumulate(bins.begin(), bins.end(), 0.0);
   if (total == 0 || h.range() == 0) return h.absmax();
