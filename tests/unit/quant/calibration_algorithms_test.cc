@@ -76,6 +76,18 @@ TEST(CalibrationAlgorithms, EntropyMatchesTheReferenceImplementation) {
   EXPECT_DOUBLE_EQ(amax_entropy(AbsHistogram::from_counts(expo, 8.0, 8.0)), 1109 * 8.0 / 2048);
 }
 
+// As the reference: the first bin counts as the second, so a ReLU's exact zeros (a spike at 0 of
+// any height) leave the threshold where the rest of the distribution puts it.
+TEST(CalibrationAlgorithms, EntropyIgnoresTheZeroSpike) {
+  std::vector<double> gauss(kHistogramBins);
+  for (int j = 0; j < kHistogramBins; ++j) gauss[j] = std::round(1e6 * std::exp(-(j / 300.0) * (j / 300.0)));
+  gauss[2000] += 5;
+  std::vector<double> relu = gauss;
+  relu[0] = 1e9;
+  EXPECT_DOUBLE_EQ(amax_entropy(AbsHistogram::from_counts(relu, 8.0, 8.0)),
+                   amax_entropy(AbsHistogram::from_counts(gauss, 8.0, 8.0)));
+}
+
 TEST(CalibrationAlgorithms, AllZeroTensorHasZeroThreshold) {
   std::vector<float> z(100, 0.f);
   AbsHistogram h;
