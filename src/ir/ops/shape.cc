@@ -19,16 +19,9 @@ OpSchema schema(const char* name, int since, int min_in, int max_in, FusionKind 
   return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(kind);
 }
 
-// Reads an int list (attribute or input) and names the node on error.
-Expected<IntList> ints_of(const InferContext& ctx, size_t input, const char* attr) {
-  auto v = read_ints(ctx.node(), known_values(ctx), input, attr);
-  if (!v) return ctx.fail(v.status().message());
-  return v;
-}
-
 Status infer_reshape(InferContext& ctx) {
   if (ctx.has_input(1)) KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
-  KILN_ASSIGN_OR_RETURN(IntList target, ints_of(ctx, 1, ctx.opset() < 5 ? "shape" : nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList target, infer_ints(ctx, 1, ctx.opset() < 5 ? "shape" : nullptr));
   if (!target.present) return ctx.fail("needs a target shape");
   if (!target.known && ctx.input_dims_value(1)) {  // built from the input's own dims, say
     auto s = reshape_shape(ctx.input_shape(0), *ctx.input_dims_value(1), ctx.node().attr_int("allowzero", 0) != 0);
@@ -67,7 +60,7 @@ Status infer_flatten(InferContext& ctx) {
 
 Status infer_squeeze(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
-  KILN_ASSIGN_OR_RETURN(IntList axes, ints_of(ctx, 1, "axes"));
+  KILN_ASSIGN_OR_RETURN(IntList axes, infer_ints(ctx, 1, "axes"));
   if (!in.rank_known() || (axes.present && !axes.known)) {
     ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank());
     return Status::ok();
@@ -100,7 +93,7 @@ Status infer_squeeze(InferContext& ctx) {
 
 Status infer_unsqueeze(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
-  KILN_ASSIGN_OR_RETURN(IntList axes, ints_of(ctx, 1, "axes"));
+  KILN_ASSIGN_OR_RETURN(IntList axes, infer_ints(ctx, 1, "axes"));
   if (!axes.present) return ctx.fail("needs axes");
   if (!in.rank_known() || !axes.known) {
     ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank());
@@ -199,7 +192,7 @@ Status infer_concat(InferContext& ctx) {
 
 // The output sizes of Split along the axis, or an empty vector when they are not known yet.
 Expected<std::vector<int64_t>> split_sizes(const InferContext& ctx, const Dim& dim) {
-  KILN_ASSIGN_OR_RETURN(IntList split, ints_of(ctx, 1, "split"));
+  KILN_ASSIGN_OR_RETURN(IntList split, infer_ints(ctx, 1, "split"));
   const int64_t n = static_cast<int64_t>(ctx.num_outputs());
   if (split.present) {
     if (!split.known) return std::vector<int64_t>{};

@@ -56,10 +56,10 @@ Status infer_constant_of_shape(InferContext& ctx) {
   }
   ctx.set_output(0, dtype, out);
   // A small integer fill is itself a shape tensor (the exporters' ConstantOfShape(Shape(s)) of ones).
-  const Tensor* value = ctx.node().attr_tensor("value");
-  if (out.rank() == 1 && out[0].is_static() && out[0].value() <= int64_t(InferContext::kMaxDimsValue) &&
-      dtype_is_signed_int(dtype)) {
-    auto fill = value ? value->to_int64_vector() : Expected<std::vector<int64_t>>(std::vector<int64_t>{0});
+  const Tensor* value = ctx.node().attr_tensor("value");  // without one the fill is float 0: no shape tensor
+  if (value && dtype_is_signed_int(dtype) && out.rank() == 1 && out[0].is_static() &&
+      out[0].value() <= int64_t(InferContext::kMaxDimsValue)) {
+    auto fill = value->to_int64_vector();
     if (fill && fill->size() == 1) ctx.set_output_dims_value(0, std::vector<Dim>(out[0].value(), Dim::integer((*fill)[0])));
   }
   return Status::ok();

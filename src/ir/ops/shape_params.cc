@@ -13,6 +13,18 @@ std::vector<const Tensor*> known_values(const InferContext& ctx) {
   return v;
 }
 
+Expected<IntList> infer_ints(const InferContext& ctx, size_t input, const char* attr) {
+  auto v = read_ints(ctx.node(), known_values(ctx), input, attr);
+  if (!v) return ctx.fail(v.status().message());
+  if (v->present && !v->known && !(attr && ctx.node().has_attr(attr)))
+    if (auto dv = ctx.input_dims_value(input)) {
+      std::vector<int64_t> ints;
+      for (const Dim& d : *dv) if (d.is_static()) ints.push_back(d.value());
+      if (ints.size() == dv->size()) v->known = true, v->values = std::move(ints);
+    }
+  return v;
+}
+
 Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end) {
   Dim p(1);
   for (size_t i = begin; i < end; ++i) p = p * dims[i];

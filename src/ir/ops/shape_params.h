@@ -49,6 +49,11 @@ Expected<std::vector<int64_t>> full_pads(int64_t rank, const std::vector<int64_t
 // read_ints takes.
 std::vector<const Tensor*> known_values(const InferContext& ctx);
 
+// read_ints for an op schema's inference: the attribute, a constant input, or a computed shape
+// tensor whose elements are all numbers (Slice's ends = Unsqueeze(Gather(Shape(x), 1))); an error
+// names the node.
+Expected<IntList> infer_ints(const InferContext& ctx, size_t input, const char* attr);
+
 // Product of dims [begin, end): static when all are, the one symbol when the rest are 1s.
 Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end);
 

@@ -116,13 +116,16 @@ void pass_dims_value(InferContext& ctx) {
   if (auto v = ctx.input_dims_value(0)) ctx.set_output_dims_value(0, std::move(*v));
 }
 
+// Element i of a shape tensor's elements, a one-element tensor broadcasting to every i.
+static const Dim& element(const std::vector<Dim>& v, size_t i) { return v[v.size() == 1 ? 0 : i]; }
+
 void binary_dims_value(InferContext& ctx, char op) {
   auto a = ctx.input_dims_value(0), b = ctx.input_dims_value(1);
   if (!a || !b || !dtype_is_signed_int(ctx.output(0).dtype)) return;
   if (a->size() != b->size() && a->size() != 1 && b->size() != 1) return;
   std::vector<Dim> v;
   for (size_t i = 0; i < std::max(a->size(), b->size()); ++i) {
-    const Dim &x = (*a)[a->size() == 1 ? 0 : i], &y = (*b)[b->size() == 1 ? 0 : i];
+    const Dim &x = element(*a, i), &y = element(*b, i);
     v.push_back(op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : exact_div(x, y));
   }
   ctx.set_output_dims_value(0, std::move(v));
@@ -136,7 +139,7 @@ void equal_dims_value(InferContext& ctx) {
   if (!a || !b || (a->size() != b->size() && a->size() != 1 && b->size() != 1)) return;
   std::vector<Dim> v;
   for (size_t i = 0; i < std::max(a->size(), b->size()); ++i) {
-    const Dim &x = (*a)[a->size() == 1 ? 0 : i], &y = (*b)[b->size() == 1 ? 0 : i];
+    const Dim &x = element(*a, i), &y = element(*b, i);
     if (x.is_static() && y.is_static()) v.push_back(Dim::integer(x.value() == y.value()));
     else if (x.is_known() && x == y) v.push_back(Dim::integer(1));
     else if ((is_size(x) && y.is_static() && y.value() < 0) || (is_size(y) && x.is_static() && x.value() < 0))
@@ -153,9 +156,8 @@ void where_dims_value(InferContext& ctx) {
   for (size_t s : {c->size(), x->size(), y->size()}) if (s != n && s != 1) return;
   std::vector<Dim> v;
   for (size_t i = 0; i < n; ++i) {
-    const Dim& k = (*c)[c->size() == 1 ? 0 : i];
-    if (!k.is_static()) v.push_back(Dim::unknown());
-    else v.push_back(k.value() ? (*x)[x->size() == 1 ? 0 : i] : (*y)[y->size() == 1 ? 0 : i]);
+    const Dim& k = element(*c, i);
+    v.push_back(!k.is_static() ? Dim::unknown() : k.value() ? element(*x, i) : element(*y, i));
   }
   ctx.set_output_dims_value(0, std::move(v));
 }

@@ -11,20 +11,6 @@ OpSchema schema(const char* name, int since, int min_in, int max_in, InferFn inf
   return OpSchema::make(name, since, min_in, max_in, std::move(infer)).kind(FusionKind::kInjective);
 }
 
-// An index list from an attribute, a constant input, or a computed shape tensor whose elements
-// are all numbers (Slice's ends = Unsqueeze(Gather(Shape(x), 1))).
-Expected<IntList> ints_of(const InferContext& ctx, size_t input, const char* attr) {
-  auto v = read_ints(ctx.node(), known_values(ctx), input, attr);
-  if (!v) return ctx.fail(v.status().message());
-  if (v->present && !v->known && !(attr && ctx.node().has_attr(attr)))
-    if (auto dv = ctx.input_dims_value(input)) {
-      std::vector<int64_t> ints;
-      for (const Dim& d : *dv) if (d.is_static()) ints.push_back(d.value());
-      if (ints.size() == dv->size()) v->known = true, v->values = std::move(ints);
-    }
-  return v;
-}
-
 // Input dims as numbers, -1 where not static.
 std::vector<int64_t> dims_or_minus_one(const Shape& s) {
   std::vector<int64_t> out;
@@ -35,10 +21,10 @@ std::vector<int64_t> dims_or_minus_one(const Shape& s) {
 Status infer_slice(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const bool attrs = ctx.opset() < 10;  // opset 1 takes starts/ends/axes as attributes
-  KILN_ASSIGN_OR_RETURN(IntList starts, ints_of(ctx, 1, attrs ? "starts" : nullptr));
-  KILN_ASSIGN_OR_RETURN(IntList ends, ints_of(ctx, 2, attrs ? "ends" : nullptr));
-  KILN_ASSIGN_OR_RETURN(IntList axes, ints_of(ctx, 3, attrs ? "axes" : nullptr));
-  KILN_ASSIGN_OR_RETURN(IntList steps, ints_of(ctx, 4, nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList starts, infer_ints(ctx, 1, attrs ? "starts" : nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList ends, infer_ints(ctx, 2, attrs ? "ends" : nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList axes, infer_ints(ctx, 3, attrs ? "axes" : nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList steps, infer_ints(ctx, 4, nullptr));
   if (!starts.present || !ends.present) return ctx.fail("needs starts and ends");
   if (!in.rank_known()) {
     ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank());
@@ -82,8 +68,8 @@ Status infer_pad(InferContext& ctx) {
   if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
     return ctx.fail("unsupported pad mode '", mode, "'");
   const bool attrs = ctx.opset() < 11;
-  KILN_ASSIGN_OR_RETURN(IntList pads, ints_of(ctx, 1, attrs ? (ctx.node().has_attr("paddings") ? "paddings" : "pads") : nullptr));
-  KILN_ASSIGN_OR_RETURN(IntList axes, ints_of(ctx, 3, nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList pads, infer_ints(ctx, 1, attrs ? (ctx.node().has_attr("paddings") ? "paddings" : "pads") : nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList axes, infer_ints(ctx, 3, nullptr));
   if (!pads.present) return ctx.fail("needs pads");
   if (ctx.has_input(2) && ctx.input_type(2) != DataType::kUndefined && ctx.input_type(0) != DataType::kUndefined &&
       ctx.input_type(2) != ctx.input_type(0))
@@ -114,7 +100,7 @@ Status infer_pad(InferContext& ctx) {
 Status infer_expand(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
   const Shape& in = ctx.input_shape(0);
-  KILN_ASSIGN_OR_RETURN(IntList target, ints_of(ctx, 1, nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList target, infer_ints(ctx, 1, nullptr));
   if (target.known) {
     for (int64_t v : target.values)
       if (v < 0) return ctx.fail("shape value ", v, " is negative");
@@ -148,7 +134,7 @@ Status infer_expand(InferContext& ctx) {
 Status infer_tile(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt64}));
-  KILN_ASSIGN_OR_RETURN(IntList reps, ints_of(ctx, 1, nullptr));
+  KILN_ASSIGN_OR_RETURN(IntList reps, infer_ints(ctx, 1, nullptr));
   if (!in.rank_known()) {
     ctx.set_output(0, ctx.input_type(0), Shape::unknown_rank());
     return Status::ok();
