@@ -131,6 +131,8 @@ void register_cuda_matmul_kernels(CudaKernelTable& t);
 void register_cuda_conv_kernels(CudaKernelTable& t);
 void register_cuda_pool_kernels(CudaKernelTable& t);
 void register_cuda_data_movement_kernels(CudaKernelTable& t);
+void register_cuda_quantize_kernels(CudaKernelTable& t);  // QuantizeLinear, DequantizeLinear
+void register_cuda_qlinear_kernels(CudaKernelTable& t);   // QLinearConv/MatMul, ConvInteger, MatMulInteger
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);
