@@ -8,6 +8,8 @@
 // Each model takes float input and gives float output (Q at the start, DQ at the end), built for
 // both backends in float32; the outputs must be equal bit for bit (the integer results are exact
 // and the requantization is the CPU's float arithmetic), and the layers must run the tactic named.
+// The kernels are enabled here (KILN_CUDA_INT8=1, launch.h) until this test has passed on a GPU.
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -162,9 +164,14 @@ size_t conv_out(const ConvCase& c) {
   return size_t(c.n * c.m * (c.one_d ? o : o * o));
 }
 
+void enable_int8_kernels() { setenv("KILN_CUDA_INT8", "1", 1); }
+
 class CudaInt8Conv : public ::testing::TestWithParam<ConvCase> {
  protected:
-  void SetUp() override { if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)"; }
+  void SetUp() override {
+    if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
+    enable_int8_kernels();
+  }
 };
 
 TEST_P(CudaInt8Conv, EqualsTheCpu) {
@@ -190,7 +197,10 @@ INSTANTIATE_TEST_SUITE_P(
 
 class CudaInt8 : public ::testing::Test {
  protected:
-  void SetUp() override { if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)"; }
+  void SetUp() override {
+    if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
+    enable_int8_kernels();
+  }
 };
 
 // x [2, 5, 40] -> Q(uint8) -> QLinearMatMul(B [40, 24] int8, per-column scale and zero point) -> DQ.

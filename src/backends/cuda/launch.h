@@ -133,6 +133,10 @@ void register_cuda_pool_kernels(CudaKernelTable& t);
 void register_cuda_data_movement_kernels(CudaKernelTable& t);
 void register_cuda_quantize_kernels(CudaKernelTable& t);  // QuantizeLinear, DequantizeLinear
 void register_cuda_qlinear_kernels(CudaKernelTable& t);   // QLinearConv/MatMul, ConvInteger, MatMulInteger
+// The integer kernels of those two families take layers only with KILN_CUDA_INT8=1 until their
+// first GPU run has checked them against the CPU (tests/gpu/cuda_int8_test.cc sets it); without
+// it those layers run on the CPU, as before, and check() says why.
+Support cuda_int8_gate();
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);

@@ -126,6 +126,7 @@ constexpr uint32_t kHalfFloats = kF32 | kF16 | kBF16;
 // Shared conditions: no blocked quantization, a scalar or 1-D scale (and zero point) of a float
 // type the data's float side can take.
 Support check_params(const Node& n) {
+  if (Support g = cuda_int8_gate(); !g.ok) return g;
   if (n.attr_int("block_size", 0) != 0) return Support::no("blocked quantization (block_size)");
   if (n.inputs.size() < 2 || !n.inputs[1]) return Support::no("no scale");
   const Shape& s = n.inputs[1]->shape;
