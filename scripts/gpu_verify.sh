@@ -32,11 +32,12 @@ for name in os.environ.get("XMODELS", "resnet50,bert_base,vit_b_16,gpt2,llama_li
 PY
 ) &
 ex=$!
-KILN_LOAD_SECONDS=${LOADS:-8} timeout 100 $c/bin/kiln_gpu_tests --gtest_filter='CudaLoad.*:CudaTuning.*:CudaTactic*' > $O/gpu_tests.log 2>&1; el "gpu tests rc=$?"
+KILN_LOAD_SECONDS=${LOADS:-8} timeout 100 $c/bin/kiln_gpu_tests --gtest_filter='CudaLoad.*:CudaTuning.*:CudaTactic*:CudaInt8*' > $O/gpu_tests.log 2>&1; el "gpu tests rc=$?"
 grep -E "^\[  PASSED|^\[  FAILED|FAILED  \]|Which is|Failure|candidates|\[load\]" $O/gpu_tests.log | grep -v "^\[W\]" | head -40 | tee -a $S
 if [ "${FULL:-1}" = 1 ]; then
 mkdir -p /tmp/kiln_data && tar -C /tmp/kiln_data -xJf .gpu_carry/node.tar.xz
-( timeout 150 $c/bin/kiln_run_suite --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --name="onnx node conformance (CUDA engines)" --log=$O/node_cuda.log > $O/node_cuda.out 2>&1; echo "rc=$?" >> $O/node_cuda.out ) &
+# KILN_CUDA_INT8=1: the Q/DQ and QLinear node cases check the CUDA integer kernels too (launch.h).
+( KILN_CUDA_INT8=1 timeout 150 $c/bin/kiln_run_suite --suite=/tmp/kiln_data/node --via-engine=cuda --jobs=8 --name="onnx node conformance (CUDA engines)" --log=$O/node_cuda.log > $O/node_cuda.out 2>&1; echo "rc=$?" >> $O/node_cuda.out ) &
 nodejob=$!
 # Python on the GPU (issue 14): unit tests, the classic script on a CUDA engine, torch_resnet, overhead.
 export PYTHONPATH=$c/python:${PYTHONPATH:-}
