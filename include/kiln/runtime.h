@@ -29,12 +29,16 @@ struct LayerInfo {
   std::string tactic;      // the kernel chosen at build time, e.g. "cpu.conv.im2col_gemm"
   std::string precision;   // element type the layer computes in
   std::vector<std::string> inputs, outputs;
-  // Tuning: the candidate tactics the builder had, the chosen one's median time at the opt shapes
-  // and the runner-up's (times -1 where nothing was timed, e.g. a layer with one candidate).
+  // Tuning: the candidate tactics the builder had, the chosen one's median time at the opt shapes,
+  // the runner-up's, and the backend's own pick without timing (its first candidate, what
+  // optimization level 0 runs) with its time: what tuning gained (times -1 where nothing was
+  // timed, e.g. a layer with one candidate).
   int tactic_candidates = 0;
   double tactic_ms = -1;
   std::string runner_up;
   double runner_up_ms = -1;
+  std::string heuristic_tactic;
+  double heuristic_ms = -1;
 };
 
 // Supplies memory for an output whose size is known only once the run has computed it (a

@@ -429,7 +429,8 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger, co
   // Kernel auto-tuning (src/tuning): each layer's candidates timed (or read from the timing cache).
   std::vector<tuning::LayerTuning> tuned;
   KILN_RETURN_IF_ERROR(tuning::run_tuning_step(g, *backend, device, *opt_shapes, bopts, c, model.tactics, tuned));
-  for (const auto& t : tuned) model.timings.push_back({t.candidates, t.ms, t.runner_up, t.runner_up_ms});
+  for (const auto& t : tuned)
+    model.timings.push_back({t.candidates, t.ms, t.runner_up, t.runner_up_ms, t.heuristic, t.heuristic_ms});
   for (size_t i = 0; i < g.nodes().size(); ++i)
     logger.log(Logger::Severity::kVERBOSE, (g.nodes()[i]->label() + " -> tactic " + model.tactics[i]).c_str());
   int step = 0;

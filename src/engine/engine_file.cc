@@ -100,6 +100,8 @@ Expected<std::string> serialize(const EngineModel& m) {
       if (t.ms >= 0) l->set_tactic_ms(t.ms);
       l->set_runner_up(t.runner_up);
       if (t.runner_up_ms >= 0) l->set_runner_up_ms(t.runner_up_ms);
+      l->set_heuristic_tactic(t.heuristic);
+      if (t.heuristic_ms >= 0) l->set_heuristic_ms(t.heuristic_ms);
     }
   }
   for (const auto& prof : m.profiles) {
@@ -180,7 +182,8 @@ Status add_layers(const EngineHeader& h, EngineModel& m) {
     m.tactics.push_back(l.tactic());
     m.precisions.push_back(l.precision());
     m.timings.push_back({l.tactic_candidates(), l.has_tactic_ms() ? l.tactic_ms() : -1.0, l.runner_up(),
-                         l.has_runner_up_ms() ? l.runner_up_ms() : -1.0});
+                         l.has_runner_up_ms() ? l.runner_up_ms() : -1.0, l.heuristic_tactic(),
+                         l.has_heuristic_ms() ? l.heuristic_ms() : -1.0});
   }
   return Status::ok();
 }

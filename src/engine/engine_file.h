@@ -52,6 +52,8 @@ struct TacticTimingRecord {
   double ms = -1;
   std::string runner_up;
   double runner_up_ms = -1;
+  std::string heuristic;  // the backend's own pick and its time (what tuning gained against)
+  double heuristic_ms = -1;
 };
 
 // What an engine is, in memory: the optimized graph plus every build-time decision.

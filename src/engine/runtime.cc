@@ -260,6 +260,8 @@ LayerInfo Engine::getLayerInformation(int i) const {
     info.tactic_ms = t.ms;
     info.runner_up = t.runner_up;
     info.runner_up_ms = t.runner_up_ms;
+    info.heuristic_tactic = t.heuristic;
+    info.heuristic_ms = t.heuristic_ms;
   }
   for (const Value* v : n.inputs) info.inputs.push_back(v ? v->name : "");
   for (const Value* v : n.outputs) info.outputs.push_back(v ? v->name : "");

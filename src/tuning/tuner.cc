@@ -126,6 +126,8 @@ Expected<TuneResult> tune(const Graph& g, const ValueShapes& shapes, TacticTimer
       if (ms[c] <= ms[best] * (1 + o.tie_fraction)) { pick = c; break; }
     tactics[i] = cands[i][pick];
     lt.ms = ms[pick];
+    lt.heuristic = cands[i][0];
+    lt.heuristic_ms = ms[0];
     for (size_t c = 0; c < ms.size(); ++c)
       if (c != pick && (lt.runner_up.empty() || ms[c] < lt.runner_up_ms)) lt.runner_up = cands[i][c], lt.runner_up_ms = ms[c];
     ++done;

@@ -38,6 +38,8 @@ struct LayerTuning {
   double ms = -1;         // the chosen tactic's median (-1: not timed)
   std::string runner_up;  // the second fastest candidate, if any
   double runner_up_ms = -1;
+  std::string heuristic;  // the backend's own pick (its first enabled candidate: what level 0 runs)
+  double heuristic_ms = -1;
 };
 
 struct TuneResult {

@@ -396,15 +396,22 @@ case_tuning() {
   [ -n "$n" ] && [ "$t" -ge 3 ] && [ "$t" -le "$n" ] || fail "cold build: '$line'"
   [ -s tc.cache ] || fail "the cold build wrote no timing cache"
   pyjson cold.json "T=[l for l in d['Layers'] if 'TacticCandidates' in l]; assert len(T)==$n and all(l['TacticTimeMs']>=0 and l['RunnerUpTimeMs']>=0 and l['RunnerUp'] for l in T), T"
-  ok $R --timingCacheFile=tc.cache --exportLayerInfo=warm.json --exportOutput=warm_out.json --verbose
+  ok $R --timingCacheFile=tc.cache --exportLayerInfo=warm.json --exportOutput=warm_out.json --verbose --dumpTactics
   has "tactic timing: timed 0 of $n layers"
   has "runner-up"
+  # --dumpTactics: one row per tuned layer (chosen vs the heuristic pick), then the total; the
+  # heuristic pick is what level 0 runs, the chosen tactic what --exportLayerInfo names.
+  has "=== Tactics ($n layers with a choice; times at the opt shapes) ==="
+  [ "$(grep -c '^\[I\] *[0-9.]* *[0-9.]* *-\?[0-9.]* *[^ ]*: cpu\.' out.txt)" = "$n" ] || fail "--dumpTactics: not one row per tuned layer"
+  has "Total: "
+  pyjson warm.json "T=[l for l in d['Layers'] if 'TacticCandidates' in l]; assert len(T)==$n and all(l['HeuristicTactic'].startswith('cpu.') and l['HeuristicTimeMs']>=0 and l['HeuristicTactic'] in (l['TacticName'], l['RunnerUp']) for l in T), T"
   "$PY" -c "import json; a,b=[[l['TacticName'] for l in json.load(open(f))['Layers']] for f in ('cold.json','warm.json')]; assert a==b, (a,b)" \
     || fail "the warm build picked other tactics"
   cmp -s cold_out.json warm_out.json || fail "the warm engine's output differs from the cold one's"
   # The untuned engine (level 0: no passes, no timing) computes the same outputs.
-  ok $R --builderOptimizationLevel=0 --exportOutput=ref_out.json --exportLayerInfo=ref.json
+  ok $R --builderOptimizationLevel=0 --exportOutput=ref_out.json --exportLayerInfo=ref.json --dumpTactics
   has "no tactic timing"
+  has "no layer was tuned"
   pyjson ref.json "assert not any('.loops' in l['TacticName'] or 'TacticCandidates' in l for l in d['Layers'])"
   close() { "$PY" -c "
 import json, math, sys

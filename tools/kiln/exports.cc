@@ -87,6 +87,8 @@ void export_layer_info(const std::string& path, const Engine& e) {
       if (l.tactic_ms >= 0) layer["TacticTimeMs"] = l.tactic_ms;
       layer["RunnerUp"] = l.runner_up;
       if (l.runner_up_ms >= 0) layer["RunnerUpTimeMs"] = l.runner_up_ms;
+      layer["HeuristicTactic"] = l.heuristic_tactic;
+      if (l.heuristic_ms >= 0) layer["HeuristicTimeMs"] = l.heuristic_ms;
     }
     layers.push_back(layer);
   }

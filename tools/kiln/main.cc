@@ -98,6 +98,7 @@ void run(const Options& o, CliLogger& logger) {
     info("Engine saved to '" + o.save_engine + "'");
   }
   if (!o.export_layer_info.empty()) export_layer_info(o.export_layer_info, *engine);
+  if (o.dump_tactics) print_tactics_table(*engine);
   if (o.skip_inference) {
     info("Skipped inference (--skipInference)");
     return;

@@ -222,6 +222,7 @@ const std::map<std::string, Flag>& flag_table() {
       {"exportProfile", str(&Options::export_profile)},
       {"exportLayerInfo", str(&Options::export_layer_info)},
       {"dumpProfile", on(&Options::dump_profile)},
+      {"dumpTactics", on(&Options::dump_tactics)},
       {"dumpOutput", on(&Options::dump_output)},
       {"separateProfileRun", on(&Options::separate_profile_run)},
       {"useCudaGraph", on(&Options::use_cuda_graph)},

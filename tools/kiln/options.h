@@ -59,6 +59,7 @@ struct Options {
   bool use_cuda_graph = false, no_data_transfers = false, use_spin_wait = false;
   // Reporting.
   bool dump_profile = false, dump_output = false, verbose = false, help = false;
+  bool dump_tactics = false;  // --dumpTactics (kiln)
   bool list_kernels = false;  // kiln's own: print every backend's kernel table and exit
   std::string export_output, export_times, export_profile, export_layer_info;
   std::vector<std::string> notices;  // deprecation notices, printed once parsing is done

@@ -108,6 +108,53 @@ void print_profile_table(const LayerProfile& p) {
               p.runs ? total / p.runs : 0.0, 100.0);
 }
 
+void print_tactics_table(const Engine& e) {
+  struct Row {
+    LayerInfo l;
+    double gain;  // heuristic time - chosen time
+  };
+  std::vector<Row> rows;
+  int tunable = 0;
+  for (int i = 0; i < e.getNbLayers(); ++i) {
+    LayerInfo l = e.getLayerInformation(i);
+    if (l.tactic_candidates < 2) continue;
+    ++tunable;
+    if (l.tactic_ms >= 0 && l.heuristic_ms >= 0) rows.push_back({l, l.heuristic_ms - l.tactic_ms});
+  }
+  std::printf("[I] === Tactics (%d layers with a choice; times at the opt shapes) ===\n", tunable);
+  if (rows.empty()) {
+    info(tunable ? "no tuning times recorded (an engine built before kiln recorded them)"
+                 : "no layer was tuned (--builderOptimizationLevel=0 picks without timing, or each layer had one tactic)");
+    return;
+  }
+  std::printf("[I]  Chosen(ms)  Heuristic(ms)   Gain(%%)   Layer: chosen tactic [heuristic pick]\n");
+  double chosen = 0, heuristic = 0;
+  int changed = 0;
+  for (const Row& r : rows) {
+    chosen += r.l.tactic_ms;
+    heuristic += r.l.heuristic_ms;
+    const bool same = r.l.tactic == r.l.heuristic_tactic;
+    changed += !same;
+    std::string pick;
+    if (!same) pick.append(" [").append(r.l.heuristic_tactic).append("]");
+    std::printf("[I] %11.4f %14.4f %9.1f   %s: %s%s\n", r.l.tactic_ms, r.l.heuristic_ms,
+                r.l.heuristic_ms > 0 ? 100 * r.gain / r.l.heuristic_ms : 0.0, r.l.name.c_str(), r.l.tactic.c_str(),
+                pick.c_str());
+  }
+  std::printf("[I] %11.4f %14.4f %9.1f   Total: %d of %zu timed layers run another tactic than the heuristic's\n",
+              chosen, heuristic, heuristic > 0 ? 100 * (heuristic - chosen) / heuristic : 0.0, changed, rows.size());
+  std::vector<const Row*> top;
+  for (const Row& r : rows) if (r.gain > 0) top.push_back(&r);
+  std::sort(top.begin(), top.end(), [](const Row* a, const Row* b) { return a->gain > b->gain; });
+  for (size_t i = 0; i < top.size() && i < 5; ++i) {
+    char gain[64];
+    std::snprintf(gain, sizeof gain, " %.4f ms (", top[i]->gain);
+    std::string line = i ? "  " : "Most gained: ";
+    line.append(top[i]->l.name).append(gain).append(top[i]->l.heuristic_tactic).append(" -> ").append(top[i]->l.tactic).append(")");
+    info(line);
+  }
+}
+
 void print_outputs(const std::vector<HostTensor>& outputs) {
   info("Output Tensors:");
   for (const HostTensor& t : outputs) {

@@ -86,12 +86,15 @@ Inference:
 Reporting:
   --dumpOutput                print the outputs
   --dumpProfile               print per-layer times
+  --dumpTactics               kiln: per tuned layer the tactic chosen and the backend's own pick (what
+                              --builderOptimizationLevel=0 runs), their times, and where tuning gained
   --exportOutput=<file>       JSON: [{name, dimensions, values}]
   --exportTimes=<file>        JSON: one record per query (startEnqMs .. endD2HMs, h2dMs, computeMs,
                               d2hMs, latencyMs, enqMs)
   --exportProfile=<file>      JSON: [{count}, {name, timeMs, averageMs, medianMs, percentage}, ...]
   --exportLayerInfo=<file>    JSON: {Layers: [{Name, LayerType, Inputs, Outputs, Precision, TacticName,
-                              and for tuned layers TacticCandidates, TacticTimeMs, RunnerUp, RunnerUpTimeMs}], Bindings}
+                              and for tuned layers TacticCandidates, TacticTimeMs, RunnerUp, RunnerUpTimeMs,
+                              HeuristicTactic, HeuristicTimeMs}], Bindings}
   --profilingVerbosity=<v>    accepted (layer information is always detailed)
   --verbose                   every pass and layer decision
   --list-kernels              kiln: every backend's kernel table (op -> tactic), then exit
