@@ -1,4 +1,4 @@
-// The CUDA integer kernels (kernels/quantize.cu, kernels/qlinear.cu) against the CPU reference, on
+// The CUDA integer kernels (kernels/quantize.cu, kernels/qlinear_{conv,matmul}.cu) against the CPU reference, on
 // a real GPU (label gpu; skips without one): QuantizeLinear/DequantizeLinear per tensor and per
 // axis; QLinearConv and ConvInteger on the int8 tensor-core GEMM (cuda.qconv.imma: uint8 and int8
 // activations, per-channel weights with and without zero points, bias, strides, 1-D, an output

@@ -19,7 +19,8 @@ const CudaKernelTable& CudaKernelTable::global() {
     register_cuda_data_movement_kernels(t);
     register_cuda_attention_kernels(t);
     register_cuda_quantize_kernels(t);
-    register_cuda_qlinear_kernels(t);
+    register_cuda_qlinear_conv_kernels(t);
+    register_cuda_qlinear_matmul_kernels(t);
     return t;
   }();
   return table;

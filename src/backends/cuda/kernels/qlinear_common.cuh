@@ -1,6 +1,7 @@
-// CUDA kernels of the integer convolutions and matrix products: QLinearConv, ConvInteger,
-// QLinearMatMul and MatMulInteger (what passes/fuse_qdq.cc folds Q/DQ models into, and what ONNX
-// Runtime's QOperator format writes), 8-bit data (int8 or uint8 on either side).
+// What the CUDA kernels of the integer convolutions and matrix products share: qlinear_conv.cu
+// (QLinearConv, ConvInteger) and qlinear_matmul.cu (QLinearMatMul, MatMulInteger), the ops
+// passes/fuse_qdq.cc folds Q/DQ models into and ONNX Runtime's QOperator format writes, on 8-bit
+// data (int8 or uint8 on either side).
 //
 // Results equal the CPU's (src/backends/cpu/kernels/conv.cc, matmul.cc) bit for bit: the sum of
 // (x - x_zero_point)(w - w_zero_point) is exact (int32 on the tensor cores, int64 in the direct
@@ -23,23 +24,23 @@
 //   spatial dims, groups, per-channel weight zero points, per-row activation parameters).
 // The int8 GEMM's algorithm is cuBLASLt's heuristic pick per context and shape, not yet recorded
 // in the engine (the float GEMMs' is, kernels/matmul.cu).
+#pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backends/cuda/cuda_status.h"
 #include "backends/cuda/launch.h"
 #include "core/log.h"
-#include "ir/ops/conv_window.h"
 
 namespace kiln::cuda {
 
+// Each including file gets its own copy (one op family per file, both use all of it).
 namespace {
 
 constexpr int kThreads = 256;
@@ -104,93 +105,6 @@ Requant requant_of(const LaunchContext& c, const Slots& s, bool zp_before_round)
   q.ys = c.inputs[size_t(s.ys)].as<const float>();
   q.yz = opt(c, s.yz) ? opt(c, s.yz)->data : nullptr;
   return q;
-}
-
-// ---- direct kernels --------------------------------------------------------------------------
-
-struct ConvArgs {
-  const void* x = nullptr;
-  const void* w = nullptr;
-  const void* xz = nullptr;  // scalar, x's type; null: 0
-  const void* wz = nullptr;  // 1 or m values, w's type; null: 0
-  const int32_t* bias = nullptr;
-  void* y = nullptr;
-  bool xu8 = false, wu8 = false;
-  int64_t nwz = 1;
-  int64_t n = 0, c = 0, m = 0, groups = 1;
-  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
-  Requant q;
-};
-
-__global__ void qconv_direct(ConvArgs a) {
-  const int64_t out_size = a.out[0] * a.out[1] * a.out[2];
-  const int64_t total = a.n * a.m * out_size;
-  const int64_t cg = a.c / a.groups, mg = a.m / a.groups;
-  const int zx = a.xz ? ld8(a.xz, a.xu8, 0) : 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i;
-    const int64_t o2 = r % a.out[2]; r /= a.out[2];
-    const int64_t o1 = r % a.out[1]; r /= a.out[1];
-    const int64_t o0 = r % a.out[0]; r /= a.out[0];
-    const int64_t m = r % a.m, nn = r / a.m;
-    const int64_t g = m / mg;
-    const int zw = a.wz ? ld8(a.wz, a.wu8, a.nwz == 1 ? 0 : m) : 0;
-    int64_t acc = 0;
-    for (int64_t ci = 0; ci < cg; ++ci) {
-      const int64_t xc = (nn * a.c + g * cg + ci) * a.in[0];
-      const int64_t wc = (m * cg + ci) * a.k[0];
-      for (int64_t k0 = 0; k0 < a.k[0]; ++k0) {
-        const int64_t i0 = o0 * a.s[0] - a.p[0] + k0 * a.d[0];
-        if (i0 < 0 || i0 >= a.in[0]) continue;
-        for (int64_t k1 = 0; k1 < a.k[1]; ++k1) {
-          const int64_t i1 = o1 * a.s[1] - a.p[1] + k1 * a.d[1];
-          if (i1 < 0 || i1 >= a.in[1]) continue;
-          for (int64_t k2 = 0; k2 < a.k[2]; ++k2) {
-            const int64_t i2 = o2 * a.s[2] - a.p[2] + k2 * a.d[2];
-            if (i2 < 0 || i2 >= a.in[2]) continue;
-            const int xv = ld8(a.x, a.xu8, ((xc + i0) * a.in[1] + i1) * a.in[2] + i2) - zx;
-            const int wv = ld8(a.w, a.wu8, ((wc + k0) * a.k[1] + k1) * a.k[2] + k2) - zw;
-            acc += int64_t(xv * wv);
-          }
-        }
-      }
-    }
-    if (a.bias) acc += a.bias[m];
-    store(a.q, a.y, i, acc, m);
-  }
-}
-
-// y[b, r, col] = sum_k (a - za)(b - zb), indices as the CPU kernel takes them: a's zero point by
-// A's row over its own batch, b's by b's batch and column; a's scale by r, b's by column.
-struct MatArgs {
-  const void* a = nullptr;
-  const void* b = nullptr;
-  const void* az = nullptr;
-  const void* bz = nullptr;
-  void* y = nullptr;
-  bool au8 = false, bu8 = false;
-  int64_t naz = 1, nbz = 1;
-  int64_t batch = 1, m = 0, n = 0, k = 0;
-  bool b_batched = false;
-  Requant q;
-  int64_t nas = 1;  // a's scale: per row r % nas
-};
-
-__global__ void qmatmul_direct(MatArgs a) {
-  const int64_t total = a.batch * a.m * a.n;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t col = i % a.n, r = (i / a.n) % a.m, bt = i / (a.n * a.m);
-    const int64_t arow = bt * a.m + r;
-    const int64_t bb = a.b_batched ? bt : 0;
-    const int za = a.az ? ld8(a.az, a.au8, arow % a.naz) : 0;
-    const int zb = a.bz ? ld8(a.bz, a.bu8, (bb * a.n + col) % a.nbz) : 0;
-    const int64_t ao = arow * a.k, bo = bb * a.k * a.n + col;
-    int64_t acc = 0;
-    for (int64_t k = 0; k < a.k; ++k) acc += int64_t((ld8(a.a, a.au8, ao + k) - za) * (ld8(a.b, a.bu8, bo + k * a.n) - zb));
-    Requant q = a.q;
-    if (q.out != kOutInt32 && a.nas != 1) q.xs += r % a.nas;  // per-row activation scale
-    store(q, a.y, i, acc, col);
-  }
 }
 
 // ---- the int8 tensor-core GEMM ---------------------------------------------------------------
@@ -285,44 +199,6 @@ Expected<const LtPlan*> lt_plan(LaunchContext& c, QGemmState& st, int64_t cols, 
   return slot.get();
 }
 
-// im2col of rows [p0, p0 + pc) of the conv's output pixels (n, o0, o1, o2) into col[pc, kp]:
-// signed input values, the signed zero point where the window is outside the input (so it adds
-// nothing), 0 in the K padding.
-__global__ void qconv_im2col(ConvArgs a, int64_t p0, int64_t pc, int64_t kk_real, int64_t kp, int zx_signed, int8_t* col) {
-  const int64_t total = pc * kp;
-  const int off = a.xu8 ? 128 : 0;
-  const int64_t ksz = a.k[0] * a.k[1] * a.k[2];
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t kk = i % kp, pl = i / kp;
-    int v = 0;
-    if (kk < kk_real) {
-      int64_t p = p0 + pl;
-      const int64_t o2 = p % a.out[2]; p /= a.out[2];
-      const int64_t o1 = p % a.out[1]; p /= a.out[1];
-      const int64_t o0 = p % a.out[0];
-      const int64_t nn = p / a.out[0];
-      const int64_t ci = kk / ksz, kr = kk % ksz;
-      const int64_t k0 = kr / (a.k[1] * a.k[2]), k1 = (kr / a.k[2]) % a.k[1], k2 = kr % a.k[2];
-      const int64_t i0 = o0 * a.s[0] - a.p[0] + k0 * a.d[0];
-      const int64_t i1 = o1 * a.s[1] - a.p[1] + k1 * a.d[1];
-      const int64_t i2 = o2 * a.s[2] - a.p[2] + k2 * a.d[2];
-      const bool in = i0 >= 0 && i0 < a.in[0] && i1 >= 0 && i1 < a.in[1] && i2 >= 0 && i2 < a.in[2];
-      v = in ? ld8(a.x, a.xu8, (((nn * a.c + ci) * a.in[0] + i0) * a.in[1] + i1) * a.in[2] + i2) - off : zx_signed;
-    }
-    col[i] = int8_t(v);
-  }
-}
-
-// Rows [r0, r0 + rc) of A [R, k] made signed into buf[rc, kp], 0 in the K padding.
-__global__ void qmatmul_rows(const void* a, bool u8, int64_t r0, int64_t rc, int64_t k, int64_t kp, int8_t* buf) {
-  const int64_t total = rc * kp;
-  const int off = u8 ? 128 : 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t kk = i % kp, rl = i / kp;
-    buf[i] = kk < k ? int8_t(ld8(a, u8, (r0 + rl) * k + kk) - off) : int8_t(0);
-  }
-}
-
 // sums[r] = sum of buf[r, 0..kp): one warp per row.
 __global__ void row_sums(const int8_t* buf, int64_t rows, int64_t kp, int32_t* sums) {
   const int64_t warp = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / 32;
@@ -413,206 +289,6 @@ std::vector<int32_t> signed_zero_points(const Tensor* z, bool u8) {
   return out;
 }
 
-// ---- convolutions ----------------------------------------------------------------------------
-
-Expected<ConvArgs> conv_args(LaunchContext& c, const Slots& s) {
-  const DeviceTensor &x = c.inputs[size_t(s.x)], &w = c.inputs[size_t(s.w)], &y = c.outputs[0];
-  const Node& n = c.node;
-  if (x.dims.size() < 3 || x.dims.size() > 5 || w.dims.size() != x.dims.size() || y.dims.size() != x.dims.size())
-    return err("input, weights and output ranks do not fit a 1-3-D convolution");
-  const std::vector<int64_t> in(x.dims.begin() + 2, x.dims.end());
-  KILN_ASSIGN_OR_RETURN(Window win, resolve_window(n, in, conv_kernel_shape(n, w.dims), false));
-  ConvArgs a;
-  a.x = x.data;
-  a.w = w.data;
-  a.y = y.data;
-  a.xu8 = x.dtype == DataType::kUInt8;
-  a.wu8 = w.dtype == DataType::kUInt8;
-  if (const DeviceTensor* z = opt(c, s.xz)) {
-    if (z->numel() != 1) return err("x_zero_point must be a scalar");
-    a.xz = z->data;
-  }
-  if (const DeviceTensor* z = opt(c, s.wz)) {
-    a.wz = z->data;
-    a.nwz = z->numel();
-  }
-  a.n = x.dims[0];
-  a.c = x.dims[1];
-  a.m = y.dims[1];
-  a.groups = n.attr_int("group", 1);
-  if (a.groups < 1 || a.c % a.groups || a.m % a.groups || w.dims[1] * a.groups != a.c)
-    return err("channels do not fit group ", a.groups);
-  if (a.nwz != 1 && a.nwz != a.m) return err("w_zero_point must have 1 or ", a.m, " elements");
-  const size_t nd = win.nd, lead = 3 - nd;
-  for (size_t i = 0; i < nd; ++i) {
-    if (win.out[i] != y.dims[2 + i]) return err("output dims differ from the window's");
-    a.in[lead + i] = win.in[i];
-    a.out[lead + i] = win.out[i];
-    a.k[lead + i] = win.kernel[i];
-    a.s[lead + i] = win.strides[i];
-    a.p[lead + i] = win.pads[i];
-    a.d[lead + i] = win.dilations[i];
-  }
-  if (const DeviceTensor* b = opt(c, s.bias)) {
-    if (b->numel() != a.m) return err("bias must have ", a.m, " elements");
-    a.bias = b->as<const int32_t>();
-  }
-  a.q = requant_of(c, s, false);
-  if (a.q.out != kOutInt32 && a.q.nws != 1 && a.q.nws != a.m) return err("w_scale must have 1 or ", a.m, " elements");
-  return a;
-}
-
-Status conv_direct(LaunchContext& c, const ConvArgs& a) {
-  const int64_t total = a.n * a.m * a.out[0] * a.out[1] * a.out[2];
-  if (total) qconv_direct<<<cuda_grid_for(total, kThreads), kThreads, 0, c.stream>>>(a);
-  return Status::ok();
-}
-
-Status run_qconv_direct(LaunchContext& c) {
-  auto a = conv_args(c, slots_of(c.node));
-  if (!a) return c.fail(a.status().message());
-  return conv_direct(c, *a);
-}
-
-Status run_qconv_imma(LaunchContext& c) {
-  const Slots s = slots_of(c.node);
-  auto a = conv_args(c, s);
-  if (!a) return c.fail(a.status().message());
-  const int64_t out_size = a->out[0] * a->out[1] * a->out[2];
-  const int64_t total = a->n * out_size;
-  if (total == 0 || a->m == 0) return Status::ok();
-  auto& st = c.state_as<QGemmState>();
-  const Tensor* w = c.host_inputs[size_t(s.w)];
-  const Tensor* xz = s.xz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.xz)] : nullptr;
-  const Tensor* wz = s.wz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.wz)] : nullptr;
-  if (!st.prepared) {
-    st.prepared = true;
-    if (w && a->groups == 1 && (!c.has_input(size_t(s.xz)) || xz) && (!c.has_input(size_t(s.wz)) || wz)) {
-      const int64_t k = w->numel() / a->m;
-      const int off = a->wu8 ? 128 : 0;
-      KILN_RETURN_IF_ERROR(prepare_weights(st, a->m, k, signed_zero_points(wz, a->wu8),
-                                           [&](int64_t r, int64_t kk) { return int(w->get_as_double(r * k + kk)) - off; }));
-      st.zx = (xz ? int(xz->get_as_double(0)) : 0) - (a->xu8 ? 128 : 0);
-    }
-  }
-  if (!st.usable) {
-    say_direct_once(c, st, {}, "weights or zero points not constant, or groups above 1");
-    return conv_direct(c, *a);
-  }
-  Epilogue e;
-  e.wsum = st.wsum;
-  e.wz = st.wz;
-  e.bias = a->bias;
-  e.rows = a->m;
-  e.rows_p = st.rows_p;
-  e.k = st.k;
-  e.zx = st.zx;
-  e.out_size = out_size;
-  e.y = a->y;
-  e.q = a->q;
-  const ConvArgs args = *a;
-  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, total, e, [&](int64_t p0, int64_t n, int8_t* col) {
-    qconv_im2col<<<cuda_grid_for(n * st.kp, kThreads), kThreads, 0, c.stream>>>(args, p0, n, st.k, st.kp, st.zx, col);
-  }));
-  if (ran) return Status::ok();
-  say_direct_once(c, st, c.inputs[size_t(s.x)].dims, "no cuBLASLt int8 algorithm, or the workspace holds too few rows");
-  return conv_direct(c, *a);
-}
-
-// ---- matrix products -------------------------------------------------------------------------
-
-Expected<MatArgs> mat_args(LaunchContext& c, const Slots& s) {
-  const DeviceTensor &A = c.inputs[size_t(s.x)], &B = c.inputs[size_t(s.w)], &y = c.outputs[0];
-  if (A.dims.size() < 2 || B.dims.size() < 2) return err("operands of rank 1 run on the CPU");
-  MatArgs a;
-  a.a = A.data;
-  a.b = B.data;
-  a.y = y.data;
-  a.au8 = A.dtype == DataType::kUInt8;
-  a.bu8 = B.dtype == DataType::kUInt8;
-  a.m = A.dims[A.dims.size() - 2];
-  a.k = A.dims.back();
-  a.n = B.dims.back();
-  if (B.dims[B.dims.size() - 2] != a.k) return err("inner dimensions differ");
-  const std::vector<int64_t> abat(A.dims.begin(), A.dims.end() - 2), bbat(B.dims.begin(), B.dims.end() - 2);
-  int64_t na = 1, nb = 1;
-  for (int64_t d : abat) na *= d;
-  for (int64_t d : bbat) nb *= d;
-  if (bbat.empty()) {
-    a.batch = na;
-    a.b_batched = false;
-  } else if (abat == bbat) {
-    a.batch = na;
-    a.b_batched = true;
-  } else {
-    return err("batch dims ", dims_to_string(abat), " and ", dims_to_string(bbat), " (only equal ones, or a 2-D B, run on CUDA)");
-  }
-  if (const DeviceTensor* z = opt(c, s.xz)) { a.az = z->data; a.naz = std::max<int64_t>(1, z->numel()); }
-  if (const DeviceTensor* z = opt(c, s.wz)) { a.bz = z->data; a.nbz = std::max<int64_t>(1, z->numel()); }
-  a.q = requant_of(c, s, true);
-  if (a.q.out != kOutInt32) a.nas = std::max<int64_t>(1, c.inputs[size_t(s.xs)].numel());
-  return a;
-}
-
-Status mat_direct(LaunchContext& c, const MatArgs& a) {
-  const int64_t total = a.batch * a.m * a.n;
-  if (total == 0) return Status::ok();
-  qmatmul_direct<<<cuda_grid_for(total, kThreads), kThreads, 0, c.stream>>>(a);
-  return Status::ok();
-}
-
-Status run_qmatmul_direct(LaunchContext& c) {
-  auto a = mat_args(c, slots_of(c.node));
-  if (!a) return c.fail(a.status().message());
-  return mat_direct(c, *a);
-}
-
-Status run_qmatmul_imma(LaunchContext& c) {
-  const Slots s = slots_of(c.node);
-  auto a = mat_args(c, s);
-  if (!a) return c.fail(a.status().message());
-  const int64_t rows_total = a->batch * a->m;
-  if (rows_total == 0 || a->n == 0) return Status::ok();
-  auto& st = c.state_as<QGemmState>();
-  const Tensor* b = c.host_inputs[size_t(s.w)];
-  const Tensor* az = s.xz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.xz)] : nullptr;
-  const Tensor* bz = s.wz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.wz)] : nullptr;
-  if (!st.prepared) {
-    st.prepared = true;
-    const bool params_const = (!c.has_input(size_t(s.xz)) || (az && az->numel() == 1)) &&
-                              (!c.has_input(size_t(s.wz)) || bz) && a->nas == 1 && a->k > 0;
-    if (b && !a->b_batched && params_const) {
-      const int64_t k = a->k, n = a->n;
-      const int off = a->bu8 ? 128 : 0;
-      KILN_RETURN_IF_ERROR(prepare_weights(st, n, k, signed_zero_points(bz, a->bu8),
-                                           [&](int64_t col, int64_t kk) { return int(b->get_as_double(kk * n + col)) - off; }));
-      st.zx = (az ? int(az->get_as_double(0)) : 0) - (a->au8 ? 128 : 0);
-    }
-  }
-  if (!st.usable) {
-    say_direct_once(c, st, {}, "B or the zero points not constant, a batched B, or per-row activation parameters");
-    return mat_direct(c, *a);
-  }
-  Epilogue e;
-  e.wsum = st.wsum;
-  e.wz = st.wz;
-  e.rows = a->n;
-  e.rows_p = st.rows_p;
-  e.k = st.k;
-  e.zx = st.zx;
-  e.out_size = 0;
-  e.y = a->y;
-  e.q = a->q;
-  const void* A = a->a;
-  const bool au8 = a->au8;
-  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, rows_total, e, [&](int64_t r0, int64_t n, int8_t* buf) {
-    qmatmul_rows<<<cuda_grid_for(n * st.kp, kThreads), kThreads, 0, c.stream>>>(A, au8, r0, n, st.k, st.kp, buf);
-  }));
-  if (ran) return Status::ok();
-  say_direct_once(c, st, c.inputs[size_t(s.x)].dims, "no cuBLASLt int8 algorithm, or the workspace holds too few rows");
-  return mat_direct(c, *a);
-}
-
 // ---- build-time checks -----------------------------------------------------------------------
 
 bool one_value(const Shape& s) {
@@ -655,9 +331,6 @@ Support check_common(const Node& n, bool conv) {
   return Support::yes();
 }
 
-Support check_conv_direct(const Node& n) { return check_common(n, true); }
-Support check_matmul_direct(const Node& n) { return check_common(n, false); }
-
 // The tensor-core path also needs constant weights and zero points (prepared on the host) and,
 // for convolutions, groups 1.
 Support check_imma(const Node& n, bool conv) {
@@ -672,26 +345,6 @@ Support check_imma(const Node& n, bool conv) {
   }
   return Support::yes();
 }
-Support check_conv_imma(const Node& n) { return check_imma(n, true); }
-Support check_matmul_imma(const Node& n) { return check_imma(n, false); }
-
 }  // namespace
-
-Support cuda_int8_gate() {
-  const char* on = std::getenv("KILN_CUDA_INT8");
-  if (on && std::strcmp(on, "1") == 0) return Support::yes();
-  return Support::no("the CUDA integer kernels await their first GPU check (KILN_CUDA_INT8=1 enables them)");
-}
-
-void register_cuda_qlinear_kernels(CudaKernelTable& t) {
-  for (const char* op : {"QLinearConv", "ConvInteger"}) {
-    t.add({"", op, "cuda.qconv.imma", run_qconv_imma, check_conv_imma});
-    t.add({"", op, "cuda.qconv.direct", run_qconv_direct, check_conv_direct});
-  }
-  for (const char* op : {"QLinearMatMul", "MatMulInteger"}) {
-    t.add({"", op, "cuda.qmatmul.imma", run_qmatmul_imma, check_matmul_imma});
-    t.add({"", op, "cuda.qmatmul.direct", run_qmatmul_direct, check_matmul_direct});
-  }
-}
 
 }  // namespace kiln::cuda
