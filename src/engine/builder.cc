@@ -368,6 +368,11 @@ Expected<std::string> build(Graph& g, const BuilderConfig& c, Logger& logger, co
     // profiles' opt batch (the CUDA backend: a batch threshold measured per GPU).
     pctx.channels_last = pctx.reduced_precision == DataType::kFloat16 && backend->prefers_channels_last(opt_batch(profiles));
     pctx.has_kernel = [backend](const std::string& domain, const std::string& op) { return backend->has_kernel(domain, op); };
+    pctx.supports = [backend](const Node& n, std::string* why) {
+      Support s = backend->supports(n);
+      if (!s.ok && why) *why = s.reason;
+      return s.ok;
+    };
     if (!lp.empty()) pctx.keep_float32 = [&lp](const Node& n) { return lp.of(n).precision == DataType::kFloat32; };
     KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
     if (pm) pm->phaseFinish("Graph optimization");

@@ -8,7 +8,7 @@
 //            %t = Transpose(%r, [0, 2, 4, 1, 3, 5])                      [B, H/p, W/q, C, p, q]
 //            %u = Reshape(%t, [0, H/p, W/q, C*p*q])                      one patch per row
 //            %m = MatMul(%u, %w2)        w2 = w as [M, C*p*q], transposed (a new constant)
-//            %a = Add(%m, %b)            (if there is a bias; fuse_matmul_bias folds it in)
+//            %a = Add(%m, %b)            (if there is a bias; fuse_epilogue folds it in)
 //            %y = Transpose(%a, [0, 3, 1, 2])                            [B, M, H/p, W/q]
 //
 // A 1x1 convolution of [B, C, 1, 1] (a single pixel: NCHW and NHWC are the same bytes) becomes

@@ -8,7 +8,7 @@
 //     [B,H,D,S] (dynamo); [Mul by scalars] on Q and K^T; Softmax(MatMul(q, k^T)); MatMul(., v)
 //     -> Transpose [2,0,1,3] -> Reshape [S*B,E] -> Gemm(W_out, b_out) -> Reshape [S,B,E]
 //     -> %y = Transpose [1,0,2]
-//   after (batch-first; fuse_matmul_bias then folds the Adds):
+//   after (batch-first; fuse_epilogue then folds the Adds):
 //     %qkv = Add(MatMul(%x, %Win), %bin)   %a = kiln.PackedAttention(%qkv) {num_heads, scale}
 //     %y = Add(MatMul(%a, W_out^T), b_out)           (b_out zeros when the Gemm has none)
 // 2. BERT, after fuse_attention: Attention(q, k, v, [mask]) (3-D) whose q, k, v are each
@@ -206,7 +206,7 @@ class Vit {
       w = *made;
     }
     Value* bias = m["b_out"];
-    if (!bias) {  // (the dynamo exporter's Gemm has none) zeros: fuse_matmul_bias then folds the residual Add too
+    if (!bias) {  // (the dynamo exporter's Gemm has none) zeros: fuse_epilogue then folds the residual Add too
       auto made = rw.constant(p + "/out_proj_bias_zero", Tensor::zeros(DataType::kFloat32, {e}).value());
       if (!made) return false;
       bias = *made;

@@ -24,6 +24,10 @@ struct PassContext {
   // makes a fused op only the CPU reference implements (a CUDA kernel not written yet) would
   // turn fast layers into CPU fallbacks. Null: every op (the CPU backend runs them all).
   std::function<bool(const std::string& domain, const std::string& op)> has_kernel;
+  // Whether the backend runs this node (its kernels' check()), with the reason when not: the
+  // question a fusing pass asks about the node it would make (fuse_epilogue: which epilogues the
+  // backend takes). Null: every node (the CPU backend runs them all).
+  std::function<bool(const Node& node, std::string* why)> supports;
   // Layers a precision constraint keeps in float32 (--layerPrecisions=name:fp32): convert_precision
   // leaves them (with Casts around them). Null: none.
   std::function<bool(const Node&)> keep_float32;
@@ -47,8 +51,7 @@ Status eliminate_dead_nodes(Graph& graph, PassContext& ctx);
 Status canonicalize_reshape(Graph& graph, PassContext& ctx);
 Status conv_to_matmul(Graph& graph, PassContext& ctx);
 Status fuse_qdq(Graph& graph, PassContext& ctx);
-Status fuse_conv_act(Graph& graph, PassContext& ctx);
-Status fuse_matmul_bias(Graph& graph, PassContext& ctx);
+Status fuse_epilogue(Graph& graph, PassContext& ctx);
 Status fuse_attention(Graph& graph, PassContext& ctx);
 Status fuse_mha(Graph& graph, PassContext& ctx);
 Status convert_precision(Graph& graph, PassContext& ctx);

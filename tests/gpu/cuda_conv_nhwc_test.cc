@@ -1,6 +1,6 @@
 // The channels-last dense convolution (kernels/conv_nhwc.cu): 1x1 convolutions as one cuBLASLt
 // GEMM (conv_gemm: bias and Relu in its epilogue, the residual as its C operand), others on
-// cuDNN, each as kiln.ConvAct with fuse_conv_act's residual Add and Relu folded in, against the
+// cuDNN, each as kiln.ConvAct with fuse_epilogue's residual Add and Relu folded in, against the
 // CPU reference in float32, on a real GPU (label gpu; skips without one). Batch 32 so that the
 // builder runs channels-last. Bound: relative L2 1e-2.
 #include <random>

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Exports small models whose batch (and sequence) dims are symbolic, so the passes' shape proofs
-(canonicalize_reshape, fuse_attention, fuse_mha, fuse_matmul_bias's residual) meet the Shape ->
+(canonicalize_reshape, fuse_attention, fuse_mha, fuse_epilogue's residual) meet the Shape ->
 Gather -> Concat arithmetic exporters write for dynamic dims. Runs with PyTorch 1.13 and
 torchvision (Debian's python3-torch). Usage: python3 export_dynamic_shapes.py OUT
 Writes OUT/bert_dyn.onnx (x [batch, seq, 128], mask [batch, 1, 1, seq]; HF-BERT-style attention

@@ -5,7 +5,7 @@
 //     Node* y = rw.replace_root("ConvAct", "kiln", {m["x"], m["w"], m["b"], m["z"]}, m.node("conv")->attrs);
 //     y->attrs["activation"] = std::string("Relu");
 //     return true; }}};
-//   apply(graph, ctx, "fuse_conv_act", kRules);
+//   apply(graph, ctx, "fuse_epilogue", kRules);
 //
 // Each sweep visits the nodes from the last to the first (a rule anchored at a consumer sees its
 // whole producer chain before a smaller rule anchored inside it fires) and tries the rules in

@@ -1,5 +1,5 @@
 // kiln.ConvAct: a convolution with its bias, an optional residual added to its output, and an
-// optional activation, as one layer (made by passes/fuse_conv_act.cc):
+// optional activation, as one layer (made by passes/fuse_epilogue.cc):
 //   Y = act(Conv(X, W, B) + Z)
 // Inputs: X, W, B (optional), Z (optional, Y's shape). Attributes: Conv's, plus
 // activation = "Relu", "" (none), "Clip" (bounds in act_min / act_max, ONNX Clip's order:

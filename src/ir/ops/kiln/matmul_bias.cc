@@ -1,5 +1,5 @@
 // kiln.MatMulBias: a MatMul with its bias added and an optional activation, as one layer (made
-// by passes/fuse_matmul_bias.cc from the Linear layers of transformers):
+// by passes/fuse_epilogue.cc from the Linear layers of transformers):
 //   Y = act(MatMul(A, B) + bias)        or, with a residual Z and no activation,
 //   Y = MatMul(A, B) + bias + Z
 // Inputs: A [..., M, K] (rank >= 2), B [K, N], bias [N], Z (optional, Y's shape). Attribute

@@ -1,4 +1,4 @@
-// fuse_matmul_bias: fires on MatMul+Add(bias) alone, with Relu, with the Gelu op and with the
+// fuse_epilogue on Linear layers: fires on MatMul+Add(bias) alone, with Relu, with the Gelu op and with the
 // exporters' erf GELU (three arrangements of its 0.5); must not fire when the MatMul's output has a second
 // reader, the bias is not a constant, or it broadcasts along another axis; the fused graph
 // computes the same values on the CPU.
@@ -27,7 +27,7 @@ struct Net : TestNet {
   }
 };
 
-TEST(FuseMatMulBias, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {
+TEST(FuseEpilogueLinear, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {
   Net n;
   n.add("MatMul", {n.x, n.w(1)}, "m1");
   n.add("Add", {n.w(2, {4}), n.v("m1")}, "s1");      // bias first, no activation
@@ -66,12 +66,12 @@ TEST(FuseMatMulBias, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {
   const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 11)}};
   auto want = run(n.g, in);
   PassContext ctx;
-  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
   ASSERT_TRUE(n.g.verify().is_ok());
   ASSERT_TRUE(infer_graph(n.g).is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 7);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 4);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 1);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear"], 7);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.gelu"], 4);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear_residual"], 1);
   EXPECT_EQ(count(n.g, "MatMulBias"), 7);
   EXPECT_EQ(n.g.nodes().size(), 7u);
   auto got = run(n.g, in);
@@ -79,7 +79,7 @@ TEST(FuseMatMulBias, FoldsBiasReluAndEveryGeluFormAndKeepsValues) {
   EXPECT_LT(rel_l2(got, want), 1e-6);
 }
 
-TEST(FuseMatMulBias, MustNotFireOnASharedOutputAVariableOrBroadcastingBias) {
+TEST(FuseEpilogueLinear, MustNotFireOnASharedOutputAVariableOrBroadcastingBias) {
   Net n;
   Value* bx = *n.g.add_value("bx", DataType::kFloat32, Shape({4}));
   bx->is_graph_input = true;
@@ -94,12 +94,12 @@ TEST(FuseMatMulBias, MustNotFireOnASharedOutputAVariableOrBroadcastingBias) {
   n.g.outputs = {n.v("s1"), n.v("k1"), n.v("s2"), n.v("s3")};
   ASSERT_TRUE(infer_graph(n.g).is_ok());
   PassContext ctx;
-  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 0);
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear"], 0);
   EXPECT_EQ(count(n.g, "MatMul"), 3);
 }
 
-TEST(FuseMatMulBias, NoResidualAfterAnActivationOrThroughABroadcastingAdd) {
+TEST(FuseEpilogueLinear, NoResidualAfterAnActivationOrThroughABroadcastingAdd) {
   Net n;
   Value* row = *n.g.add_value("row", DataType::kFloat32, Shape({4}));
   row->is_graph_input = true;
@@ -116,15 +116,15 @@ TEST(FuseMatMulBias, NoResidualAfterAnActivationOrThroughABroadcastingAdd) {
   const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 5)}, {"row", random_tensor({4}, 6)}};
   auto want = run(n.g, in);
   PassContext ctx;
-  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 2);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 0);
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear"], 2);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear_residual"], 0);
   EXPECT_EQ(count(n.g, "Add"), 2);
   auto got = run(n.g, in);
   EXPECT_LT(rel_l2(got, want), 1e-6);
 }
 
-TEST(FuseMatMulBias, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
+TEST(FuseEpilogueLinear, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
   Net n;
   n.add("MatMul", {n.x, n.w(1)}, "m");
   n.add("Add", {n.v("m"), n.w(2, {4})}, "s");
@@ -138,9 +138,9 @@ TEST(FuseMatMulBias, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
   const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 5)}};
   auto want = run(n.g, in);
   PassContext ctx;
-  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 1);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.gelu"], 0);
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear"], 1);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.gelu"], 0);
   EXPECT_EQ(count(n.g, "Erf"), 1);
   auto got = run(n.g, in);
   EXPECT_LT(rel_l2(got, want), 1e-6);
@@ -149,7 +149,7 @@ TEST(FuseMatMulBias, LeavesAGeluInputWithAThirdReaderUnfusedButFusesTheBias) {
 // A residual of the MatMul's shape as shape inference knows it ([batch, 3, 4] through the Linear
 // layer) folds in; an input of another symbolic batch, or one whose batch has neither a number nor a
 // name ([?, 3, 4] proves nothing), may broadcast: not folded.
-TEST(FuseMatMulBias, ResidualProvenByInferredSymbolicDims) {
+TEST(FuseEpilogueLinear, ResidualProvenByInferredSymbolicDims) {
   Net n;
   Value* u = *n.g.add_value("u", DataType::kFloat32, Shape({Dim::symbol("batch"), Dim(3), Dim(4)}));
   Value* o = *n.g.add_value("o", DataType::kFloat32, Shape({Dim::symbol("other"), Dim(3), Dim(4)}));
@@ -170,14 +170,41 @@ TEST(FuseMatMulBias, ResidualProvenByInferredSymbolicDims) {
                                             {"o", random_tensor({5, 3, 4}, 9)}, {"q", random_tensor({5, 3, 4}, 10)}};
   auto want = run(n.g, in);
   PassContext ctx;
-  ASSERT_TRUE(fuse_matmul_bias(n.g, ctx).is_ok());
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
   ASSERT_TRUE(n.g.verify().is_ok());
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.fused"], 3);
-  EXPECT_EQ(ctx.counters["fuse_matmul_bias.residual"], 1);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear"], 3);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear_residual"], 1);
   EXPECT_EQ(n.v("y1")->producer->op_type, "MatMulBias");
   EXPECT_EQ(n.v("y2")->producer->op_type, "Add");
   EXPECT_EQ(n.v("y3")->producer->op_type, "Add");
   EXPECT_LT(rel_l2(run(n.g, in), want), 1e-6);
+}
+
+// A backend without a GELU epilogue: the bias still folds and the exporter's erf chain stays.
+TEST(FuseEpilogueLinear, AsksTheBackendAndKeepsAGeluItCannotFuse) {
+  Net n;
+  n.add("MatMul", {n.x, n.w(1)}, "m1");
+  n.add("Add", {n.v("m1"), n.w(2, {4})}, "s1");
+  n.add("Div", {n.v("s1"), n.c(std::sqrt(2.f))}, "d1");
+  n.add("Erf", {n.v("d1")}, "e1");
+  n.add("Add", {n.v("e1"), n.c(1.f)}, "p1");
+  n.add("Mul", {n.v("s1"), n.v("p1")}, "q1");
+  n.add("Mul", {n.v("q1"), n.c(0.5f)}, "y");
+  n.g.outputs.push_back(n.v("y"));
+  ASSERT_TRUE(infer_graph(n.g).is_ok());
+  const std::map<std::string, Tensor> in = {{"x", random_tensor({2, 3, 4}, 11)}};
+  auto want = run(n.g, in);
+  PassContext ctx;
+  ctx.supports = [](const Node& node, std::string*) { return node.attr_string("activation", "") != "Gelu"; };
+  ASSERT_TRUE(fuse_epilogue(n.g, ctx).is_ok());
+  ASSERT_TRUE(n.g.verify().is_ok());
+  EXPECT_EQ(ctx.counters["fuse_epilogue.linear_bias"], 1);
+  EXPECT_EQ(ctx.counters["fuse_epilogue.gelu"], 0);
+  EXPECT_EQ(count(n.g, "MatMulBias"), 1);
+  EXPECT_EQ(count(n.g, "Erf"), 1);
+  auto got = run(n.g, in);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want), 1e-6);
 }
 
 }  // namespace
