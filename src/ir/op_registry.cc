@@ -32,6 +32,7 @@ const OpRegistry& OpRegistry::global() {
     register_kiln_conv_act_ops(r);
     register_kiln_max_pool_ops(r);
     register_qlinear_binary_ops(r);
+    register_qlinear_concat_ops(r);
     register_kiln_matmul_bias_ops(r);
     register_kiln_packed_attention_ops(r);
     return r;

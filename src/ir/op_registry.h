@@ -153,5 +153,6 @@ void register_image_ops(OpRegistry& r);
 void register_kiln_conv_act_ops(OpRegistry& r);
 void register_kiln_max_pool_ops(OpRegistry& r);  // kiln.MaxPool {layout="NHWC"}
 void register_qlinear_binary_ops(OpRegistry& r);  // com.microsoft QLinearAdd/QLinearMul
+void register_qlinear_concat_ops(OpRegistry& r);  // com.microsoft QLinearConcat
 
 }  // namespace kiln

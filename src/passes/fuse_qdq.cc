@@ -16,6 +16,8 @@
 //   Q(Add|Mul(DQ(%aq), DQ(%bq)) [-> Relu]) -> com.microsoft QLinearAdd|QLinearMul(%aq, .., %bq, ..,
 //   %sy, %zy) [then Max(%yq, %zy)], as ONNX Runtime fuses a ResNet residual (on backends with
 //   those kernels: the CPU's).
+//   Q(Concat(DQ(%a_1), ..., DQ(%a_n))) -> com.microsoft QLinearConcat(%sy, %zy, %a_1, %s_1, %z_1, ...)
+//   {axis}: each input requantized to the output's scale (on backends with that kernel: the CPU's).
 //   Q(op(DQ(%xq, %s, %z)), %s, %z) for op MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/
 //   Identity (same scale and zero point both sides) -> op(%xq): the op runs on the 8-bit tensor.
 //
@@ -227,6 +229,24 @@ bool binary(const Match& m, Rewriter& rw) {
   return emit(m, rw, op->op_type == "Add" ? "QLinearAdd" : "QLinearMul", std::move(*in), {}, "com.microsoft");
 }
 
+// Q(Concat(DQ(a_1), ..., DQ(a_n))) -> QLinearConcat(%sy, %zy, a_1, s_1, z_1, ...) (com.microsoft),
+// as ONNX Runtime's QDQ transformer runs it: every input and the output 8-bit of one type, per
+// tensor; each input keeps its own scale (the kernel requantizes it to the output's).
+bool concat(const Match& m, Rewriter& rw) {
+  const Node* cat = m.node("concat");
+  if (!plain_q(*m.root) || cat->inputs.empty() || !cat->has_attr("axis")) return false;
+  const DataType t = m.root->outputs[0]->dtype;
+  for (const Value* x : cat->inputs)
+    if (!x || !dq_activation(*x) || x->producer->inputs[0]->dtype != t) return false;
+  std::vector<Value*> in = {m.root->inputs[1], m.root->inputs[2]};
+  for (const Value* x : cat->inputs) {
+    auto xi = dq_inputs(x, m.root->outputs[0]->name, rw);
+    if (!xi) return false;  // (a zero point that cannot be made: out of memory)
+    in.insert(in.end(), xi->begin(), xi->end());
+  }
+  return emit(m, rw, "QLinearConcat", std::move(in), {{"axis", cat->attrs.at("axis")}}, "com.microsoft");
+}
+
 // Ops that move or select values without arithmetic: Q(op(DQ(xq))) with the same scale and zero
 // point on both sides is op(xq) exactly (for MaxPool because max commutes with the monotonic DQ).
 const char* const kMoves[] = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"};
@@ -279,6 +299,7 @@ const Rule kBinaryRules[] = {
     {"binary_relu", q(op("Relu", {binary_op()}).as("relu")), binary},
     {"binary", q(binary_op()), binary},
 };
+const Rule kConcatRules[] = {{"concat", q(op("Concat").as("concat")), concat}};
 
 }  // namespace
 
@@ -290,6 +311,10 @@ Status fuse_qdq(Graph& graph, PassContext& ctx) {
   if (!ctx.has_kernel || (ctx.has_kernel("com.microsoft", "QLinearAdd") && ctx.has_kernel("com.microsoft", "QLinearMul"))) {
     KILN_ASSIGN_OR_RETURN(int binaries, rewrite::apply(graph, ctx, "fuse_qdq", kBinaryRules));
     ctx.counters["fuse_qdq.fused_elementwise"] += binaries;
+  }
+  if (!ctx.has_kernel || ctx.has_kernel("com.microsoft", "QLinearConcat")) {
+    KILN_ASSIGN_OR_RETURN(int concats, rewrite::apply(graph, ctx, "fuse_qdq", kConcatRules));
+    ctx.counters["fuse_qdq.fused_concat"] += concats;
   }
   return Status::ok();
 }

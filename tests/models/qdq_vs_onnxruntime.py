@@ -14,10 +14,14 @@ quantum from ONNX Runtime's (tools/compare.py prints the relative L2).
 
 Then a residual model (ResNet's two-branch block: Conv 3x3 and Conv 1x1 summed by Add, Relu, a
 Mul of two quantized tensors, a Concat, a 1x1 Conv), quantized the same way (int8 activations):
-fuse_qdq must fold DQ -> Add -> Q and DQ -> Mul -> Q into QLinearAdd/QLinearMul (com.microsoft,
-as ONNX Runtime's QDQ transformer does), and kiln must equal ONNX Runtime *with* its graph
-optimizations (which runs those same ops) within one output quantum. The Concat of differently
-scaled inputs stays DQ -> Concat -> Q in float (ONNX Runtime's QLinearConcat is not in kiln).
+fuse_qdq must fold DQ -> Add -> Q and DQ -> Mul -> Q into QLinearAdd/QLinearMul and the Concat of
+differently scaled inputs into QLinearConcat (com.microsoft, as ONNX Runtime's QDQ transformer
+does), and kiln must equal ONNX Runtime *with* its graph optimizations (which runs those same
+ops) within one output quantum.
+
+Last, QLinearConcat as ONNX Runtime's QOperator format writes it (three inputs: two requantized,
+one with the output's own scale and zero point, copied), int8 and uint8: kiln's CPU kernel must
+give ONNX Runtime's bytes exactly.
 """
 import os
 import subprocess
@@ -117,7 +121,7 @@ quantize_static(res, qdq, Batches(), quant_format=QuantFormat.QDQ, per_channel=T
 log = subprocess.run([kiln, f"--onnx={qdq}", "--backend=cpu", "--verbose", "--skipInference"], capture_output=True, text=True)
 counters = {l.split("=")[0].split()[-1]: l.split("=")[1].strip() for l in log.stdout.splitlines() if "fuse_qdq.fused" in l}
 print(f"== {os.path.basename(qdq)}: {counters}")
-if log.returncode != 0 or counters.get("fuse_qdq.fused_elementwise") != "2":
+if log.returncode != 0 or counters.get("fuse_qdq.fused_elementwise") != "2" or counters.get("fuse_qdq.fused_concat") != "1":
     print(log.stdout[-2000:], log.stderr[-2000:])
     rc = 1
 scale = [float(numpy_helper.to_array(i)) for i in onnx.load(qdq).graph.initializer if i.name == "y_scale"][0]
@@ -127,4 +131,36 @@ for unoptimized in (False, True):
                        (["--ort-unoptimized"] if unoptimized else []))
     print(f"   (ONNX Runtime {'unoptimized: each Q/DQ op as written' if unoptimized else 'optimized: QLinearAdd/QLinearMul'})")
     rc |= r.returncode if not unoptimized else 0  # the unoptimized figure is for information
+
+
+def qlinear_concat_model(path, qtype):
+    np_t, onnx_t = (np.int8, TensorProto.INT8) if qtype == "int8" else (np.uint8, TensorProto.UINT8)
+    zero = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np_t), name)
+    scale = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+    zs = (-7, 3, 11) if qtype == "int8" else (121, 140, 128)
+    inits = [scale("sa", 0.031), zero("za", zs[0]), scale("sb", 0.0123), zero("zb", zs[1]),
+             scale("sy", 0.02), zero("zy", zs[2])]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["a", "sa", "za"], ["aq"]),
+        helper.make_node("QuantizeLinear", ["b", "sb", "zb"], ["bq"]),
+        helper.make_node("QuantizeLinear", ["c", "sy", "zy"], ["cq"]),  # the output's parameters: copied
+        helper.make_node("QLinearConcat", ["sy", "zy", "aq", "sa", "za", "bq", "sb", "zb", "cq", "sy", "zy"], ["yq"],
+                         domain="com.microsoft", axis=1),
+        helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"]),
+    ]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, c, 3, 5]) for n, c in (("a", 4), ("b", 2), ("c", 3))]
+    g = helper.make_graph(nodes, "qlinear_concat", ins, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 9, 3, 5])],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+for qtype in ("int8", "uint8"):
+    path = os.path.join(work, f"qlinear_concat_{qtype}.onnx")
+    qlinear_concat_model(path, qtype)
+    print(f"== {os.path.basename(path)} (QOperator format, against ONNX Runtime: equal bytes)")
+    r = subprocess.run([sys.executable, os.path.join(here, "..", "..", "tools", "compare.py"), path, f"--kiln={kiln}",
+                        f"--seed={int(rng.integers(1 << 30))}", "--tol=1e-9", "--max-abs=0"])
+    rc |= r.returncode
 sys.exit(rc)

@@ -40,6 +40,7 @@ const KernelTable& KernelTable::global() {
     register_conv_act_kernels(t);
     register_max_pool_nhwc_kernels(t);
     register_qlinear_binary_kernels(t);
+    register_qlinear_concat_kernels(t);
     register_matmul_bias_kernels(t);
     register_packed_attention_kernels(t);
     return t;

@@ -88,5 +88,6 @@ void register_image_kernels(KernelTable& t);
 void register_conv_act_kernels(KernelTable& t);  // kiln.ConvAct
 void register_max_pool_nhwc_kernels(KernelTable& t);  // kiln.MaxPool {layout="NHWC"}
 void register_qlinear_binary_kernels(KernelTable& t);  // com.microsoft QLinearAdd/QLinearMul
+void register_qlinear_concat_kernels(KernelTable& t);  // com.microsoft QLinearConcat
 
 }  // namespace kiln::cpu
