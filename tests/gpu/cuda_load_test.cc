@@ -97,7 +97,10 @@ class CudaLoad : public LoadTest {
       Case c;
       c.batch = in.batch;
       cudaMalloc(&c.x, in.x.size() * 4);
+      // From pageable memory cudaMemcpy returns before its DMA lands, and the lane's non-blocking
+      // stream is not ordered after it: wait, or the first runs may read a partly written input.
       cudaMemcpy(c.x, in.x.data(), in.x.size() * 4, cudaMemcpyHostToDevice);
+      cudaDeviceSynchronize();
       ASSERT_TRUE(run(*ctx, c, lane)) << log_.first();
       c.want.assign(lane.host, lane.host + c.batch * kClasses);
       cases_.push_back(std::move(c));

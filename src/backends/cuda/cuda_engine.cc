@@ -127,7 +127,7 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
     for (const Value* v : uploads) {
       const Tensor& t = shapes.values.at(v);
       void* p = static_cast<char*>(consts_) + off;
-      KILN_CUDA_CHECK(cudaMemcpy(p, t.raw(), t.nbytes(), cudaMemcpyHostToDevice));
+      KILN_RETURN_IF_ERROR(upload_sync(p, t.raw(), t.nbytes()));
       const_ptr_[v] = p;
       off += (t.nbytes() + 255) / 256 * 256;
     }
@@ -405,7 +405,7 @@ Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const
     for (const auto& v : graph.values()) {
       if (!v->initializer) continue;
       void* p = static_cast<char*>(e->weights) + off;
-      KILN_CUDA_CHECK(cudaMemcpy(p, v->initializer->raw(), v->initializer->nbytes(), cudaMemcpyHostToDevice));
+      KILN_RETURN_IF_ERROR(upload_sync(p, v->initializer->raw(), v->initializer->nbytes()));
       e->weight_ptr[v.get()] = p;
       off += (v->initializer->nbytes() + 255) / 256 * 256;
     }
@@ -442,6 +442,9 @@ Expected<std::unique_ptr<OptShapeRun>> OptShapeRun::make(const Graph& graph, con
     run->io[v->name] = p;
   }
   if (run->ctx->arena_bytes()) KILN_CUDA_CHECK(cudaMemset(run->ctx->arena(), 0x3C, run->ctx->arena_bytes()));
+  // The fills ran on the legacy stream; selection and tuning run on others (the tuner's stream is
+  // non-blocking), which are not ordered after them.
+  KILN_CUDA_CHECK(cudaDeviceSynchronize());
   return run;
 }
 

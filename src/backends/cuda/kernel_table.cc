@@ -1,5 +1,6 @@
 #include "backends/cuda/launch.h"
 
+#include "backends/cuda/cuda_status.h"
 #include "core/log.h"
 
 namespace kiln::cuda {
@@ -53,6 +54,16 @@ const CudaKernelEntry* CudaKernelTable::find(const std::string& domain, const st
 
 void log_recorded_unusable(const LaunchContext& ctx, const std::string& why, const std::string& instead) {
   log_warning(ctx.node.label() + ": the recorded tactic " + ctx.tactic + " cannot run here (" + why + "); " + instead);
+}
+
+Status upload_sync(void* dst, const void* src, size_t bytes) {
+  if (!bytes) return Status::ok();
+  cudaStream_t s = nullptr;
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  Status st = check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "upload to the device");
+  if (st) st = check(cudaStreamSynchronize(s), "upload to the device");
+  cudaStreamDestroy(s);
+  return st;
 }
 
 int64_t cuda_grid_for(int64_t n, int threads) {

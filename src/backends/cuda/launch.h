@@ -141,6 +141,11 @@ Support cuda_int8_gate();
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);
+// Copies `bytes` of host memory to the device and returns once they are there. (cudaMemcpy from
+// pageable memory returns when the bytes are staged, before its DMA on the legacy stream lands,
+// and work on a caller's non-blocking stream is not ordered after it: a kernel could read the
+// old bytes.) For uploads outside any stream: weights, host-computed values, prepared operands.
+Status upload_sync(void* dst, const void* src, size_t bytes);
 // Whether p may be read or written `bytes` at a time (vector loads: 16 for uint4).
 inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 

@@ -163,9 +163,9 @@ Status prepare_weights(QGemmState& st, int64_t rows, int64_t k, const std::vecto
   KILN_CUDA_CHECK(cudaMalloc(&st.w, w.size()));
   KILN_CUDA_CHECK(cudaMalloc(&st.wsum, sum.size() * 4));
   KILN_CUDA_CHECK(cudaMalloc(&st.wz, wz.size() * 4));
-  KILN_CUDA_CHECK(cudaMemcpy(st.w, w.data(), w.size(), cudaMemcpyHostToDevice));
-  KILN_CUDA_CHECK(cudaMemcpy(st.wsum, sum.data(), sum.size() * 4, cudaMemcpyHostToDevice));
-  KILN_CUDA_CHECK(cudaMemcpy(st.wz, wz.data(), wz.size() * 4, cudaMemcpyHostToDevice));
+  KILN_RETURN_IF_ERROR(upload_sync(st.w, w.data(), w.size()));
+  KILN_RETURN_IF_ERROR(upload_sync(st.wsum, sum.data(), sum.size() * 4));
+  KILN_RETURN_IF_ERROR(upload_sync(st.wz, wz.data(), wz.size() * 4));
   st.usable = true;
   return Status::ok();
 }
