@@ -29,6 +29,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     IProfiler,
     IProgressMonitor,
     ITensor,
+    ITimingCache,
     Logger,
     MemoryPoolType,
     NetworkDefinitionCreationFlag,
@@ -36,6 +37,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     ParserError,
     Profiler,
     Runtime,
+    TacticSource,
     TensorIOMode,
 )
 

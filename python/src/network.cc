@@ -36,6 +36,15 @@ struct PyBuilder {
   int max_batch_size = 1;
 };
 
+// TensorRT's ITimingCache: tactic times shared across builds and models (kiln::TimingCache).
+struct PyTimingCache {
+  std::shared_ptr<TimingCache> cache;
+};
+
+// TensorRT's TacticSource names, and kiln's own sources, as bits of set_tactic_sources.
+enum class Source { CUBLAS = 0, CUBLAS_LT = 1, CUDNN = 2, EDGE_MASK_CONVOLUTIONS = 3, JIT_CONVOLUTIONS = 4, KILN = 5,
+                    OPENBLAS = 6, CPU_LOOPS = 7 };
+
 struct PyConfig {
   BuilderConfig cfg;
   bool noop_flags[static_cast<int>(Flag::kCount)] = {};
@@ -68,15 +77,16 @@ bool set_flag(PyConfig& c, Flag f, bool on) {
       return kiln_flag(BuilderFlag::kSTRICT_TYPES);
     case Flag::OBEY_PRECISION_CONSTRAINTS: return kiln_flag(BuilderFlag::kSTRICT_TYPES);
     case Flag::PREFER_PRECISION_CONSTRAINTS: return kiln_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
-    case Flag::GPU_FALLBACK: case Flag::DISABLE_TIMING_CACHE: case Flag::DIRECT_IO:
+    case Flag::DISABLE_TIMING_CACHE: return kiln_flag(BuilderFlag::kDISABLE_TIMING_CACHE);
+    case Flag::GPU_FALLBACK: case Flag::DIRECT_IO:
       c.noop_flags[static_cast<int>(f)] = on;
       return true;
     default:
       if (!on) return true;
       raise(PyExc_NotImplementedError, std::string("BuilderFlag.") + kFlagNames[static_cast<int>(f)] +
                                            " is not supported by kiln (supported: FP16, BF16, INT8, TF32, "
-                                           "OBEY_PRECISION_CONSTRAINTS/STRICT_TYPES, PREFER_PRECISION_CONSTRAINTS; accepted without effect: "
-                                           "GPU_FALLBACK, DISABLE_TIMING_CACHE, DIRECT_IO)");
+                                           "OBEY_PRECISION_CONSTRAINTS/STRICT_TYPES, PREFER_PRECISION_CONSTRAINTS, "
+                                           "DISABLE_TIMING_CACHE; accepted without effect: GPU_FALLBACK, DIRECT_IO)");
   }
 }
 
@@ -88,6 +98,7 @@ bool get_flag(const PyConfig& c, Flag f) {
     case Flag::TF32: return c.cfg.getFlag(BuilderFlag::kTF32);
     case Flag::STRICT_TYPES: case Flag::OBEY_PRECISION_CONSTRAINTS: return c.cfg.getFlag(BuilderFlag::kSTRICT_TYPES);
     case Flag::PREFER_PRECISION_CONSTRAINTS: return c.cfg.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
+    case Flag::DISABLE_TIMING_CACHE: return c.cfg.getFlag(BuilderFlag::kDISABLE_TIMING_CACHE);
     default: return c.noop_flags[static_cast<int>(f)];
   }
 }
@@ -149,10 +160,10 @@ void bind_network(nb::module_& m) {
 
   auto flag = nb::enum_<Flag>(m, "BuilderFlag", nb::is_arithmetic(),
       "Builder options. Supported: FP16, BF16, INT8 (calibrated; CPU engines simulate INT8, CUDA engines compute "
-      "in float for now), TF32 (on by default), OBEY_PRECISION_CONSTRAINTS (= STRICT_TYPES, deprecated). "
+      "in float for now), TF32 (on by default), OBEY_PRECISION_CONSTRAINTS (= STRICT_TYPES, deprecated), "
+      "PREFER_PRECISION_CONSTRAINTS, DISABLE_TIMING_CACHE (the build neither reads nor records a timing cache). "
       "Accepted without effect: GPU_FALLBACK (no DLA: every layer runs on the GPU or as a CPU fallback "
-      "layer), DISABLE_TIMING_CACHE (kiln does no tactic timing yet), DIRECT_IO (I/O keeps its types). "
-      "set_flag raises NotImplementedError for the others.");
+      "layer), DIRECT_IO (I/O keeps its types). set_flag raises NotImplementedError for the others.");
   for (int i = 0; i < static_cast<int>(Flag::kCount); ++i) flag.value(kFlagNames[i], static_cast<Flag>(i));
 
   nb::enum_<PoolType>(m, "MemoryPoolType", nb::is_arithmetic())
@@ -266,6 +277,34 @@ void bind_network(nb::module_& m) {
                                              "arithmetic are evaluated on the host)");
           }, "Not supported (NotImplementedError): kiln has no shape-tensor inputs.");
 
+  nb::enum_<Source>(m, "TacticSource", nb::is_arithmetic(),
+      "Where tactics come from, as bits of IBuilderConfig.set_tactic_sources (1 << int(source)): CUBLAS_LT and "
+      "CUDNN (CUDA libraries), KILN (kiln's own CUDA kernels), OPENBLAS and CPU_LOOPS (the CPU backend's GEMMs; "
+      "kiln's own). CUBLAS, EDGE_MASK_CONVOLUTIONS and JIT_CONVOLUTIONS are accepted and change nothing (kiln has "
+      "no such tactics).")
+      .value("CUBLAS", Source::CUBLAS).value("CUBLAS_LT", Source::CUBLAS_LT).value("CUDNN", Source::CUDNN)
+      .value("EDGE_MASK_CONVOLUTIONS", Source::EDGE_MASK_CONVOLUTIONS).value("JIT_CONVOLUTIONS", Source::JIT_CONVOLUTIONS)
+      .value("KILN", Source::KILN).value("OPENBLAS", Source::OPENBLAS).value("CPU_LOOPS", Source::CPU_LOOPS);
+
+  nb::class_<PyTimingCache>(m, "ITimingCache",
+      "Tactic times keyed by device, library versions, layer signature and tactic, shared across builds and models "
+      "(IBuilderConfig.create_timing_cache / set_timing_cache). The builder reads it before timing a layer and "
+      "records what it timed into it; serialize() gives the bytes a later build starts from.")
+      .def("serialize", [](const PyTimingCache& t) {
+            auto mem = std::make_shared<HostMemory>();
+            mem->bytes = t.cache->serialize();
+            return mem;
+          }, "The cache's bytes (IHostMemory, with the buffer protocol): what create_timing_cache and kiln "
+             "--timingCacheFile read.")
+      .def("combine", [](PyTimingCache& t, const PyTimingCache& other, bool) {
+            t.cache->combine(*other.cache);
+            return true;
+          }, nb::arg("input_cache"), nb::arg("ignore_mismatch") = false,
+          "Adds the entries of input_cache this cache lacks. Entries of other devices or library versions are kept "
+          "under their own keys (a build uses only those of its device), so ignore_mismatch changes nothing.")
+      .def("reset", [](PyTimingCache& t) { t.cache->reset(); return true; }, "Removes every entry.")
+      .def("__len__", [](const PyTimingCache& t) { return t.cache->size(); }, "kiln's own: the number of entries.");
+
   nb::class_<PyConfig>(m, "IBuilderConfig", "Build options: flags, workspace, optimization profiles, calibrator.")
       .def("set_flag", [](PyConfig& c, Flag f) { set_flag(c, f, true); }, nb::arg("flag"),
            "Turns a BuilderFlag on (see BuilderFlag for what kiln supports; NotImplementedError for the others; "
@@ -307,7 +346,41 @@ void bind_network(nb::module_& m) {
           [](PyConfig& c, int level) {
             if (level < 0 || level > 5) raise(PyExc_ValueError, "builder_optimization_level must be 0..5, got " + std::to_string(level));
             c.cfg.setBuilderOptimizationLevel(level);
-          }, "0 runs no graph optimizations; 1..5 the whole pipeline (default 3).")
+          }, "0 runs no graph optimizations and times no tactic; 1..5 the whole pipeline and tactic timing (default 3; "
+             "CUDA engines are tuned only when it is set).")
+      .def("create_timing_cache", [](PyConfig& c, nb::handle serialized) {
+            BufferView buf(serialized, "create_timing_cache");
+            std::string error;
+            auto cache = c.cfg.createTimingCache(buf.size() ? buf.data() : nullptr, buf.size(), &error);
+            if (!cache) raise(PyExc_ValueError, "create_timing_cache: " + error);
+            return PyTimingCache{cache};
+          }, nb::arg("serialized_timing_cache"),
+          "An ITimingCache: empty from b\"\", else read from a cache's bytes (ITimingCache.serialize, or a "
+          "--timingCacheFile file). ValueError, with the reason, when the bytes are not a timing cache.")
+      .def("set_timing_cache", [](PyConfig& c, const PyTimingCache& t, bool) {
+            c.cfg.setTimingCache(t.cache);
+            return true;
+          }, nb::arg("cache"), nb::arg("ignore_mismatch") = false,
+          "Builds with this cache: layers whose every candidate it has are not timed again, what is timed is "
+          "recorded into it. Entries of another device or library versions are not used (they stay in the cache), "
+          "so ignore_mismatch changes nothing.")
+      .def("get_timing_cache", [](PyConfig& c) -> nb::object {
+            auto cache = c.cfg.getTimingCache();
+            return cache ? nb::cast(PyTimingCache{cache}) : nb::none();
+          }, "The cache set with set_timing_cache, or None.")
+      .def("set_tactic_sources", [](PyConfig& c, uint32_t bits) {
+            if (bits >> 8) raise(PyExc_ValueError, "set_tactic_sources: unknown bits in " + std::to_string(bits));
+            c.cfg.setTacticSources(bits);
+            return true;
+          }, nb::arg("tactic_sources"),
+          "Which tactic sources the builder may time: bits 1 << int(TacticSource.X). A layer whose every candidate "
+          "is left out keeps its backend's default.")
+      .def("get_tactic_sources", [](PyConfig& c) { return c.cfg.getTacticSources(); }, "The tactic source bits.")
+      .def_prop_rw("avg_timing_iterations", [](PyConfig& c) { return c.cfg.getAvgTimingIterations(); },
+          [](PyConfig& c, int n) {
+            if (n < 1) raise(PyExc_ValueError, "avg_timing_iterations must be >= 1, got " + std::to_string(n));
+            c.cfg.setAvgTimingIterations(n);
+          }, "Timed runs per tactic (the median is kept), after warm-up runs.")
       .def_prop_rw("backend", [](PyConfig& c) { return c.cfg.getBackend(); }, [](PyConfig& c, BackendKind b) { c.cfg.setBackend(b); },
           "kiln's own: Backend.AUTO (default, or the KILN_BACKEND environment variable: auto|cpu|cuda), CPU or CUDA.")
       .def_prop_rw("int8_calibrator",
@@ -316,7 +389,7 @@ void bind_network(nb::module_& m) {
             c.cfg.setInt8Calibrator(cal.is_none() ? nullptr : calibrator_from(cal));
             c.calibrator = nb::borrow(cal);
           }, nb::for_setter(nb::arg("calibrator").none()),
-          "An IInt8Calibrator subclass (INT8 calibration itself is not implemented in kiln's builder yet).")
+          "An IInt8Calibrator subclass: with BuilderFlag.INT8 the builder calibrates through it (or reads its cache).")
       .def_prop_rw("progress_monitor",
           [](PyConfig& c) { return c.progress.is_valid() ? c.progress : nb::none(); },
           [](PyConfig& c, nb::handle m) {
