@@ -20,6 +20,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     ICudaEngine,
     IBuilderConfig,
     IExecutionContext,
+    ImageCalibrator,
     IHostMemory,
     IInt8Calibrator,
     ILogger,
@@ -38,6 +39,7 @@ from ._kiln import (  # noqa: F401  (re-exported)
     Profiler,
     Runtime,
     TacticSource,
+    TensorFileCalibrator,
     TensorIOMode,
 )
 
@@ -91,6 +93,8 @@ class CalibrationAlgoType(enum.IntEnum):
     ENTROPY_CALIBRATION = 1
     ENTROPY_CALIBRATION_2 = 2
     MINMAX_CALIBRATION = 3
+    PERCENTILE_CALIBRATION = 100  # kiln's own: the get_quantile() percentile of |x| (99.99)
+    MSE_CALIBRATION = 101  # kiln's own: the threshold of least mean squared quantization error
 
 
 class IInt8LegacyCalibrator(IInt8Calibrator):

@@ -226,6 +226,7 @@ void bind_logger(nb::module_& m);
 void bind_callbacks(nb::module_& m);
 void bind_network(nb::module_& m);
 void bind_calibrator(nb::module_& m);
+void bind_builtin_calibrators(nb::module_& m);  // builtin_calibrators.cc
 void bind_engine(nb::module_& m);
 void bind_context(nb::module_& m);
 

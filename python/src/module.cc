@@ -15,6 +15,7 @@ NB_MODULE(_kiln, m) {
   kiln::python::bind_callbacks(m);
   kiln::python::bind_network(m);
   kiln::python::bind_calibrator(m);
+  kiln::python::bind_builtin_calibrators(m);
   kiln::python::bind_engine(m);
   kiln::python::bind_context(m);
   m.def("_cuda_device_available", &kiln::python::cuda_device_available);

@@ -7,7 +7,8 @@ import kiln
 
 CLASSES = [kiln.Builder, kiln.IBuilderConfig, kiln.INetworkDefinition, kiln.ITensor, kiln.OnnxParser,
            kiln.IOptimizationProfile, kiln.Runtime, kiln.ICudaEngine, kiln.IExecutionContext, kiln.ParserError,
-           kiln.IProgressMonitor, kiln.IProfiler, kiln.IOutputAllocator, kiln.ILogger, kiln.Logger, kiln.ITimingCache]
+           kiln.IProgressMonitor, kiln.IProfiler, kiln.IOutputAllocator, kiln.ILogger, kiln.Logger, kiln.ITimingCache,
+           kiln.ImageCalibrator, kiln.TensorFileCalibrator]
 # TensorRT 8 names kept with a DeprecationWarning; each says so when called
 DEPRECATED = {"get_binding_index", "binding_is_input", "get_binding_shape", "get_binding_dtype", "execute_async_v2",
               "set_binding_shape"}
