@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,11 +52,13 @@ struct Output {
   size_t size;  // elements
 };
 
-// Builds `bytes` for `backend` (CUDA in float16), runs it once on `inputs`, and returns the outputs
-// one after the other. *tactic: the tactic of the last layer whose op type is `op` (if given).
+// Builds `bytes` for `backend` (CUDA in float16; `configure` may change the config after that),
+// runs it once on `inputs`, and returns the outputs one after the other. *tactic: the tactic of
+// the last layer whose op type is `op` (if given).
 inline std::vector<float> run_model(const std::string& bytes, BackendKind backend, const std::vector<Input>& inputs,
                                     const std::vector<Output>& outputs, const std::string& op = "",
-                                    std::string* tactic = nullptr) {
+                                    std::string* tactic = nullptr,
+                                    const std::function<void(BuilderConfig&)>& configure = nullptr) {
   Log log;
   Builder b(log);
   auto net = b.createNetwork();
@@ -64,6 +67,7 @@ inline std::vector<float> run_model(const std::string& bytes, BackendKind backen
   auto cfg = b.createBuilderConfig();
   cfg->setBackend(backend);
   if (backend == BackendKind::kCUDA) cfg->setFlag(BuilderFlag::kFP16);
+  if (configure) configure(*cfg);
   auto plan = b.buildSerializedNetwork(*net, *cfg);
   EXPECT_FALSE(plan.empty()) << log.last;
   Runtime rt(log);
