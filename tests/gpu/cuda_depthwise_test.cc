@@ -6,6 +6,7 @@
 // a real GPU (label gpu; skips without one). Batch 32 so that the builder runs channels-last.
 // Bound: relative L2 1e-2.
 #include <random>
+#include <set>
 
 #include "onnx/onnx_pb.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -92,6 +93,34 @@ TEST_P(CudaDepthwise, Float16KernelsMatchTheCpu) {
   EXPECT_LT(rel_l2(got, want, 0, ny), 1e-2) << "y";
   EXPECT_LT(rel_l2(got, want, ny, ny + np), 1e-2) << "pooled";
   EXPECT_LT(rel_l2(got, want, ny + np, want.size()), 1e-2) << "scaled";
+}
+
+// Tuning (optimization level 5) times both variants of a shape a tile kernel takes, the tile
+// kernel and the direct one, keeps one, and the engine still matches the CPU.
+TEST(CudaDepthwiseTuning, TimesTheTileAndTheDirectKernel) {
+  if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
+  const Case c{64, 28, 28, 3, 1, 1, false};
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(kN * c.c * c.h * c.w)), w(size_t(c.c * c.k * c.k)), b(size_t(c.c));
+  for (float& v : x) v = nd(rng);
+  for (float& v : w) v = nd(rng) / float(c.k);
+  for (float& v : b) v = 0.1f * nd(rng);
+  const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
+  const size_t ny = size_t(kN * c.c * oh * ow), np = size_t(kN * c.c);
+  const std::vector<Input> in{{"x", {kN, c.c, c.h, c.w}, &x}};
+  const std::vector<Output> out{{"y", ny}, {"p", np}, {"q", ny}};
+  auto want = run_model(model(c, w, b), BackendKind::kCPU, in, out);
+  LayerInfo info;
+  auto got = run_model(model(c, w, b), BackendKind::kCUDA, in, out, "kiln.ConvAct", nullptr,
+                       [](BuilderConfig& cfg) { cfg.setBuilderOptimizationLevel(5); }, &info);
+  const std::set<std::string> variants{"cuda.conv.dw_tile.k3s1", "cuda.conv.dw_direct"};
+  EXPECT_EQ(info.tactic_candidates, 2);
+  EXPECT_TRUE(variants.count(info.tactic)) << info.tactic;
+  EXPECT_TRUE(variants.count(info.runner_up) && info.runner_up != info.tactic) << info.runner_up;
+  EXPECT_GT(info.tactic_ms, 0);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_LT(rel_l2(got, want, 0, ny), 1e-2) << "y";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDepthwise,

@@ -53,12 +53,13 @@ struct Output {
 };
 
 // Builds `bytes` for `backend` (CUDA in float16; `configure` may change the config after that),
-// runs it once on `inputs`, and returns the outputs one after the other. *tactic: the tactic of
-// the last layer whose op type is `op` (if given).
+// runs it once on `inputs`, and returns the outputs one after the other. *tactic (and *info): the
+// tactic (the layer information) of the last layer whose op type is `op` (if given).
 inline std::vector<float> run_model(const std::string& bytes, BackendKind backend, const std::vector<Input>& inputs,
                                     const std::vector<Output>& outputs, const std::string& op = "",
                                     std::string* tactic = nullptr,
-                                    const std::function<void(BuilderConfig&)>& configure = nullptr) {
+                                    const std::function<void(BuilderConfig&)>& configure = nullptr,
+                                    LayerInfo* info = nullptr) {
   Log log;
   Builder b(log);
   auto net = b.createNetwork();
@@ -73,8 +74,11 @@ inline std::vector<float> run_model(const std::string& bytes, BackendKind backen
   Runtime rt(log);
   auto e = rt.deserialize(plan.data(), plan.size());
   if (!e) { ADD_FAILURE() << log.last; return {}; }
-  for (int i = 0; tactic && i < e->getNbLayers(); ++i)
-    if (e->getLayerInformation(i).op_type == op) *tactic = e->getLayerInformation(i).tactic;
+  for (int i = 0; (tactic || info) && i < e->getNbLayers(); ++i)
+    if (e->getLayerInformation(i).op_type == op) {
+      if (tactic) *tactic = e->getLayerInformation(i).tactic;
+      if (info) *info = e->getLayerInformation(i);
+    }
   auto ctx = e->createExecutionContext();
   const bool gpu = backend == BackendKind::kCUDA;
   std::vector<void*> dev;

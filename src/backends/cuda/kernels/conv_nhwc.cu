@@ -54,6 +54,7 @@ __global__ void nhwc_epilogue(T* y, const T* bias, const T* z, Act act, int64_t 
 
 struct Plan {
   bool depthwise = false;
+  bool dw_direct = false;  // depthwise: the direct kernel even where a tile kernel takes the shape (tactic dw_direct)
   bool gemm = false;  // 1x1, stride 1, no padding, one group: X [N*H*W, C] x W^T [C, M] on cuBLASLt
   NhwcWindow dw{};  // depthwise geometry
   cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
@@ -124,7 +125,8 @@ Status build(LaunchContext& ctx, const std::string& rest, Plan& p) {
             int(kh), int(kw), int(win->strides[0]), int(win->strides[1]), int(win->pads[0]),
             int(win->pads[1]), int(win->dilations[0]), int(win->dilations[1])};
     const std::string rule = nhwc::depthwise_rule(y.dtype, p.dw);
-    if (!rest.empty() && rest != rule && rest != "heuristic")
+    p.dw_direct = rest == "dw_direct";  // runs every shape (tuning may pick it over a tile kernel)
+    if (!rest.empty() && rest != rule && rest != "heuristic" && !p.dw_direct)
       log_recorded_unusable(ctx, "the depthwise rule for these shapes is " + rule, "cuda.conv." + rule + " runs");
     return Status::ok();
   }
@@ -307,8 +309,15 @@ Status conv_nhwc(LaunchContext& ctx) {
   }
   Plan& p = *it->second;
   if (p.depthwise) {
-    if (ctx.selected) *ctx.selected = "cuda.conv." + nhwc::depthwise_rule(y.dtype, p.dw);
-    nhwc::depthwise(ctx, p.dw, p.in_act, p.act);
+    // Variants: the shape's tile kernel (dw_tile.k<K>s<S>) where one takes it, and the direct kernel.
+    const std::string rule = nhwc::depthwise_rule(y.dtype, p.dw);
+    if (ctx.candidates)
+      for (const std::string& id : {"cuda.conv." + rule, std::string("cuda.conv.dw_direct")})
+        if (int(ctx.candidates->size()) < ctx.max_candidates &&
+            std::find(ctx.candidates->begin(), ctx.candidates->end(), id) == ctx.candidates->end())
+          ctx.candidates->push_back(id);
+    if (ctx.selected) *ctx.selected = "cuda.conv." + (p.dw_direct ? std::string("dw_direct") : rule);
+    nhwc::depthwise(ctx, p.dw, p.in_act, p.act, !p.dw_direct);
     return Status::ok();
   }
   if (p.gemm) return conv_gemm(ctx, p);

@@ -63,8 +63,10 @@ struct Act {
 
 // A depthwise convolution (group == C == M) with tap-major weights [kH, kW, 1, C] over
 // channels-last X (input 0), bias (input 2) and residual Z (input 3) when present: in_act on
-// each input element, act on each output (conv_nhwc_depthwise.cu).
-void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const Act& act);
+// each input element, act on each output (conv_nhwc_depthwise.cu). allow_tile false: the direct
+// kernel even where a tile kernel takes the shape (the tactic cuda.conv.dw_direct, which tuning
+// may pick over the tile kernel).
+void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const Act& act, bool allow_tile = true);
 // The kernel depthwise() runs for this geometry and type, as a tactic id's last words:
 // "dw_tile.k<K>s<S>" (the shared-memory tile kernel) or "dw_direct".
 std::string depthwise_rule(DataType t, const NhwcWindow& g);

@@ -243,10 +243,10 @@ void launch_dw_tile(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
 }
 
 template <class T, int V>
-void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
+void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act, bool allow_tile) {
   if constexpr (V * sizeof(T) == 16) {  // the fast path takes 16-byte packs only
     // grid.z is the batch (at most 65535)
-    const bool fast = g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.n <= 65535;
+    const bool fast = allow_tile && g.c % V == 0 && g.kh == g.kw && g.dh == 1 && g.dw == 1 && g.sh == g.sw && g.n <= 65535;
     if (fast && g.kh == 3 && g.sh == 1) return launch_dw_tile<T, V, 3, 1>(ctx, g, in_act, act);
     if (fast && g.kh == 3 && g.sh == 2) return launch_dw_tile<T, V, 3, 2>(ctx, g, in_act, act);
     if (fast && g.kh == 5 && g.sh == 1) return launch_dw_tile<T, V, 5, 1>(ctx, g, in_act, act);
@@ -261,14 +261,14 @@ void launch_dw(LaunchContext& ctx, const DwGeom& g, Act in_act, Act act) {
 
 }  // namespace
 
-void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const Act& act) {
+void depthwise(LaunchContext& ctx, const NhwcWindow& g, const Act& in_act, const Act& act, bool allow_tile) {
   if (ctx.outputs[0].dtype == DataType::kFloat16) {
-    if (g.c % 8 == 0) launch_dw<__half, 8>(ctx, g, in_act, act);
-    else if (g.c % 2 == 0) launch_dw<__half, 2>(ctx, g, in_act, act);
-    else launch_dw<__half, 1>(ctx, g, in_act, act);
+    if (g.c % 8 == 0) launch_dw<__half, 8>(ctx, g, in_act, act, allow_tile);
+    else if (g.c % 2 == 0) launch_dw<__half, 2>(ctx, g, in_act, act, allow_tile);
+    else launch_dw<__half, 1>(ctx, g, in_act, act, allow_tile);
   } else {
-    if (g.c % 4 == 0) launch_dw<float, 4>(ctx, g, in_act, act);
-    else launch_dw<float, 1>(ctx, g, in_act, act);
+    if (g.c % 4 == 0) launch_dw<float, 4>(ctx, g, in_act, act, allow_tile);
+    else launch_dw<float, 1>(ctx, g, in_act, act, allow_tile);
   }
 }
 
