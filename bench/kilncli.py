@@ -41,8 +41,12 @@ def shapes_flag(names, shapes):
     return ",".join(f"{n}:{dims_str(s)}" for n, s in zip(names, shapes))
 
 
-def build_cmd(kiln, onnx, engine, precision, names, shapes_min, shapes_opt, shapes_max):
+def build_cmd(kiln, onnx, engine, precision, names, shapes_min, shapes_opt, shapes_max, timing_cache=None):
+    """The build command; with timing_cache, tuned (--builderOptimizationLevel=3, which CUDA engines
+    tune only when given) through that timing cache file."""
     cmd = [kiln, f"--onnx={onnx}", f"--saveEngine={engine}"]
+    if timing_cache:
+        cmd += ["--builderOptimizationLevel=3", f"--timingCacheFile={timing_cache}"]
     if precision == "fp16":
         cmd.append("--fp16")
     elif precision == "fp32":
@@ -113,9 +117,17 @@ def _run(cmd, timeout, log_path):
     return rc, out, dt
 
 
-def build_and_run(kiln, onnx, casedir, precision, spec, batch, input_files, est_ms=None):
+def parse_timed_layers(text):
+    """(layers timed, layers with a choice) from the build's 'tactic timing: timed X of Y layers', or None."""
+    m = re.search(r"tactic timing: timed (\d+) of (\d+) layers", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def build_and_run(kiln, onnx, casedir, precision, spec, batch, input_files, est_ms=None, tune=False):
     """Builds and runs one case. Returns a dict: ok, reason, build_s, engine_mib, outputs
-    ({name: (dims, values)}), times (summarize()), time_field, act_bytes, commands."""
+    ({name: (dims, values)}), times (summarize()), time_field, act_bytes, commands. With tune, the
+    build is tuned through a fresh timing cache (build_s: cold, timed_cold) and built again from
+    that cache (build_warm_s, timed_warm: the layers the warm build still had to time)."""
     res = {"ok": False, "reason": None}
     if not kiln:
         res["reason"] = "n/a: kiln binary not found (give --kiln)"
@@ -125,13 +137,26 @@ def build_and_run(kiln, onnx, casedir, precision, spec, batch, input_files, est_
     engine = os.path.join(casedir, f"kiln_{precision}.engine")
     shapes = [(batch,) + tuple(s) for s in _per_sample_shapes(spec)]
     shapes1 = [(1,) + tuple(s) for s in _per_sample_shapes(spec)]
-    bc = build_cmd(kiln, onnx, engine, precision, spec.input_names, shapes1, shapes, shapes)
+    cache = os.path.join(casedir, "timing.cache") if tune else None
+    if cache and os.path.exists(cache):
+        os.remove(cache)  # cold: nothing timed before
+    bc = build_cmd(kiln, onnx, engine, precision, spec.input_names, shapes1, shapes, shapes, cache)
     res["commands"] = [" ".join(bc)]
     rc, out, dt = _run(bc, BUILD_TIMEOUT_S, log)
     if rc != 0 or not os.path.exists(engine):
         res["reason"] = failure_reason(out, rc) if rc != 0 else "n/a: build wrote no engine"
         return res
     res["build_s"] = dt
+    if tune:
+        res["timed_cold"] = parse_timed_layers(out)
+        warm = os.path.join(casedir, f"kiln_{precision}_warm.engine")
+        wc = build_cmd(kiln, onnx, warm, precision, spec.input_names, shapes1, shapes, shapes, cache)
+        res["commands"].append(" ".join(wc))
+        rc, wout, wdt = _run(wc, BUILD_TIMEOUT_S, log)
+        if rc == 0 and os.path.exists(warm):
+            res["build_warm_s"] = wdt
+            res["timed_warm"] = parse_timed_layers(wout)
+            os.remove(warm)
     res["engine_mib"] = os.path.getsize(engine) / 2**20
     act = parse_activation_bytes(out)
     out_json, times_json = os.path.join(casedir, "kiln_out.json"), os.path.join(casedir, "kiln_times.json")

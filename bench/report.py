@@ -169,10 +169,28 @@ def used_contenders(cases):
     return [c for c in CONTENDERS if any(c in case.get("contenders", {}) for case in cases)]
 
 
+def _build_cell(k):
+    """kiln's build seconds: one build, or 'cold / warm' for a tuned one rebuilt from its timing cache."""
+    if k.get("build_s") is None:
+        return "-"
+    if k.get("build_warm_s") is None:
+        return f"{k['build_s']:.1f}"
+    return f"{k['build_s']:.1f} / {k['build_warm_s']:.2f}"
+
+
+def _compile_cell(c):
+    """torch.compile's setup seconds (compile plus the first runs), default mode then max-autotune."""
+    cs = c.get("contenders") or {}
+    got = [f"{cs[n]['setup_s']:.0f}" for n in ("compile", "compile-max-autotune")
+           if isinstance(cs.get(n), dict) and cs[n].get("setup_s") is not None]
+    return " / ".join(got) or "-"
+
+
 def markdown_table(cases, peak_tflops=None):
     cols = used_contenders(cases)
     head = (["model", "batch", "prec", "kiln ms"] + [f"{c} ms" for c in cols] +
-            ["best PyTorch", "speedup", "kiln TFLOP/s (% peak)", "best PT TFLOP/s (% peak)", "build s",
+            ["best PyTorch", "speedup", "kiln TFLOP/s (% peak)", "best PT TFLOP/s (% peak)", "build s (cold / warm)",
+             "PT compile s",
              "engine MiB", "act MiB kiln / PT", "kiln err relL2 / maxabs / top1", "PT err (worst)", "status"])
     rows = []
     for c in cases:
@@ -189,7 +207,7 @@ def markdown_table(cases, peak_tflops=None):
                 "-" if not c.get("speedup") else f"{c['speedup']:.2f}x",
                 _tf(c.get("flops"), k.get("median_ms") if k.get("ok") else None, peak_tflops),
                 _tf(c.get("flops"), c.get("best_pt_ms"), peak_tflops),
-                "-" if k.get("build_s") is None else f"{k['build_s']:.1f}",
+                _build_cell(k), _compile_cell(c),
                 "-" if k.get("engine_mib") is None else f"{k['engine_mib']:.1f}",
                 f"{_mib(k.get('act_bytes'))} / {_mib(c.get('pt_act_bytes'))}",
                 _err_cell(c), _pt_err_cell(c), c.get("status", "?")]

@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default="bench-results", help="folder for results.md/.json and speedup.png")
     p.add_argument("--work", default=None, help="folder for ONNX files, inputs, references, engines "
                    "(default: <out>/work)")
+    p.add_argument("--tune", action="store_true", help="kiln: tuned builds (--builderOptimizationLevel=3) through a "
+                   "fresh timing cache, then again from that cache: the table's build seconds cold / warm")
     p.add_argument("--autotune", action="store_true", help="also torch.compile mode max-autotune (minutes per model)")
     p.add_argument("--kiln", default=None, help="path to the kiln binary (default: $KILN, build/kiln, PATH)")
     p.add_argument("--skip-kiln", action="store_true", help="PyTorch contenders only; kiln column 'skipped'")
@@ -214,7 +216,7 @@ def kiln_case(args, spec, exports, inputs, refs, workdir, batch, est_ms):
     casedir = os.path.join(workdir, f"b{batch}")
     files = ex.save_case(spec, inputs, refs, casedir)
     r = kilncli.build_and_run(args.kiln_path, onnx, os.path.join(casedir, args.precision), args.precision,
-                              spec, batch, files, est_ms)
+                              spec, batch, files, est_ms, tune=getattr(args, "tune", False))
     kiln.update({k: v for k, v in r.items() if k != "outputs"})
     kiln["onnx"] = onnx
     errors, top1 = {}, None
