@@ -143,3 +143,49 @@ TEST(Cast, PackedTypesRejectedByByteWiseOps) {
 }
 
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+
+// QLinearConcat (com.microsoft): an input with Y's scale and zero point is copied, another is
+// requantized (round half to even, saturated); missing scales and mixed types are refused.
+TEST(QLinearConcat, CopiesAndRequantizesAlongTheAxis) {
+  Tensor a = Tensor::from_vector<int8_t>({2, 1}, {10, -7});
+  Tensor b = Tensor::from_vector<int8_t>({2, 2}, {4, 127, -128, 1});
+  auto y = run_op("QLinearConcat",
+                  {Tensor::scalar<float>(0.5f), Tensor::scalar<int8_t>(1),  // Y: scale 0.5, zero point 1
+                   a, Tensor::scalar<float>(0.5f), Tensor::scalar<int8_t>(1),   // same as Y: copied
+                   b, Tensor::scalar<float>(0.25f), Tensor::scalar<int8_t>(-2)},  // (b + 2) * 0.25 / 0.5 + 1
+                  {{"axis", int64_t(1)}}, 1, 1, "com.microsoft");
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  // b: (4+2)/2+1 = 4; (127+2)/2 = 64.5 -> 64 (half to even) + 1 = 65; (-128+2)/2+1 = -62; (1+2)/2 = 1.5 -> 2, + 1 = 3
+  EXPECT_TRUE(tensors_near((*y)[0], Tensor::from_vector<int8_t>({2, 3}, {10, 4, 65, -7, -62, 3})));
+  auto u = run_op("QLinearConcat",
+                  {Tensor::scalar<float>(1.f), Tensor::scalar<uint8_t>(0), Tensor::from_vector<uint8_t>({2}, {3, 250}),
+                   Tensor::scalar<float>(2.f), Tensor::scalar<uint8_t>(0)},
+                  {{"axis", int64_t(0)}}, 1, 1, "com.microsoft");
+  ASSERT_TRUE(u.is_ok()) << u.status().message();
+  EXPECT_TRUE(tensors_near((*u)[0], Tensor::from_vector<uint8_t>({2}, {6, 255})));  // 500 saturates
+}
+
+TEST(QLinearConcatBadInput, MissingScaleOrMixedTypesIsOneError) {
+  Tensor a = Tensor::from_vector<int8_t>({2}, {1, 2});
+  auto no_scale = run_op("QLinearConcat",
+                         {Tensor::scalar<float>(1.f), Tensor::scalar<int8_t>(0), a, Tensor::scalar<float>(1.f),
+                          Tensor::scalar<int8_t>(0), a, Tensor(), Tensor()},
+                         {{"axis", int64_t(0)}}, 1, 1, "com.microsoft");
+  ASSERT_FALSE(no_scale.is_ok());
+  EXPECT_NE(no_scale.status().message().find("its scale"), std::string::npos) << no_scale.status().message();
+  auto mixed = run_op("QLinearConcat",
+                      {Tensor::scalar<float>(1.f), Tensor::scalar<int8_t>(0), Tensor::from_vector<uint8_t>({2}, {1, 2}),
+                       Tensor::scalar<float>(1.f), Tensor::scalar<uint8_t>(0)},
+                      {{"axis", int64_t(0)}}, 1, 1, "com.microsoft");
+  ASSERT_FALSE(mixed.is_ok());
+  EXPECT_NE(mixed.status().message().find("Y_zero_point's type"), std::string::npos) << mixed.status().message();
+  auto no_axis = run_op("QLinearConcat",
+                        {Tensor::scalar<float>(1.f), Tensor::scalar<int8_t>(0), a, Tensor::scalar<float>(1.f),
+                         Tensor::scalar<int8_t>(0)},
+                        {}, 1, 1, "com.microsoft");
+  EXPECT_FALSE(no_axis.is_ok());
+}
+
+}  // namespace kiln::testing

@@ -15,10 +15,13 @@ Status infer_qlinear_concat(InferContext& ctx) {
   const size_t n = ctx.num_inputs();
   if (n < 5 || (n - 2) % 3 != 0) return ctx.fail("inputs must be Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) triples");
   if (!ctx.node().has_attr("axis")) return ctx.fail("needs the axis attribute");
+  KILN_RETURN_IF_ERROR(require_type(ctx, 0, {DataType::kFloat32}));
   KILN_RETURN_IF_ERROR(require_type(ctx, 1, {DataType::kInt8, DataType::kUInt8}));
   const DataType t = ctx.input_type(1);
   const Shape* first = nullptr;
   for (size_t i = 2; i < n; i += 3) {
+    if (!ctx.has_input(i) || !ctx.has_input(i + 1)) return ctx.fail("input ", i, " and its scale (input ", i + 1, ") are required");
+    KILN_RETURN_IF_ERROR(require_type(ctx, i + 1, {DataType::kFloat32}));
     if (ctx.input_type(i) != t || (ctx.has_input(i + 2) && ctx.input_type(i + 2) != t))
       return ctx.fail("input ", i, " and its zero point must have Y_zero_point's type ", dtype_name(t));
     if (!first && ctx.input_shape(i).rank_known()) first = &ctx.input_shape(i);
