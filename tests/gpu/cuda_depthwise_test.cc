@@ -71,17 +71,25 @@ std::vector<float> run(const Case& c, BackendKind backend, const std::vector<flo
                    "kiln.ConvAct", tactic);
 }
 
+// Random input, weights (scaled by 1/k) and bias for a case.
+void fill(const Case& c, unsigned seed, std::vector<float>& x, std::vector<float>& w, std::vector<float>& b) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  x.resize(size_t(kN * c.c * c.h * c.w));
+  w.resize(size_t(c.c * c.k * c.k));
+  b.resize(size_t(c.c));
+  for (float& v : x) v = nd(rng);
+  for (float& v : w) v = nd(rng) / float(c.k);
+  for (float& v : b) v = 0.1f * nd(rng);
+}
+
 class CudaDepthwise : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaDepthwise, Float16KernelsMatchTheCpu) {
   if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
   const Case c = GetParam();
-  std::mt19937 rng(1);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> x(size_t(kN * c.c * c.h * c.w)), w(size_t(c.c * c.k * c.k)), b(size_t(c.c));
-  for (float& v : x) v = nd(rng);
-  for (float& v : w) v = nd(rng) / float(c.k);
-  for (float& v : b) v = 0.1f * nd(rng);
+  std::vector<float> x, w, b;
+  fill(c, 1, x, w, b);
   std::string cpu_tactic, cuda_tactic;
   auto want = run(c, BackendKind::kCPU, x, w, b, &cpu_tactic);
   auto got = run(c, BackendKind::kCUDA, x, w, b, &cuda_tactic);
@@ -100,12 +108,8 @@ TEST_P(CudaDepthwise, Float16KernelsMatchTheCpu) {
 TEST(CudaDepthwiseTuning, TimesTheTileAndTheDirectKernel) {
   if (!gpu_usable()) GTEST_SKIP() << "SKIPPED (no GPU)";
   const Case c{64, 28, 28, 3, 1, 1, false};
-  std::mt19937 rng(2);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> x(size_t(kN * c.c * c.h * c.w)), w(size_t(c.c * c.k * c.k)), b(size_t(c.c));
-  for (float& v : x) v = nd(rng);
-  for (float& v : w) v = nd(rng) / float(c.k);
-  for (float& v : b) v = 0.1f * nd(rng);
+  std::vector<float> x, w, b;
+  fill(c, 2, x, w, b);
   const int64_t oh = out_dim(c, c.h), ow = out_dim(c, c.w);
   const size_t ny = size_t(kN * c.c * oh * ow), np = size_t(kN * c.c);
   const std::vector<Input> in{{"x", {kN, c.c, c.h, c.w}, &x}};
