@@ -83,6 +83,10 @@ print("layers",len(a),"a==b",[x[:2] for x in a]==[x[:2] for x in b],"a==warm",[x
 for x,y in zip(a,b):
     if x[:2]!=y[:2]: print("  differs:",x,"|",y[1:])
 PY
+  # Host time per launch without a CUDA graph (KILN_HOST_TIMES, cuda_context.h): where the
+  # enqueue's host overhead goes, per op and tactic family.
+  KILN_HOST_TIMES=1 timeout 25 $k --loadEngine=/tmp/${n}_def.engine --shapes=$s --noDataTransfers --duration=1 --warmUp=200 \
+    2>&1 | grep -A12 "KILN_HOST_TIMES" | tee -a $S
   for nst in 1 2 4; do
     echo -n "streams $n $s def graph=no n=$nst: " | tee -a $S
     timeout 25 $k --loadEngine=/tmp/${n}_def.engine --shapes=$s --streams=$nst --noDataTransfers --duration=2 --warmUp=300 2>&1 | grep -E "Throughput|\[E\]" | head -2 | tr '\n' ' ' | tee -a $S; echo | tee -a $S

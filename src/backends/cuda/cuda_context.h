@@ -75,6 +75,9 @@ class CudaContext : public BackendContext {
   std::map<const Value*, Tensor> host_dyn_;     // data-dependent shapes: CPU fallback results, this run
   std::map<const Value*, void*> const_ptr_;
   std::vector<std::unique_ptr<LayerState>> states_;  // per layer: the kernel's plans in this context
+  // KILN_HOST_TIMES=1: host seconds spent launching, per op and tactic family, and per enqueue
+  // (an enqueue without a CUDA graph is bound by them); logged when the context goes.
+  std::map<std::string, std::pair<double, long>> host_times_;
 };
 
 // The engine of a graph with its context prepared at `shapes` (the opt shapes), its inputs,

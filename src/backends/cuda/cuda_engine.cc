@@ -1,6 +1,9 @@
 #include "backends/cuda/cuda_engine.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -61,7 +64,42 @@ void return_handles(const Handles& h) {
 
 }  // namespace
 
+namespace {
+
+// KILN_HOST_TIMES=1: see CudaContext::host_times_.
+bool host_times_wanted() {
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_HOST_TIMES");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  return on;
+}
+
+// "cuda.conv.cudnn.implicit_gemm.tensor_op" -> "cuda.conv.cudnn": a tactic's family and source.
+std::string tactic_family(const std::string& tactic) {
+  size_t dots = 0, i = 0;
+  for (; i < tactic.size(); ++i)
+    if (tactic[i] == '.' && ++dots == 3) break;
+  return tactic.substr(0, i);
+}
+
+void log_host_times(const std::map<std::string, std::pair<double, long>>& times) {
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [key, t] : times) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%10.2f us/call %8ld calls %10.1f ms  %s", 1e6 * t.first / double(std::max(t.second, 1L)),
+                  t.second, 1e3 * t.first, key.c_str());
+    rows.push_back({t.first, line});
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  log_info("KILN_HOST_TIMES: host time launching, per op and tactic family (largest total first):");
+  for (const auto& r : rows) log_info("  " + r.second);
+}
+
+}  // namespace
+
 CudaContext::~CudaContext() {
+  if (!host_times_.empty()) log_host_times(host_times_);
   if (cublaslt_ && cudnn_) return_handles({device_, cublaslt_, cudnn_});
   for (void* p : {workspace_, arena_, consts_}) if (p) cudaFree(p);
 }
@@ -328,10 +366,14 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
   KILN_CUDA_CHECK(cudnnSetStream(cudnn_, stream));
   host_dyn_.clear();
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
+  using Clock = std::chrono::steady_clock;
+  const bool host_times = host_times_wanted();
+  const Clock::time_point enqueue_start = host_times ? Clock::now() : Clock::time_point();
   for (size_t i = 0; i < engine_.layers.size(); ++i) {
     if (skip_[i]) continue;
     const Layer& l = engine_.layers[i];
     const Node& n = *l.node;
+    const Clock::time_point layer_start = host_times ? Clock::now() : Clock::time_point();
     LaunchContext lc(n);
     fill_launch(lc, i, io, stream);
     cudaEvent_t start = nullptr, stop = nullptr;
@@ -352,10 +394,20 @@ Status CudaContext::enqueue(const std::map<std::string, void*>& io, void* stream
       if (s) s = check(cudaGetLastError(), "kernel launch");
     }
     if (!s) return s.message().rfind("node '", 0) == 0 ? s : s.with_context(n.label() + ": ");
+    if (host_times) {
+      auto& t = host_times_[n.op_type + " " + (l.kernel && !dynamic_[i] ? tactic_family(l.tactic) : std::string("cpu.fallback"))];
+      t.first += std::chrono::duration<double>(Clock::now() - layer_start).count();
+      ++t.second;
+    }
     if (timer) {
       KILN_CUDA_CHECK(cudaEventRecord(stop, stream));
       events.push_back({start, stop});
     }
+  }
+  if (host_times) {
+    auto& t = host_times_["(whole enqueue)"];
+    t.first += std::chrono::duration<double>(Clock::now() - enqueue_start).count();
+    ++t.second;
   }
   if (timer) {
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
