@@ -15,9 +15,9 @@
 //   per-column %b).
 //   Q(Add|Mul(DQ(%aq), DQ(%bq)) [-> Relu]) -> com.microsoft QLinearAdd|QLinearMul(%aq, .., %bq, ..,
 //   %sy, %zy) [then Max(%yq, %zy)], as ONNX Runtime fuses a ResNet residual (on backends with
-//   those kernels: the CPU's).
+//   those kernels: the CPU's and CUDA's).
 //   Q(Concat(DQ(%a_1), ..., DQ(%a_n))) -> com.microsoft QLinearConcat(%sy, %zy, %a_1, %s_1, %z_1, ...)
-//   {axis}: each input requantized to the output's scale (on backends with that kernel: the CPU's).
+//   {axis}: each input requantized to the output's scale (on backends with that kernel).
 //   Q(op(DQ(%xq, %s, %z)), %s, %z) for op MaxPool/Reshape/Flatten/Transpose/Squeeze/Unsqueeze/
 //   Identity (same scale and zero point both sides) -> op(%xq): the op runs on the 8-bit tensor.
 //
@@ -306,7 +306,7 @@ const Rule kConcatRules[] = {{"concat", q(op("Concat").as("concat")), concat}};
 Status fuse_qdq(Graph& graph, PassContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int fused, rewrite::apply(graph, ctx, "fuse_qdq", kRules));
   ctx.counters["fuse_qdq.fused"] += fused;
-  // The elementwise ops only for a backend that runs them (the CPU's; none on CUDA yet): elsewhere
+  // The elementwise ops only for a backend that runs them (the CPU and CUDA have kernels for them): elsewhere
   // DQ -> Add -> Q stays as it is rather than fall back to the host.
   if (!ctx.has_kernel || (ctx.has_kernel("com.microsoft", "QLinearAdd") && ctx.has_kernel("com.microsoft", "QLinearMul"))) {
     KILN_ASSIGN_OR_RETURN(int binaries, rewrite::apply(graph, ctx, "fuse_qdq", kBinaryRules));

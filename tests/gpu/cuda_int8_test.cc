@@ -264,5 +264,43 @@ TEST_F(CudaInt8, QdqConvFoldsAndRunsOnTheTensorCores) {
   expect_equal(m.bytes(), {4, 16, 20, 20}, 4 * 32 * 400, "QLinearConv", "cuda.qconv.imma");
 }
 
+// ONNX Runtime's QDQ residual idioms, which fuse_qdq folds into the com.microsoft ops: a = Q(x),
+// b = Q(x / 2); Q(DQ(a) + DQ(b)) -> QLinearAdd, Q(DQ(a) * DQ(b)) -> QLinearMul, and their Concat
+// at another scale -> QLinearConcat (one input requantized, one copied).
+TEST_F(CudaInt8, QLinearAddMulConcat) {
+  for (bool u8 : {false, true}) {
+    ModelBuilder m(13);
+    m.add_input("x", {2, 8, 6, 6}).add_output("y");
+    auto zero = [&](const char* name, int s8, int u) {
+      if (u8) add_ints_init<uint8_t>(m, name, {}, {uint8_t(u)});
+      else add_ints_init<int8_t>(m, name, {}, {int8_t(s8)});
+    };
+    m.add_initializer("sa", {}, std::vector<float>{0.02f});
+    zero("za", 3, 131);
+    m.add_initializer("sb", {}, std::vector<float>{0.013f});
+    zero("zb", -5, 120);
+    m.add_initializer("ss", {}, std::vector<float>{0.03f});
+    zero("zs", 1, 128);
+    m.add_initializer("sm", {}, std::vector<float>{0.005f});
+    zero("zm", -2, 125);
+    m.add_initializer("half", {}, std::vector<float>{0.5f});
+    m.add_node("QuantizeLinear", {"x", "sa", "za"}, "a");
+    m.add_node("Mul", {"x", "half"}, "xh");
+    m.add_node("QuantizeLinear", {"xh", "sb", "zb"}, "b");
+    m.add_node("DequantizeLinear", {"a", "sa", "za"}, "ad");
+    m.add_node("DequantizeLinear", {"b", "sb", "zb"}, "bd");
+    m.add_node("Add", {"ad", "bd"}, "s");
+    m.add_node("QuantizeLinear", {"s", "ss", "zs"}, "sq");
+    m.add_node("Mul", {"ad", "bd"}, "p");
+    m.add_node("QuantizeLinear", {"p", "sm", "zm"}, "pq");
+    m.add_node("DequantizeLinear", {"sq", "ss", "zs"}, "sd");
+    m.add_node("DequantizeLinear", {"pq", "sm", "zm"}, "pd");
+    m.add_node("Concat", {"sd", "pd"}, "c", {Attr("axis", int64_t(1))});
+    m.add_node("QuantizeLinear", {"c", "ss", "zs"}, "cq");  // sd copied, pd requantized
+    m.add_node("DequantizeLinear", {"cq", "ss", "zs"}, "y");
+    expect_equal(m.bytes(), {2, 8, 6, 6}, 2 * 16 * 36, "com.microsoft.QLinearConcat", "cuda.qlinear_elementwise");
+  }
+}
+
 }  // namespace
 }  // namespace kiln

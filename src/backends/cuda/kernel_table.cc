@@ -22,6 +22,7 @@ const CudaKernelTable& CudaKernelTable::global() {
     register_cuda_quantize_kernels(t);
     register_cuda_qlinear_conv_kernels(t);
     register_cuda_qlinear_matmul_kernels(t);
+    register_cuda_qlinear_elementwise_kernels(t);
     return t;
   }();
   return table;

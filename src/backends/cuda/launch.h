@@ -134,6 +134,7 @@ void register_cuda_data_movement_kernels(CudaKernelTable& t);
 void register_cuda_quantize_kernels(CudaKernelTable& t);  // QuantizeLinear, DequantizeLinear
 void register_cuda_qlinear_conv_kernels(CudaKernelTable& t);    // QLinearConv, ConvInteger
 void register_cuda_qlinear_matmul_kernels(CudaKernelTable& t);  // QLinearMatMul, MatMulInteger
+void register_cuda_qlinear_elementwise_kernels(CudaKernelTable& t);  // com.microsoft QLinearAdd/Mul/Concat
 // The integer kernels of those two families take layers only with KILN_CUDA_INT8=1 until their
 // first GPU run has checked them against the CPU (tests/gpu/cuda_int8_test.cc sets it); without
 // it those layers run on the CPU, as before, and check() says why.
