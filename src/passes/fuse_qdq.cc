@@ -306,8 +306,8 @@ const Rule kConcatRules[] = {{"concat", q(op("Concat").as("concat")), concat}};
 Status fuse_qdq(Graph& graph, PassContext& ctx) {
   KILN_ASSIGN_OR_RETURN(int fused, rewrite::apply(graph, ctx, "fuse_qdq", kRules));
   ctx.counters["fuse_qdq.fused"] += fused;
-  // The elementwise ops only for a backend that runs them (the CPU and CUDA have kernels for them): elsewhere
-  // DQ -> Add -> Q stays as it is rather than fall back to the host.
+  // The com.microsoft ops only for a backend that runs them (the CPU's and CUDA's kernels):
+  // elsewhere DQ -> Add -> Q stays as it is rather than fall back to the host.
   if (!ctx.has_kernel || (ctx.has_kernel("com.microsoft", "QLinearAdd") && ctx.has_kernel("com.microsoft", "QLinearMul"))) {
     KILN_ASSIGN_OR_RETURN(int binaries, rewrite::apply(graph, ctx, "fuse_qdq", kBinaryRules));
     ctx.counters["fuse_qdq.fused_elementwise"] += binaries;
