@@ -167,6 +167,7 @@ case_refused() {
   bad "--backend=cuda: the engine from --loadEngine is a cpu engine" --loadEngine=e.engine --backend=cuda $Q
   rm -f e.engine
   bad "--threads is refused" --onnx="$SOFTMAX" --threads
+  bad "--fp8 is refused: no FP8 layers yet" --onnx="$SOFTMAX" --fp8
   bad "--memPoolSize: pool 'dlaSRAM' is not supported" --onnx="$SOFTMAX" --memPoolSize=dlaSRAM:1
 }
 

@@ -168,6 +168,8 @@ const std::map<std::string, std::string>& refused_flags() {
       {"infStreams", "not supported by kiln yet; use --streams"},
       {"dumpLayerInfo", "not supported by kiln yet; use --exportLayerInfo"},
       {"safe", "kiln has no safety runtime"},
+      {"fp8", "no FP8 layers yet (explicit FP8 Q/DQ nodes run on the CPU); use --fp16 or --int8"},
+      {"int4", "no INT4 layers yet (explicit INT4 Q/DQ nodes run on the CPU); use --fp16 or --int8"},
   };
   return m;
 }

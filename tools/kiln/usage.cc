@@ -99,7 +99,7 @@ Reporting:
   --verbose                   every pass and layer decision
   --list-kernels              kiln: every backend's kernel table (op -> tactic), then exit
   --help, -h                  this text
-Refused by name: --threads, --useDLACore, --plugins, --sparsity, --safe and other trtexec flags kiln
+Refused by name: --threads, --useDLACore, --plugins, --sparsity, --safe, --fp8, --int4 and other trtexec flags kiln
 does not implement yet.
 )";
 }
