@@ -1,27 +1,15 @@
 // CPU kernel of ONNX Runtime's QLinearConcat (com.microsoft), computed as ONNX Runtime computes
-// it: an input with Y's scale and zero point is copied; any other goes through a 256-entry table
-// y = saturate(round_half_even((x_scale * float(x - x_zero_point)) / y_scale) + y_zero_point), all
-// in float32 (MLAS's quantize), so a model ONNX Runtime runs gives the same bytes.
+// it: an input with Y's scale and zero point is copied; any other goes through the requantization
+// table of ir/ops/qlinear_concat.h, so a model ONNX Runtime runs gives the same bytes.
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "backends/cpu/kernel_table.h"
+#include "ir/ops/qlinear_concat.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-template <class T>
-void build_table(float xs, int xz, float ys, int yz, uint8_t table[256]) {
-  const float lo = float(std::numeric_limits<T>::min()), hi = float(std::numeric_limits<T>::max());
-  for (int i = 0; i < 256; ++i) {
-    const int x = int(static_cast<T>(uint8_t(i)));  // the byte read as T
-    const float v = xs * float(x - xz);
-    const float q = std::fmin(std::fmax(std::nearbyint(v / ys) + float(yz), lo), hi);
-    table[i] = uint8_t(static_cast<T>(q));
-  }
-}
 
 Status qlinear_concat(KernelContext& ctx) {
   const Node& node = ctx.node();
@@ -49,8 +37,8 @@ Status qlinear_concat(KernelContext& ctx) {
     const float xs = float(xs_t.get_as_double(0));
     const int xz = xz_t ? int(xz_t->get_as_double(0)) : 0;
     const bool copy = xs == ys && xz == yz;
-    uint8_t table[256];
-    if (!copy) s8 ? build_table<int8_t>(xs, xz, ys, yz, table) : build_table<uint8_t>(xs, xz, ys, yz, table);
+    std::array<uint8_t, 256> table{};
+    if (!copy) table = s8 ? qlinear_concat_table<int8_t>(xs, xz, ys, yz) : qlinear_concat_table<uint8_t>(xs, xz, ys, yz);
     const int64_t block = outer ? x.numel() / outer : 0;  // this input's elements per outer row
     const uint8_t* in = reinterpret_cast<const uint8_t*>(x.raw());
     for (int64_t o = 0; o < outer; ++o) {
