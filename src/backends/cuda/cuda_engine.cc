@@ -162,13 +162,15 @@ Status CudaContext::prepare(const ValueShapes& shapes) {
   if (const_bytes) {
     KILN_CUDA_CHECK(cudaMalloc(&consts_, const_bytes));
     uint64_t off = 0;
+    std::vector<HostUpload> copies;
     for (const Value* v : uploads) {
       const Tensor& t = shapes.values.at(v);
       void* p = static_cast<char*>(consts_) + off;
-      KILN_RETURN_IF_ERROR(upload_sync(p, t.raw(), t.nbytes()));
+      copies.push_back({p, t.raw(), t.nbytes()});
       const_ptr_[v] = p;
       off += (t.nbytes() + 255) / 256 * 256;
     }
+    KILN_RETURN_IF_ERROR(upload_sync(copies));
   }
   // 3. Plan the arena over the remaining activations; views share their source's block.
   auto plan = plan_graph_memory(
@@ -454,13 +456,15 @@ Expected<std::unique_ptr<BackendEngine>> create_engine(const Graph& graph, const
   if (total) {
     KILN_CUDA_CHECK(cudaMalloc(&e->weights, total));
     uint64_t off = 0;
+    std::vector<HostUpload> copies;
     for (const auto& v : graph.values()) {
       if (!v->initializer) continue;
       void* p = static_cast<char*>(e->weights) + off;
-      KILN_RETURN_IF_ERROR(upload_sync(p, v->initializer->raw(), v->initializer->nbytes()));
+      copies.push_back({p, v->initializer->raw(), v->initializer->nbytes()});
       e->weight_ptr[v.get()] = p;
       off += (v->initializer->nbytes() + 255) / 256 * 256;
     }
+    KILN_RETURN_IF_ERROR(upload_sync(copies));
   }
   return std::unique_ptr<BackendEngine>(std::move(e));
 }

@@ -1,5 +1,8 @@
 #include "backends/cuda/launch.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "backends/cuda/cuda_status.h"
 #include "core/log.h"
 
@@ -57,14 +60,24 @@ void log_recorded_unusable(const LaunchContext& ctx, const std::string& why, con
   log_warning(ctx.node.label() + ": the recorded tactic " + ctx.tactic + " cannot run here (" + why + "); " + instead);
 }
 
-Status upload_sync(void* dst, const void* src, size_t bytes) {
-  if (!bytes) return Status::ok();
+Status upload_sync(const std::vector<HostUpload>& uploads) {
+  size_t total = 0;
+  for (const HostUpload& u : uploads) total += u.bytes;
+  if (!total) return Status::ok();
   cudaStream_t s = nullptr;
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  Status st = check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s), "upload to the device");
-  if (st) st = check(cudaStreamSynchronize(s), "upload to the device");
+  Status st;
+  for (const HostUpload& u : uploads)
+    if (st && u.bytes) st = check(cudaMemcpyAsync(u.dst, u.src, u.bytes, cudaMemcpyHostToDevice, s), "upload to the device");
+  const Status synced = check(cudaStreamSynchronize(s), "upload to the device");  // also after a failed copy
   cudaStreamDestroy(s);
-  return st;
+  return st ? synced : st;
+}
+
+Support cuda_int8_gate() {
+  const char* on = std::getenv("KILN_CUDA_INT8");
+  if (on && std::strcmp(on, "1") == 0) return Support::yes();
+  return Support::no("the CUDA integer kernels await their first GPU check (KILN_CUDA_INT8=1 enables them)");
 }
 
 int64_t cuda_grid_for(int64_t n, int threads) {

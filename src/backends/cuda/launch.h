@@ -86,6 +86,8 @@ struct LaunchContext {
   }
 
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i].data; }
+  // The host copy of input i (a weight or a host-evaluated value), or null.
+  const Tensor* host_input(size_t i) const { return i < host_inputs.size() ? host_inputs[i] : nullptr; }
   template <class... Args>
   Status fail(const Args&... args) const { return err(node.label(), ": ", args...); }
 };
@@ -135,18 +137,24 @@ void register_cuda_quantize_kernels(CudaKernelTable& t);  // QuantizeLinear, Deq
 void register_cuda_qlinear_conv_kernels(CudaKernelTable& t);    // QLinearConv, ConvInteger
 void register_cuda_qlinear_matmul_kernels(CudaKernelTable& t);  // QLinearMatMul, MatMulInteger
 void register_cuda_qlinear_elementwise_kernels(CudaKernelTable& t);  // com.microsoft QLinearAdd/Mul/Concat
-// The integer kernels of those two families take layers only with KILN_CUDA_INT8=1 until their
+// The integer kernels of those four files take layers only with KILN_CUDA_INT8=1 until their
 // first GPU run has checked them against the CPU (tests/gpu/cuda_int8_test.cc sets it); without
-// it those layers run on the CPU, as before, and check() says why.
+// it those layers run on the CPU, as before, and check() says why (defined in kernel_table.cc).
 Support cuda_int8_gate();
 
 // Elementwise helpers every family may use.
 int64_t cuda_grid_for(int64_t n, int threads);
-// Copies `bytes` of host memory to the device and returns once they are there. (cudaMemcpy from
+// Copies host memory to the device and returns once every byte is there. (cudaMemcpy from
 // pageable memory returns when the bytes are staged, before its DMA on the legacy stream lands,
 // and work on a caller's non-blocking stream is not ordered after it: a kernel could read the
-// old bytes.) For uploads outside any stream: weights, host-computed values, prepared operands.
-Status upload_sync(void* dst, const void* src, size_t bytes);
+// old bytes.) For uploads outside any stream: weights, host-computed values, prepared operands;
+// all of one call go through one private stream, waited for once.
+struct HostUpload {
+  void* dst;
+  const void* src;
+  size_t bytes;
+};
+Status upload_sync(const std::vector<HostUpload>& uploads);
 // Whether p may be read or written `bytes` at a time (vector loads: 16 for uint4).
 inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 

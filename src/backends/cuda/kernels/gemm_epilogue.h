@@ -14,7 +14,22 @@
 
 namespace kiln::cuda {
 
-struct GemmPlan;  // matmul.cu
+// Descriptors and the algorithm of one GEMM geometry (matmul.cu plans them; the bias pointer is in
+// the descriptor, so it is part of the plan's key). The int8 GEMM's plans (qlinear_common.cuh)
+// are these too.
+struct GemmPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ly = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;
+  GemmPlan() = default;
+  GemmPlan(const GemmPlan&) = delete;
+  GemmPlan& operator=(const GemmPlan&) = delete;
+  ~GemmPlan() {
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    for (auto l : {la, lb, ly}) if (l) cublasLtMatrixLayoutDestroy(l);
+  }
+};
 // One layer's cuBLASLt plans in one context.
 struct GemmPlans {
   GemmPlans();

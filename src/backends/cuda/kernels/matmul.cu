@@ -44,18 +44,6 @@ int64_t alignment_of_bytes(int64_t bytes) {
 
 }  // namespace
 
-// Descriptors and the algorithm of one GEMM geometry (the bias pointer is in the descriptor, so
-// it is part of the plan's key).
-struct GemmPlan {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ly = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  size_t workspace = 0;
-  ~GemmPlan() {
-    if (desc) cublasLtMatmulDescDestroy(desc);
-    for (auto l : {la, lb, ly}) if (l) cublasLtMatrixLayoutDestroy(l);
-  }
-};
 GemmPlans::GemmPlans() = default;
 GemmPlans::~GemmPlans() = default;
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_status.h"
+#include "backends/cuda/kernels/gemm_epilogue.h"
 #include "backends/cuda/launch.h"
 #include "core/log.h"
 
@@ -111,16 +112,9 @@ Requant requant_of(const LaunchContext& c, const Slots& s, bool zp_before_round)
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-struct LtPlan {
+// A GemmPlan (gemm_epilogue.h) and whether cuBLASLt has an int8 algorithm for it.
+struct LtPlan : GemmPlan {
   bool ok = false;
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  size_t workspace = 0;
-  ~LtPlan() {
-    if (desc) cublasLtMatmulDescDestroy(desc);
-    for (auto l : {la, lb, lc}) if (l) cublasLtMatrixLayoutDestroy(l);
-  }
 };
 
 // Per context and layer: the constant operand made signed and padded, its row sums, and the GEMM
@@ -163,9 +157,8 @@ Status prepare_weights(QGemmState& st, int64_t rows, int64_t k, const std::vecto
   KILN_CUDA_CHECK(cudaMalloc(&st.w, w.size()));
   KILN_CUDA_CHECK(cudaMalloc(&st.wsum, sum.size() * 4));
   KILN_CUDA_CHECK(cudaMalloc(&st.wz, wz.size() * 4));
-  KILN_RETURN_IF_ERROR(upload_sync(st.w, w.data(), w.size()));
-  KILN_RETURN_IF_ERROR(upload_sync(st.wsum, sum.data(), sum.size() * 4));
-  KILN_RETURN_IF_ERROR(upload_sync(st.wz, wz.data(), wz.size() * 4));
+  KILN_RETURN_IF_ERROR(upload_sync({{st.w, w.data(), w.size()}, {st.wsum, sum.data(), sum.size() * 4},
+                                    {st.wz, wz.data(), wz.size() * 4}}));
   st.usable = true;
   return Status::ok();
 }
@@ -182,14 +175,14 @@ Expected<const LtPlan*> lt_plan(LaunchContext& c, QGemmState& st, int64_t cols, 
   KILN_CUDA_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt));
   KILN_CUDA_CHECK(cublasLtMatrixLayoutCreate(&p.la, CUDA_R_8I, uint64_t(st.kp), uint64_t(st.rows_p), st.kp));
   KILN_CUDA_CHECK(cublasLtMatrixLayoutCreate(&p.lb, CUDA_R_8I, uint64_t(st.kp), uint64_t(cols), st.kp));
-  KILN_CUDA_CHECK(cublasLtMatrixLayoutCreate(&p.lc, CUDA_R_32I, uint64_t(st.rows_p), uint64_t(cols), st.rows_p));
+  KILN_CUDA_CHECK(cublasLtMatrixLayoutCreate(&p.ly, CUDA_R_32I, uint64_t(st.rows_p), uint64_t(cols), st.rows_p));
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   uint64_t ws = lt_ws;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
-  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c.cublaslt, p.desc, p.la, p.lb, p.lc, p.lc, pref, 1, &res, &found);
+  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c.cublaslt, p.desc, p.la, p.lb, p.ly, p.ly, pref, 1, &res, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
     p.ok = true;
@@ -224,6 +217,23 @@ struct Epilogue {
   void* y = nullptr;
   Requant q;
 };
+
+// The epilogue of a layer whose weights `st` holds: bias (may be null), pixels per image for a
+// convolution's NCHW output (0: a matrix product's [R, N]), the output and its requantization.
+Epilogue epilogue_of(const QGemmState& st, const int32_t* bias, int64_t out_size, void* y, const Requant& q) {
+  Epilogue e;
+  e.wsum = st.wsum;
+  e.wz = st.wz;
+  e.bias = bias;
+  e.rows = st.rows;
+  e.rows_p = st.rows_p;
+  e.k = st.k;
+  e.zx = st.zx;
+  e.out_size = out_size;
+  e.y = y;
+  e.q = q;
+  return e;
+}
 
 __global__ void qgemm_epilogue(Epilogue e, int64_t p0, int64_t pc) {
   const int64_t total = pc * e.rows;
@@ -268,8 +278,8 @@ Expected<bool> run_imma(LaunchContext& c, QGemmState& st, int64_t total, Epilogu
     if (!plan->ok) return false;
     fill(p0, n, col);
     if (st.any_wz) row_sums<<<cuda_grid_for(n * 32, kThreads), kThreads, 0, c.stream>>>(col, n, st.kp, xsum);
-    KILN_CUDA_CHECK(cublasLtMatmul(c.cublaslt, plan->desc, &one, st.w, plan->la, col, plan->lb, &zero, prod, plan->lc, prod,
-                                   plan->lc, &plan->algo, base, plan->workspace, c.stream));
+    KILN_CUDA_CHECK(cublasLtMatmul(c.cublaslt, plan->desc, &one, st.w, plan->la, col, plan->lb, &zero, prod, plan->ly, prod,
+                                   plan->ly, &plan->algo, base, plan->workspace, c.stream));
     qgemm_epilogue<<<cuda_grid_for(n * st.rows, kThreads), kThreads, 0, c.stream>>>(e, p0, n);
   }
   return true;

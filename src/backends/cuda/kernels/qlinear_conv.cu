@@ -159,9 +159,7 @@ Status run_qconv_imma(LaunchContext& c) {
   const int64_t total = a->n * out_size;
   if (total == 0 || a->m == 0) return Status::ok();
   auto& st = c.state_as<QGemmState>();
-  const Tensor* w = c.host_inputs[size_t(s.w)];
-  const Tensor* xz = s.xz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.xz)] : nullptr;
-  const Tensor* wz = s.wz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.wz)] : nullptr;
+  const Tensor *w = c.host_input(size_t(s.w)), *xz = c.host_input(size_t(s.xz)), *wz = c.host_input(size_t(s.wz));
   if (!st.prepared) {
     st.prepared = true;
     if (w && a->groups == 1 && (!c.has_input(size_t(s.xz)) || xz) && (!c.has_input(size_t(s.wz)) || wz)) {
@@ -176,19 +174,8 @@ Status run_qconv_imma(LaunchContext& c) {
     say_direct_once(c, st, {}, "weights or zero points not constant, or groups above 1");
     return conv_direct(c, *a);
   }
-  Epilogue e;
-  e.wsum = st.wsum;
-  e.wz = st.wz;
-  e.bias = a->bias;
-  e.rows = a->m;
-  e.rows_p = st.rows_p;
-  e.k = st.k;
-  e.zx = st.zx;
-  e.out_size = out_size;
-  e.y = a->y;
-  e.q = a->q;
   const ConvArgs args = *a;
-  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, total, e, [&](int64_t p0, int64_t n, int8_t* col) {
+  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, total, epilogue_of(st, a->bias, out_size, a->y, a->q), [&](int64_t p0, int64_t n, int8_t* col) {
     qconv_im2col<<<cuda_grid_for(n * st.kp, kThreads), kThreads, 0, c.stream>>>(args, p0, n, st.k, st.kp, st.zx, col);
   }));
   if (ran) return Status::ok();

@@ -5,13 +5,14 @@
 //   Add: c = saturate(round_half_even(ra * a + rb * b + k)), ra = sa/sc, rb = sb/sc,
 //        k = zc - ra*za - rb*zb
 //   Mul: c = saturate(round_half_even(m * (a - za) * (b - zb) + zc)), m = sa*sb/sc
-//   Concat: each input copied (its scale and zero point are the output's) or mapped through a
-//        256-entry requantization table built on the host as the CPU kernel builds it.
+//   Concat: each input copied (its scale and zero point are the output's) or mapped through the
+//        256-entry requantization table of ir/ops/qlinear_concat.h, built on the host.
 // The scales and zero points must be constants (the host computes the factors); like the other
 // integer kernels, these take layers only with KILN_CUDA_INT8=1 until their first GPU run.
 #include <cstring>
 
 #include "backends/cuda/kernels/elementwise_common.cuh"
+#include "ir/ops/qlinear_concat.h"
 
 namespace kiln::cuda {
 
@@ -42,13 +43,12 @@ struct QMulF {
 
 // A constant input's one value as float (0 for an omitted zero point).
 float host_value(const LaunchContext& c, size_t i) {
-  if (!c.has_input(i)) return 0.f;
-  const Tensor* t = i < c.host_inputs.size() ? c.host_inputs[i] : nullptr;
+  const Tensor* t = c.has_input(i) ? c.host_input(i) : nullptr;
   return t && t->numel() == 1 ? float(t->get_as_double(0)) : 0.f;
 }
 
 bool one_constant(const LaunchContext& c, size_t i) {
-  const Tensor* t = i < c.host_inputs.size() ? c.host_inputs[i] : nullptr;
+  const Tensor* t = c.host_input(i);
   return !c.has_input(i) || (t && t->numel() == 1);
 }
 
@@ -89,19 +89,6 @@ __global__ void concat_block(const uint8_t* in, uint8_t* out, int64_t outer, int
   }
 }
 
-// As the CPU kernel: x_scale * (x - x_zero_point), divided by y_scale, half to even, + y_zero_point.
-template <class T>
-Table build_table(float xs, int xz, float ys, int yz) {
-  Table t;
-  const float lo = float(std::numeric_limits<T>::min()), hi = float(std::numeric_limits<T>::max());
-  for (int i = 0; i < 256; ++i) {
-    const int x = int(static_cast<T>(uint8_t(i)));
-    const float v = xs * float(x - xz);
-    t.v[i] = uint8_t(static_cast<T>(std::fmin(std::fmax(std::nearbyint(v / ys) + float(yz), lo), hi)));
-  }
-  return t;
-}
-
 Status run_concat(LaunchContext& c) {
   const size_t n = c.inputs.size();
   for (size_t i = 0; i < n; ++i)
@@ -125,7 +112,10 @@ Status run_concat(LaunchContext& c) {
     const int xz = int(host_value(c, i + 2));
     const bool copy = xs == ys && xz == yz;
     Table t{};
-    if (!copy) t = s8 ? build_table<int8_t>(xs, xz, ys, yz) : build_table<uint8_t>(xs, xz, ys, yz);
+    if (!copy) {
+      const auto table = s8 ? qlinear_concat_table<int8_t>(xs, xz, ys, yz) : qlinear_concat_table<uint8_t>(xs, xz, ys, yz);
+      std::memcpy(t.v, table.data(), sizeof t.v);
+    }
     const int64_t block = outer ? x.numel() / outer : 0;
     if (outer * block)
       concat_block<<<cuda_grid_for(outer * block, kThreads), kThreads, 0, c.stream>>>(

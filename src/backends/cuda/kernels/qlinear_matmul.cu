@@ -2,9 +2,6 @@
 // int8 tensor-core GEMM over a signed copy of A (cuda.qmatmul.imma) or the direct kernel
 // (cuda.qmatmul.direct). The arithmetic, the tactics and the zero-point algebra:
 // qlinear_common.cuh.
-#include <cstdlib>
-#include <cstring>
-
 #include "backends/cuda/kernels/qlinear_common.cuh"
 
 namespace kiln::cuda {
@@ -111,9 +108,7 @@ Status run_qmatmul_imma(LaunchContext& c) {
   const int64_t rows_total = a->batch * a->m;
   if (rows_total == 0 || a->n == 0) return Status::ok();
   auto& st = c.state_as<QGemmState>();
-  const Tensor* b = c.host_inputs[size_t(s.w)];
-  const Tensor* az = s.xz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.xz)] : nullptr;
-  const Tensor* bz = s.wz < int(c.host_inputs.size()) ? c.host_inputs[size_t(s.wz)] : nullptr;
+  const Tensor *b = c.host_input(size_t(s.w)), *az = c.host_input(size_t(s.xz)), *bz = c.host_input(size_t(s.wz));
   if (!st.prepared) {
     st.prepared = true;
     const bool params_const = (!c.has_input(size_t(s.xz)) || (az && az->numel() == 1)) &&
@@ -130,19 +125,9 @@ Status run_qmatmul_imma(LaunchContext& c) {
     say_direct_once(c, st, {}, "B or the zero points not constant, a batched B, or per-row activation parameters");
     return mat_direct(c, *a);
   }
-  Epilogue e;
-  e.wsum = st.wsum;
-  e.wz = st.wz;
-  e.rows = a->n;
-  e.rows_p = st.rows_p;
-  e.k = st.k;
-  e.zx = st.zx;
-  e.out_size = 0;
-  e.y = a->y;
-  e.q = a->q;
   const void* A = a->a;
   const bool au8 = a->au8;
-  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, rows_total, e, [&](int64_t r0, int64_t n, int8_t* buf) {
+  KILN_ASSIGN_OR_RETURN(bool ran, run_imma(c, st, rows_total, epilogue_of(st, nullptr, 0, a->y, a->q), [&](int64_t r0, int64_t n, int8_t* buf) {
     qmatmul_rows<<<cuda_grid_for(n * st.kp, kThreads), kThreads, 0, c.stream>>>(A, au8, r0, n, st.k, st.kp, buf);
   }));
   if (ran) return Status::ok();
@@ -154,12 +139,6 @@ Support check_matmul_direct(const Node& n) { return check_common(n, false); }
 Support check_matmul_imma(const Node& n) { return check_imma(n, false); }
 
 }  // namespace
-
-Support cuda_int8_gate() {
-  const char* on = std::getenv("KILN_CUDA_INT8");
-  if (on && std::strcmp(on, "1") == 0) return Support::yes();
-  return Support::no("the CUDA integer kernels await their first GPU check (KILN_CUDA_INT8=1 enables them)");
-}
 
 void register_cuda_qlinear_matmul_kernels(CudaKernelTable& t) {
   for (const char* op : {"QLinearMatMul", "MatMulInteger"}) {
